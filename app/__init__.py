@@ -1,0 +1,78 @@
+"""keyrelay's web edge: the Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import uuid
+from collections.abc import Mapping
+
+from flask import Blueprint, Flask, Response, g, request
+
+from . import auth, errors, gateway
+from .config import load_settings
+
+log = logging.getLogger("keyrelay")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def create_app(config: Mapping[str, str] | None = None) -> Flask:
+    """Build the app from ``config`` (environment-style names), or from the environment.
+
+    Tests pass a mapping so that they never depend on the process environment;
+    without one, a ``.env`` file is loaded (existing variables win).
+    """
+    if config is None:
+        from dotenv import load_dotenv
+
+        load_dotenv()
+        config = os.environ
+    settings = load_settings(config)
+    _configure_logging(settings.log_level)
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    gateway.init_app(app, settings)
+    errors.init_app(app)
+    app.before_request(_assign_request_id)
+    app.after_request(_add_request_id)
+
+    from . import chat, embeddings, health, models
+
+    api = Blueprint("v1", __name__, url_prefix="/v1")
+    api.before_request(auth.require_client_key)
+    for module in (chat, embeddings, models):
+        api.register_blueprint(module.bp)
+    app.register_blueprint(api)
+    app.register_blueprint(health.bp)
+
+    if not settings.client_keys:
+        log.warning(
+            "PROXY_API_KEY is not set: the proxy is OPEN to anyone who can reach it. "
+            "Set PROXY_API_KEY before binding beyond 127.0.0.1."
+        )
+    if not settings.routing.providers:
+        log.warning("no provider is configured: set <PROVIDER>_API_KEY (see .env.example)")
+    return app
+
+
+def _assign_request_id() -> None:
+    given = request.headers.get("X-Request-ID", "")
+    g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def _add_request_id(response: Response) -> Response:
+    response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
+    return response
+
+
+def _configure_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("keyrelay").setLevel(level)
+    logging.getLogger("app").setLevel(level)
+    logging.getLogger("providers").setLevel(level)

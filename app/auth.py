@@ -1,0 +1,39 @@
+"""Client authentication: the ``PROXY_API_KEY`` keys, compared in constant time."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import request
+
+from .errors import APIError
+from .gateway import gateway
+
+
+def presented_key() -> str | None:
+    """The key the client sent as ``Authorization: Bearer`` or ``x-api-key``."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.headers.get("x-api-key", "").strip() or None
+
+
+def require_client_key() -> None:
+    """Reject the request unless it carries one of the configured client keys."""
+    keys = gateway().settings.client_keys
+    if not keys:
+        return
+    presented = presented_key()
+    if presented is None:
+        raise APIError(
+            401,
+            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
+            "or in an 'x-api-key' header.",
+            code="missing_api_key",
+        )
+    given = presented.encode()
+    matched = False
+    for key in keys:  # compare against every key, so timing reveals nothing
+        matched |= hmac.compare_digest(given, key.encode())
+    if not matched:
+        raise APIError(401, "Incorrect API key provided.", code="invalid_api_key")

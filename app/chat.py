@@ -1,0 +1,28 @@
+"""``POST /v1/chat/completions``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from .gateway import get_router
+from .schemas import chat_schema, parse_body
+from .served import add_served_headers
+from .streaming import sse_response
+
+bp = Blueprint("chat", __name__)
+
+
+@bp.post("/chat/completions")
+def create_chat_completion() -> Response:
+    """Create a chat completion, whole or streamed."""
+    payload = parse_body(chat_schema)
+    model = payload["model"]
+    router = get_router()
+    if payload.get("stream"):
+        stream = router.stream(payload)
+        include_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
+        response = sse_response(stream, model=model, include_usage=include_usage)
+        return add_served_headers(response, stream.served)
+    completion = router.complete(payload)
+    completion.body["model"] = model
+    return add_served_headers(jsonify(completion.body), completion.served)

@@ -1,0 +1,47 @@
+"""Service settings, read once from the environment (or a test's mapping) at start-up."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from providers.config import (
+    ConfigError,
+    RoutingConfig,
+    env_int,
+    env_list,
+    env_str,
+    load_routing_config,
+)
+
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything ``create_app`` needs to build the service."""
+
+    client_keys: tuple[str, ...] = field(repr=False)
+    max_body_bytes: int
+    log_level: str
+    routing: RoutingConfig
+
+
+def _pool_size(env: Mapping[str, str]) -> int:
+    """Upstream connections to keep per provider: one per request a worker can run at once."""
+    if env_str(env, "WORKER_CLASS", "gthread") == "gevent":
+        return min(env_int(env, "WORKER_CONNECTIONS", 1000, minimum=1), 256)
+    return env_int(env, "THREADS", 8, minimum=1)
+
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    """Read and validate every setting; raise ``ConfigError`` naming a bad variable."""
+    level = env_str(env, "LOG_LEVEL", "INFO").upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ConfigError(f"LOG_LEVEL={level!r} is not a logging level")
+    return Settings(
+        client_keys=env_list(env, "PROXY_API_KEY"),
+        max_body_bytes=env_int(env, "MAX_REQUEST_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, minimum=1),
+        log_level=level,
+        routing=load_routing_config(env, pool_maxsize=_pool_size(env)),
+    )

@@ -1,0 +1,20 @@
+"""``POST /v1/embeddings``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from .gateway import get_router
+from .schemas import embedding_schema, parse_body
+from .served import add_served_headers
+
+bp = Blueprint("embeddings", __name__)
+
+
+@bp.post("/embeddings")
+def create_embeddings() -> Response:
+    """Create embeddings with a provider that offers them."""
+    payload = parse_body(embedding_schema)
+    completion = get_router().embed(payload)
+    completion.body["model"] = payload["model"]
+    return add_served_headers(jsonify(completion.body), completion.served)

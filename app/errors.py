@@ -1,0 +1,110 @@
+"""The one error envelope, ``{"error": {"message", "type", "param", "code"}}``, for every route."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from providers import ProviderError
+from providers.errors import CallerError, ChainExhausted
+
+log = logging.getLogger(__name__)
+
+
+class APIError(Exception):
+    """An error raised by the web edge itself (auth, validation, unknown route)."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        error_type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_type = error_type
+        self.param = param
+        self.code = code
+
+
+def error_body(
+    message: str,
+    error_type: str,
+    param: str | None = None,
+    code: str | int | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Return the OpenAI error envelope (extra members go inside ``error``)."""
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code, **extra}}
+
+
+def error_response(
+    status: int, body: dict[str, Any], *, retry_after: float | None = None
+) -> Response:
+    """Return ``body`` as a JSON response with ``status`` (and Retry-After when known)."""
+    response = jsonify(body)
+    response.status_code = status
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    return response
+
+
+def provider_error_body(exc: ProviderError) -> dict[str, Any]:
+    """The envelope for an upstream outcome; a caller error keeps the upstream's own fields."""
+    if isinstance(exc, CallerError) and exc.body:
+        upstream = exc.body
+        return error_body(
+            str(upstream.get("message") or exc.message),
+            str(upstream.get("type") or exc.error_type),
+            upstream.get("param") if isinstance(upstream.get("param"), str) else None,
+            upstream.get("code") if isinstance(upstream.get("code"), str | int) else None,
+        )
+    extra = {"attempts": exc.attempts} if isinstance(exc, ChainExhausted) else {}
+    return error_body(exc.message, exc.error_type, exc.param, exc.code, **extra)
+
+
+def _http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    if status == 404:
+        message = f"Unknown request URL: {request.method} {request.path}"
+        return error_response(404, error_body(message, "invalid_request_error", code="unknown_url"))
+    if status == 405:
+        message = f"Method {request.method} is not allowed on {request.path}"
+        body = error_body(message, "invalid_request_error", code="method_not_allowed")
+        response = error_response(405, body)
+        response.headers["Allow"] = ", ".join(getattr(exc, "valid_methods", None) or [])
+        return response
+    if status == 413:
+        limit = request.max_content_length
+        message = f"Request body too large: the limit is {limit} bytes"
+        return error_response(413, error_body(message, "invalid_request_error", code="request_too_large"))
+    return error_response(status, error_body(exc.description or exc.name, "invalid_request_error"))
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers that render every error as the envelope."""
+
+    @app.errorhandler(APIError)
+    def _api_error(exc: APIError) -> Response:
+        return error_response(exc.status, error_body(exc.message, exc.error_type, exc.param, exc.code))
+
+    @app.errorhandler(ProviderError)
+    def _provider_error(exc: ProviderError) -> Response:
+        log.info("upstream outcome %s: %s", exc.outcome, exc.message)
+        return error_response(exc.status, provider_error_body(exc), retry_after=exc.retry_after)
+
+    app.register_error_handler(HTTPException, _http_error)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        body = error_body("The server had an error processing your request.", "server_error")
+        return error_response(500, body)

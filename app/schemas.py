@@ -1,0 +1,214 @@
+"""Request validation with marshmallow: the fields we route on and OpenAI's ranges.
+
+Schemas only validate; the body forwarded upstream is the client's own JSON,
+unknown fields included (``unknown = INCLUDE``), with only ``model`` rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import request
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validates_schema
+from marshmallow.validate import Length, OneOf, Range
+
+from .errors import APIError
+
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+MISSING_MESSAGE = "Missing data for required field."
+
+
+class StrictFloat(fields.Float):
+    """A JSON number; strings and booleans are refused."""
+
+    def _validated(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+class StrictInteger(fields.Integer):
+    """A JSON integer; strings, booleans and fractions are refused."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON boolean; ``"true"`` and ``1`` are refused."""
+
+    truthy = {True}
+    falsy = {False}
+
+
+class StopField(fields.Field[Any]):
+    """``stop``: a string, or a list of 1 to 4 strings."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list) and 1 <= len(value) <= 4:
+            if all(isinstance(item, str) for item in value):
+                return value
+        raise ValidationError("Must be a string or a list of 1 to 4 strings.")
+
+
+class ContentField(fields.Field[Any]):
+    """Message ``content``: a string, or a list of parts that each have a string ``type``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list):
+            for index, part in enumerate(value):
+                if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                    raise ValidationError({index: ["Must be an object with a string 'type'."]})
+            return value
+        raise ValidationError("Must be a string or a list of content parts.")
+
+
+class EmbeddingInputField(fields.Field[Any]):
+    """``input``: a string, 1 to 2048 strings, a token list, or a list of token lists."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list) and 1 <= len(value) <= 2048:
+            if all(isinstance(v, str) for v in value) or _tokens(value):
+                return value
+            if all(isinstance(v, list) and v and _tokens(v) for v in value):
+                return value
+        raise ValidationError(
+            "Must be a string, a list of 1 to 2048 strings, or token arrays."
+        )
+
+
+def _tokens(value: list[Any]) -> bool:
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+
+
+class MessageSchema(Schema):
+    """One chat message."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    role = fields.String(required=True, validate=OneOf(ROLES))
+    content = ContentField(allow_none=True)
+    name = fields.String()
+    tool_call_id = fields.String()
+    tool_calls = fields.List(fields.Dict(), allow_none=True)
+
+    @validates_schema
+    def _content_rules(self, data: dict[str, Any], **kwargs: Any) -> None:
+        role, content = data.get("role"), data.get("content")
+        if role == "assistant":
+            if content is None and not data.get("tool_calls") and not data.get("function_call"):
+                raise ValidationError(
+                    "An assistant message needs content or tool_calls.", "content"
+                )
+        elif content is None:
+            raise ValidationError(MISSING_MESSAGE, "content")
+        if role == "tool" and not data.get("tool_call_id"):
+            raise ValidationError(MISSING_MESSAGE, "tool_call_id")
+
+
+class ChatCompletionSchema(Schema):
+    """``POST /v1/chat/completions``."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    model = fields.String(required=True, validate=Length(min=1))
+    messages = fields.List(
+        fields.Nested(MessageSchema), required=True, validate=Length(min=1)
+    )
+    temperature = StrictFloat(allow_none=True, validate=Range(0, 2))
+    top_p = StrictFloat(allow_none=True, validate=Range(0, 1))
+    n = StrictInteger(allow_none=True, validate=Range(1, 128))
+    presence_penalty = StrictFloat(allow_none=True, validate=Range(-2, 2))
+    frequency_penalty = StrictFloat(allow_none=True, validate=Range(-2, 2))
+    stop = StopField(allow_none=True)
+    stream = StrictBoolean(allow_none=True)
+    stream_options = fields.Dict(allow_none=True)
+    max_tokens = StrictInteger(allow_none=True, validate=Range(min=1))
+    max_completion_tokens = StrictInteger(allow_none=True, validate=Range(min=1))
+    logprobs = StrictBoolean(allow_none=True)
+    top_logprobs = StrictInteger(allow_none=True, validate=Range(0, 20))
+    logit_bias = fields.Dict(
+        keys=fields.String(), values=StrictFloat(validate=Range(-100, 100)), allow_none=True
+    )
+    tools = fields.List(fields.Dict(), allow_none=True)
+    seed = StrictInteger(allow_none=True)
+    user = fields.String(allow_none=True)
+
+    @validates_schema
+    def _cross_field_rules(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("stream_options") is not None and not data.get("stream"):
+            raise ValidationError(
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                "stream_options",
+            )
+
+
+class EmbeddingSchema(Schema):
+    """``POST /v1/embeddings``."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    model = fields.String(required=True, validate=Length(min=1))
+    input = EmbeddingInputField(required=True)
+    encoding_format = fields.String(validate=OneOf(("float", "base64")))
+    dimensions = StrictInteger(validate=Range(min=1))
+    user = fields.String()
+
+
+chat_schema = ChatCompletionSchema()
+embedding_schema = EmbeddingSchema()
+
+
+def first_error(messages: Any, path: str = "") -> tuple[str, str]:
+    """Return (param, message) for the first error in marshmallow's nested messages."""
+    if isinstance(messages, dict):
+        name, inner = next(iter(messages.items()))
+        if name == "_schema":
+            return first_error(inner, path)
+        step = f"[{name}]" if isinstance(name, int) else (f".{name}" if path else str(name))
+        return first_error(inner, path + step)
+    if isinstance(messages, list) and messages:
+        return first_error(messages[0], path)
+    return path, str(messages)
+
+
+def parse_body(schema: Schema) -> dict[str, Any]:
+    """Return the request's JSON object, validated by ``schema``, or raise ``APIError`` (400)."""
+    raw = request.get_data(cache=False)
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise APIError(
+            400,
+            "We could not parse the JSON body of your request. The body must be valid JSON.",
+            code="invalid_json",
+        ) from None
+    if not isinstance(data, dict):
+        raise APIError(400, "The request body must be a JSON object.", code="invalid_json")
+    errors = schema.validate(data)
+    if errors:
+        param, message = first_error(errors)
+        if message == MISSING_MESSAGE:
+            raise APIError(
+                400, f"Missing required parameter: '{param}'.", param=param,
+                code="missing_required_parameter",
+            )
+        raise APIError(
+            400, f"Invalid value for '{param}': {message}", param=param, code="invalid_value"
+        )
+    return data

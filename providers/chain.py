@@ -1,0 +1,136 @@
+"""One request's walk through its candidates: the deadline, the attempt trail, the final verdict."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import ChainExhausted, DeadlineExceeded, ProviderError
+from .http import Timeout
+
+#: Below this, an attempt could not even connect: count the deadline as spent.
+MIN_ATTEMPT_SECONDS = 0.01
+
+
+class Deadline:
+    """``REQUEST_DEADLINE``: one budget that every attempt of a request shares."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._end = clock() + seconds
+
+    def remaining(self) -> float:
+        """Seconds left, never negative."""
+        return max(0.0, self._end - self._clock())
+
+    def expired(self) -> bool:
+        """True when too little time is left to start another attempt."""
+        return self.remaining() < MIN_ATTEMPT_SECONDS
+
+    def timeout(self, connect: float, read: float) -> Timeout:
+        """The (connect, read) timeout of the next attempt, cut to what remains."""
+        left = self.remaining()
+        if left < MIN_ATTEMPT_SECONDS:
+            raise DeadlineExceeded("the request deadline ran out")
+        return (min(connect, left), min(read, left))
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at one provider with one key, as reported to clients and logs."""
+
+    provider: str
+    model: str
+    key: str
+    outcome: str
+    status: int | None
+    ms: int
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the attempt as JSON-ready data (fingerprints only, never keys)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Served:
+    """Who answered a request, and what it took."""
+
+    provider: str
+    model: str
+    key: str
+    attempts: list[Attempt]
+
+
+@dataclass
+class Trail:
+    """Everything that happened while walking the candidates."""
+
+    attempts: list[Attempt] = field(default_factory=list)
+    #: Providers passed over because no key was usable: (provider, reason).
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    deadline_hit: bool = False
+    last_error: ProviderError | None = None
+
+    def record(self, attempt: Attempt, error: ProviderError | None = None) -> None:
+        """Add an attempt (and its error) to the trail."""
+        self.attempts.append(attempt)
+        if error is not None:
+            self.last_error = error
+
+    def skip(self, provider: str, reason: str) -> None:
+        """Note a provider that had no usable key (reason: cooling, disabled, busy...)."""
+        self.skipped.append((provider, reason))
+
+    def report(self) -> list[dict[str, Any]]:
+        """The attempts and skipped providers, for the error body."""
+        skipped = [
+            {"provider": p, "model": None, "key": None, "outcome": f"skipped_{reason}",
+             "status": None, "ms": 0, "error": None}
+            for p, reason in self.skipped
+        ]
+        return [a.to_dict() for a in self.attempts] + skipped
+
+    def exhausted(self, soonest: float | None) -> ChainExhausted:
+        """Build the error that tells the client, truthfully, why nothing served it.
+
+        ``soonest`` is the number of seconds until some candidate's key is usable again.
+        """
+        outcomes = {a.outcome for a in self.attempts}
+        skipped = {reason for _, reason in self.skipped}
+        report = self.report()
+        if self.deadline_hit:
+            return ChainExhausted(
+                "the request deadline ran out before any provider answered",
+                status=504, code="deadline_exceeded", attempts=report,
+            )
+        if outcomes <= {"rate_limited"} and skipped <= {"cooling"}:
+            return ChainExhausted(
+                "every provider key for this model is rate limited; retry later",
+                status=429, code="rate_limit_exceeded", error_type="rate_limit_error",
+                retry_after=soonest, attempts=report,
+            )
+        if not self.attempts:
+            return ChainExhausted(
+                "no provider for this model has a usable key right now",
+                status=503, code="no_usable_provider", retry_after=soonest, attempts=report,
+            )
+        if outcomes <= {"auth", "quota"}:
+            return ChainExhausted(
+                "the upstream provider rejected every configured key for this model",
+                status=502, code="upstream_credentials_exhausted", attempts=report,
+            )
+        if outcomes <= {"timeout"}:
+            return ChainExhausted(
+                "the upstream provider did not answer in time",
+                status=504, code="upstream_timeout", attempts=report,
+            )
+        error = self.last_error
+        return ChainExhausted(
+            f"the upstream provider failed: {error.message if error else 'unknown error'}",
+            status=502,
+            code=(error.code if error and error.code else "upstream_error"),
+            attempts=report,
+        )

@@ -1,0 +1,175 @@
+"""Provider and routing configuration, read once from environment variables.
+
+Variable names follow LLM-API-Key-Proxy ``.env`` files so its users can bring
+theirs: ``<P>_API_KEY`` / ``<P>_API_KEY_<anything>``, ``<P>_API_BASE``,
+``<P>_MODELS``, ``IGNORE_MODELS_<P>``, ``WHITELIST_MODELS_<P>`` and
+``MAX_CONCURRENT_REQUESTS_PER_KEY_<P>``. Invalid values raise ``ConfigError``
+naming the variable, so a bad deployment stops at start-up, not at the first request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .catalog import KNOWN_PROVIDERS
+
+_KEY_VAR = re.compile(r"^(?P<provider>[A-Z0-9_]+?)_API_KEY(?:_[A-Za-z0-9_]+)?$")
+_BASE_VAR = re.compile(r"^(?P<provider>[A-Z0-9_]+)_API_BASE$")
+#: Prefixes of variables that are settings, never provider names.
+_RESERVED = frozenset({"PROXY", "METRICS"})
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the variable."""
+
+
+def env_str(env: Mapping[str, str], name: str, default: str = "") -> str:
+    """Return a variable with surrounding whitespace removed, or ``default`` when unset/empty."""
+    return env.get(name, "").strip() or default
+
+
+def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+    """Return a number of at least ``minimum``, or raise ``ConfigError``."""
+    raw = env_str(env, name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value < minimum or value != value:
+        raise ConfigError(f"{name}={raw!r} must be at least {minimum:g}")
+    return value
+
+
+def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    """Return an integer of at least ``minimum``, or raise ``ConfigError``."""
+    raw = env_str(env, name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """Return a boolean written as true/false, yes/no, on/off or 1/0."""
+    raw = env_str(env, name).lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (use true or false)")
+
+
+def env_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Return a comma-separated list without empty items."""
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """One upstream provider as configured."""
+
+    name: str
+    base_url: str
+    keys: tuple[str, ...] = field(repr=False)
+    models: tuple[str, ...] | None = None
+    ignore: tuple[str, ...] = ()
+    whitelist: tuple[str, ...] = ()
+    embeddings: bool = True
+    max_in_flight_per_key: int | None = None
+    custom: bool = False
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    """Everything the outbound side needs: providers, timeouts and key policy."""
+
+    providers: tuple[ProviderConfig, ...]
+    timeout_connect: float = 5.0
+    timeout_read: float = 120.0
+    request_deadline: float = 300.0
+    models_cache_ttl: float = 600.0
+    models_fetch_timeout: float = 5.0
+    rate_limit_cooldown: float = 10.0
+    max_cooldown: float = 86400.0
+    auth_failure_cooldown: float = 21600.0
+    quota_cooldown: float = 3600.0
+    pool_maxsize: int = 10
+
+
+def _keys_by_provider(env: Mapping[str, str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for name in sorted(env):
+        match = _KEY_VAR.match(name)
+        if not match or match["provider"] in _RESERVED:
+            continue
+        values = (v.strip() for v in env[name].split(","))
+        found.setdefault(match["provider"], []).extend(v for v in values if v)
+    return found
+
+
+def _base_url(env: Mapping[str, str], var: str, default: str) -> str:
+    url = env_str(env, var, default).rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{var}={url!r} must be an http:// or https:// URL")
+    return url
+
+
+def _provider(env: Mapping[str, str], prefix: str, keys: list[str]) -> ProviderConfig:
+    known = KNOWN_PROVIDERS.get(prefix.lower())
+    base = _base_url(env, f"{prefix}_API_BASE", known.base_url if known else "")
+    models = env_list(env, f"{prefix}_MODELS")
+    max_in_flight = env_int(env, f"MAX_CONCURRENT_REQUESTS_PER_KEY_{prefix}", 0, minimum=0)
+    return ProviderConfig(
+        name=prefix.lower(),
+        base_url=base,
+        keys=tuple(dict.fromkeys(keys)),
+        models=models or None,
+        ignore=env_list(env, f"IGNORE_MODELS_{prefix}"),
+        whitelist=env_list(env, f"WHITELIST_MODELS_{prefix}"),
+        embeddings=known.embeddings if known else True,
+        max_in_flight_per_key=max_in_flight or None,
+        custom=known is None,
+    )
+
+
+def load_providers(env: Mapping[str, str]) -> tuple[ProviderConfig, ...]:
+    """Find the enabled providers: known ones with keys, custom ones with a base URL."""
+    keys = _keys_by_provider(env)
+    custom = sorted(
+        m["provider"]
+        for name in env
+        if (m := _BASE_VAR.match(name))
+        and m["provider"].lower() not in KNOWN_PROVIDERS
+        and m["provider"] not in _RESERVED
+        and env[name].strip()
+    )
+    prefixes = [p.upper() for p in KNOWN_PROVIDERS if keys.get(p.upper())] + custom
+    return tuple(_provider(env, prefix, keys.get(prefix, [])) for prefix in prefixes)
+
+
+def load_routing_config(env: Mapping[str, str], *, pool_maxsize: int = 10) -> RoutingConfig:
+    """Build the routing configuration from environment variables."""
+    return RoutingConfig(
+        providers=load_providers(env),
+        timeout_connect=env_float(env, "TIMEOUT_CONNECT", 5.0, minimum=0.001),
+        timeout_read=env_float(env, "TIMEOUT_READ", 120.0, minimum=0.001),
+        request_deadline=env_float(env, "REQUEST_DEADLINE", 300.0, minimum=0.001),
+        models_cache_ttl=env_float(env, "MODELS_CACHE_TTL", 600.0),
+        models_fetch_timeout=env_float(env, "MODELS_FETCH_TIMEOUT", 5.0, minimum=0.001),
+        rate_limit_cooldown=env_float(env, "RATE_LIMIT_COOLDOWN", 10.0),
+        max_cooldown=env_float(env, "MAX_COOLDOWN", 86400.0),
+        auth_failure_cooldown=env_float(env, "KEY_AUTH_FAILURE_COOLDOWN", 21600.0),
+        quota_cooldown=env_float(env, "KEY_QUOTA_COOLDOWN", 3600.0),
+        pool_maxsize=env_int(env, "UPSTREAM_POOL_MAXSIZE", pool_maxsize, minimum=1),
+    )

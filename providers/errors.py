@@ -1,0 +1,189 @@
+"""The outcomes of talking to upstreams, as one small exception tree.
+
+``providers.http`` translates ``requests`` exceptions and HTTP statuses into these
+classes at one boundary; nothing above it sees a ``requests`` type. Each class
+says what the client should be told (``status``, ``error_type``, ``code``) and
+whether the failure belongs to the key, the provider, or the caller.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ProviderError(Exception):
+    """Base of every upstream outcome other than success."""
+
+    #: HTTP status the client receives when this error ends the request.
+    status: int = 502
+    error_type: str = "upstream_error"
+    code: str | None = "upstream_error"
+    #: The key is at fault: rotate to another key of the same provider.
+    key_specific: bool = False
+    #: The caller is at fault: relay to the client, never rotate.
+    caller_fault: bool = False
+    #: Short label for attempt trails and metrics.
+    outcome: str = "error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        upstream_status: int | None = None,
+        retry_after: float | None = None,
+        body: dict[str, Any] | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        #: The status the upstream answered with, when there was an answer.
+        self.upstream_status = upstream_status
+        #: Seconds the upstream asked us to wait (rate limits).
+        self.retry_after = retry_after
+        #: The upstream's error object (already redacted), for caller errors.
+        self.body = body
+        self.param = param
+
+
+class TransportError(ProviderError):
+    """No usable HTTP answer: the connection failed or broke."""
+
+    outcome = "connection"
+    code = "upstream_connection_error"
+
+
+class UpstreamTimeout(TransportError):
+    """The upstream did not answer within the connect or read timeout."""
+
+    status = 504
+    outcome = "timeout"
+    code = "upstream_timeout"
+
+
+class UpstreamHTTPError(ProviderError):
+    """The upstream answered with an error status."""
+
+
+class RateLimited(UpstreamHTTPError):
+    """429: this key is rate limited for ``retry_after`` seconds."""
+
+    status = 429
+    error_type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+    key_specific = True
+    outcome = "rate_limited"
+
+
+class QuotaExhausted(UpstreamHTTPError):
+    """402 or ``insufficient_quota``: this key has no credit left."""
+
+    error_type = "insufficient_quota"
+    code = "upstream_quota_exhausted"
+    key_specific = True
+    outcome = "quota"
+
+
+class KeyRejected(UpstreamHTTPError):
+    """401/403: the upstream refused this key."""
+
+    code = "upstream_credentials_rejected"
+    key_specific = True
+    outcome = "auth"
+
+
+class CallerError(UpstreamHTTPError):
+    """400/404/413/422 and other 4xx: the request itself was refused."""
+
+    error_type = "invalid_request_error"
+    code = None
+    caller_fault = True
+    outcome = "client_error"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        if self.upstream_status is not None:
+            self.status = self.upstream_status
+
+
+class UpstreamServerError(UpstreamHTTPError):
+    """408 or 5xx: the provider failed."""
+
+    outcome = "server_error"
+    code = "upstream_server_error"
+
+
+class BadUpstreamResponse(ProviderError):
+    """A 2xx answer that is not what the protocol promises (malformed or empty)."""
+
+    outcome = "malformed"
+    code = "upstream_bad_response"
+
+
+class InBandError(ProviderError):
+    """An error carried inside a 200 answer (a JSON body or a stream event)."""
+
+    outcome = "in_band_error"
+    code = "upstream_error"
+
+
+class StreamInterrupted(ProviderError):
+    """A committed stream failed: the client gets an error event, not ``[DONE]``."""
+
+    outcome = "stream_interrupted"
+    code = "upstream_stream_interrupted"
+
+
+class ModelNotFound(ProviderError):
+    """No configured provider serves the requested model."""
+
+    status = 404
+    error_type = "invalid_request_error"
+    code = "model_not_found"
+    caller_fault = True
+    outcome = "model_not_found"
+
+
+class UnsupportedEndpoint(ProviderError):
+    """The provider does not offer this endpoint (e.g. embeddings)."""
+
+    status = 400
+    error_type = "invalid_request_error"
+    code = "unsupported_endpoint"
+    caller_fault = True
+    outcome = "unsupported"
+
+
+class DeadlineExceeded(ProviderError):
+    """``REQUEST_DEADLINE`` ran out before any candidate answered."""
+
+    status = 504
+    outcome = "timeout"
+    code = "deadline_exceeded"
+
+
+class NoUsableKey(ProviderError):
+    """Every key of a provider is cooling down, disabled or busy."""
+
+    status = 503
+    code = "no_usable_key"
+    outcome = "no_key"
+
+
+class ChainExhausted(ProviderError):
+    """Every candidate failed; carries the attempt trail."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str,
+        error_type: str = "upstream_error",
+        retry_after: float | None = None,
+        attempts: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.status = status
+        self.code = code
+        self.error_type = error_type
+        self.attempts = attempts or []

@@ -1,0 +1,73 @@
+"""A committed stream: the upstream answered with output, and the client will get it all.
+
+Before the first chunk that carries output (content, tool calls, refusal,
+reasoning or a finish reason), nothing has reached the client and the router
+may still try elsewhere: ``open_committed`` reads up to that chunk. After it,
+the stream belongs to this client; a later failure becomes ``StreamInterrupted``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from .chain import Served
+from .errors import BadUpstreamResponse, ProviderError, StreamInterrupted
+from .upstream import Chunk, UpstreamStream, commits
+
+
+def read_prelude(stream: UpstreamStream) -> tuple[list[Chunk], Iterator[Chunk]]:
+    """Read chunks up to and including the first one with output; close the stream on failure."""
+    chunks = iter(stream)
+    prelude: list[Chunk] = []
+    try:
+        for chunk in chunks:
+            prelude.append(chunk)
+            if commits(chunk):
+                return prelude, chunks
+        raise BadUpstreamResponse("the upstream stream ended without any output")
+    except BaseException:
+        stream.close()
+        raise
+
+
+class ChatStream:
+    """The chunks of a committed stream; iterate once, then ``close``."""
+
+    def __init__(
+        self,
+        prelude: list[Chunk],
+        rest: Iterator[Chunk],
+        upstream: UpstreamStream,
+        on_close: Callable[[ProviderError | None], None],
+        served: Served,
+    ) -> None:
+        self._prelude = prelude
+        self._rest = rest
+        self._upstream = upstream
+        self._on_close = on_close
+        self._failure: ProviderError | None = None
+        self._closed = False
+        #: Who served the stream.
+        self.served = served
+
+    def __iter__(self) -> Iterator[Chunk]:
+        yield from self._prelude
+        self._prelude = []
+        try:
+            yield from self._rest
+        except ProviderError as exc:
+            self._failure = exc
+            raise StreamInterrupted(
+                f"the upstream stream failed after it started: {exc.message}",
+                upstream_status=exc.upstream_status,
+            ) from exc
+
+    def close(self) -> None:
+        """Close the upstream connection and give the key back; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._upstream.close()
+        finally:
+            self._on_close(self._failure)

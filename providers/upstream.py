@@ -1,0 +1,168 @@
+"""An OpenAI-compatible upstream: chat completions (whole or streamed), embeddings, models."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import requests
+
+from .errors import BadUpstreamResponse, InBandError, TransportError
+from .http import SessionPool, Timeout, error_details, iter_body, send
+from .sse import iter_events
+
+Chunk = dict[str, Any]
+
+
+def in_band_error(data: Mapping[str, Any], redact: Callable[[str], str]) -> InBandError | None:
+    """Return the error carried by a 200 body or stream event, if it carries one."""
+    if not data.get("error"):
+        return None
+    details = error_details(json.loads(redact(json.dumps(data))))
+    message = details.get("message") or "the upstream reported an error"
+    return InBandError(message, body=details)
+
+
+def commits(chunk: Mapping[str, Any]) -> bool:
+    """True when a stream chunk carries output: content, tool calls, refusal, reasoning or a finish."""
+    for choice in chunk.get("choices") or ():
+        if not isinstance(choice, dict):
+            continue
+        if choice.get("finish_reason"):
+            return True
+        delta = choice.get("delta") or {}
+        if isinstance(delta, dict) and any(
+            delta.get(field)
+            for field in (
+                "content",
+                "tool_calls",
+                "refusal",
+                "reasoning",
+                "reasoning_content",
+                "function_call",
+            )
+        ):
+            return True
+    return False
+
+
+class UpstreamStream:
+    """The chunks of one streamed completion, as the upstream sends them.
+
+    Iteration ends at ``[DONE]``, or at the end of the body if a finish reason was
+    seen. A stream that errors in-band, breaks, or ends before finishing raises a
+    ``ProviderError``.
+    """
+
+    def __init__(self, response: requests.Response, redact: Callable[[str], str]) -> None:
+        self.response = response
+        self._redact = redact
+        self.headers = response.headers
+
+    def __iter__(self) -> Iterator[Chunk]:
+        finished = False
+        for event in iter_events(iter_body(self.response)):
+            if event.data.strip().startswith("[DONE]"):
+                return
+            try:
+                chunk = json.loads(event.data)
+            except ValueError:
+                raise BadUpstreamResponse("the upstream sent an event that is not JSON") from None
+            if not isinstance(chunk, dict):
+                raise BadUpstreamResponse("the upstream sent an event that is not an object")
+            error = in_band_error(chunk, self._redact)
+            if error is not None or event.event == "error":
+                raise error or InBandError("the upstream sent an error event")
+            finished = finished or any(
+                isinstance(c, dict) and c.get("finish_reason") for c in chunk.get("choices") or ()
+            )
+            yield chunk
+        if not finished:
+            raise TransportError("the upstream stream ended before the answer finished")
+
+    def close(self) -> None:
+        """Close the upstream response and its connection."""
+        self.response.close()
+
+
+class Upstream:
+    """One OpenAI-compatible base URL, reached through a pooled session."""
+
+    def __init__(
+        self, name: str, base_url: str, sessions: SessionPool, redact: Callable[[str], str]
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self._sessions = sessions
+        self._redact = redact
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        key: str,
+        timeout: Timeout,
+        payload: Mapping[str, Any] | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        return send(
+            self._sessions.get(self.base_url),
+            method,
+            f"{self.base_url}/{path}",
+            key=key,
+            timeout=timeout,
+            redact=self._redact,
+            payload=payload,
+            stream=stream,
+        )
+
+    def _json(self, response: requests.Response) -> dict[str, Any]:
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            raise BadUpstreamResponse("the upstream answered with a body that is not JSON") from None
+        except requests.RequestException:
+            raise TransportError("the upstream connection broke mid-response") from None
+        if not isinstance(data, dict):
+            raise BadUpstreamResponse("the upstream answered with JSON that is not an object")
+        error = in_band_error(data, self._redact)
+        if error is not None:
+            raise error
+        return data
+
+    def chat(self, payload: Mapping[str, Any], key: str, timeout: Timeout) -> dict[str, Any]:
+        """Return a whole chat completion."""
+        data = self._json(self._send("POST", "chat/completions", key, timeout, payload))
+        if not isinstance(data.get("choices"), list) or not data["choices"]:
+            raise BadUpstreamResponse("the upstream completion has no choices")
+        return data
+
+    def stream_chat(self, payload: Mapping[str, Any], key: str, timeout: Timeout) -> UpstreamStream:
+        """Open a streamed chat completion; the caller must close it."""
+        response = self._send("POST", "chat/completions", key, timeout, payload, stream=True)
+        content_type = response.headers.get("Content-Type", "")
+        if "event-stream" not in content_type:
+            # Some upstreams answer a stream request with one JSON body (often an error).
+            try:
+                self._json(response)
+            finally:
+                response.close()
+            raise BadUpstreamResponse("the upstream did not answer with an event stream")
+        return UpstreamStream(response, self._redact)
+
+    def embeddings(self, payload: Mapping[str, Any], key: str, timeout: Timeout) -> dict[str, Any]:
+        """Return an embeddings response."""
+        data = self._json(self._send("POST", "embeddings", key, timeout, payload))
+        if not isinstance(data.get("data"), list):
+            raise BadUpstreamResponse("the upstream embeddings answer has no data")
+        return data
+
+    def list_models(self, key: str, timeout: Timeout) -> list[str]:
+        """Return the model ids the upstream lists at ``GET /models``."""
+        data = self._json(self._send("GET", "models", key, timeout))
+        entries = data.get("data")
+        if not isinstance(entries, list):
+            raise BadUpstreamResponse("the upstream model list has no data")
+        return [e["id"] for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)]
+
