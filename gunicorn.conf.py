@@ -8,7 +8,7 @@ import os
 
 from dotenv import load_dotenv
 
-load_dotenv()
+load_dotenv(os.environ.get("ENV_FILE") or ".env")
 
 
 def _int(name: str, default: int) -> int:

@@ -27,7 +27,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     if config is None:
         from dotenv import load_dotenv
 
-        load_dotenv()
+        load_dotenv(os.environ.get("ENV_FILE") or ".env")
         config = os.environ
     settings = load_settings(config)
     _configure_logging(settings.log_level)

@@ -43,7 +43,9 @@ def error_body(
     **extra: Any,
 ) -> dict[str, Any]:
     """Return the OpenAI error envelope (extra members go inside ``error``)."""
-    return {"error": {"message": message, "type": error_type, "param": param, "code": code, **extra}}
+    return {
+        "error": {"message": message, "type": error_type, "param": param, "code": code, **extra}
+    }
 
 
 def error_response(
@@ -85,7 +87,9 @@ def _http_error(exc: HTTPException) -> Response:
     if status == 413:
         limit = request.max_content_length
         message = f"Request body too large: the limit is {limit} bytes"
-        return error_response(413, error_body(message, "invalid_request_error", code="request_too_large"))
+        return error_response(
+            413, error_body(message, "invalid_request_error", code="request_too_large")
+        )
     return error_response(status, error_body(exc.description or exc.name, "invalid_request_error"))
 
 
@@ -94,7 +98,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(APIError)
     def _api_error(exc: APIError) -> Response:
-        return error_response(exc.status, error_body(exc.message, exc.error_type, exc.param, exc.code))
+        return error_response(
+            exc.status, error_body(exc.message, exc.error_type, exc.param, exc.code)
+        )
 
     @app.errorhandler(ProviderError)
     def _provider_error(exc: ProviderError) -> Response:

@@ -28,5 +28,9 @@ def ready() -> Response:
         if not keys
         else "no provider has a usable key: every key is cooling down, disabled or exhausted"
     )
-    body = error_body(reason, "not_ready", code="not_ready", providers=keys)
+    body = {
+        **error_body(reason, "not_ready", code="not_ready"),
+        "status": "unavailable",
+        "providers": keys,
+    }
     return error_response(503, body)

@@ -19,7 +19,12 @@ STARTED = int(time.time())
 
 def model_object(provider: str, model: str) -> dict[str, Any]:
     """The OpenAI model object for ``provider/model``."""
-    return {"id": f"{provider}/{model}", "object": "model", "created": STARTED, "owned_by": provider}
+    return {
+        "id": f"{provider}/{model}",
+        "object": "model",
+        "created": STARTED,
+        "owned_by": provider,
+    }
 
 
 @bp.get("/models")

@@ -43,8 +43,8 @@ class StrictInteger(fields.Integer):
 class StrictBoolean(fields.Boolean):
     """A JSON boolean; ``"true"`` and ``1`` are refused."""
 
-    truthy = {True}
-    falsy = {False}
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(truthy={True}, falsy={False}, **kwargs)
 
 
 class StopField(fields.Field[Any]):
@@ -53,9 +53,12 @@ class StopField(fields.Field[Any]):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, str):
             return value
-        if isinstance(value, list) and 1 <= len(value) <= 4:
-            if all(isinstance(item, str) for item in value):
-                return value
+        if (
+            isinstance(value, list)
+            and 1 <= len(value) <= 4
+            and all(isinstance(item, str) for item in value)
+        ):
+            return value
         raise ValidationError("Must be a string or a list of 1 to 4 strings.")
 
 
@@ -84,9 +87,7 @@ class EmbeddingInputField(fields.Field[Any]):
                 return value
             if all(isinstance(v, list) and v and _tokens(v) for v in value):
                 return value
-        raise ValidationError(
-            "Must be a string, a list of 1 to 2048 strings, or token arrays."
-        )
+        raise ValidationError("Must be a string, a list of 1 to 2048 strings, or token arrays.")
 
 
 def _tokens(value: list[Any]) -> bool:
@@ -126,9 +127,7 @@ class ChatCompletionSchema(Schema):
         unknown = INCLUDE
 
     model = fields.String(required=True, validate=Length(min=1))
-    messages = fields.List(
-        fields.Nested(MessageSchema), required=True, validate=Length(min=1)
-    )
+    messages = fields.List(fields.Nested(MessageSchema), required=True, validate=Length(min=1))
     temperature = StrictFloat(allow_none=True, validate=Range(0, 2))
     top_p = StrictFloat(allow_none=True, validate=Range(0, 1))
     n = StrictInteger(allow_none=True, validate=Range(1, 128))
@@ -178,6 +177,9 @@ def first_error(messages: Any, path: str = "") -> tuple[str, str]:
     """Return (param, message) for the first error in marshmallow's nested messages."""
     if isinstance(messages, dict):
         name, inner = next(iter(messages.items()))
+        if isinstance(inner, dict) and inner and set(inner) <= {"key", "value"}:
+            # An entry of a Dict field (logit_bias): name the field, not the entry.
+            return first_error(next(iter(inner.values())), path)
         if name == "_schema":
             return first_error(inner, path)
         step = f"[{name}]" if isinstance(name, int) else (f".{name}" if path else str(name))
@@ -205,7 +207,9 @@ def parse_body(schema: Schema) -> dict[str, Any]:
         param, message = first_error(errors)
         if message == MISSING_MESSAGE:
             raise APIError(
-                400, f"Missing required parameter: '{param}'.", param=param,
+                400,
+                f"Missing required parameter: '{param}'.",
+                param=param,
                 code="missing_required_parameter",
             )
         raise APIError(

@@ -87,8 +87,15 @@ class Trail:
     def report(self) -> list[dict[str, Any]]:
         """The attempts and skipped providers, for the error body."""
         skipped = [
-            {"provider": p, "model": None, "key": None, "outcome": f"skipped_{reason}",
-             "status": None, "ms": 0, "error": None}
+            {
+                "provider": p,
+                "model": None,
+                "key": None,
+                "outcome": f"skipped_{reason}",
+                "status": None,
+                "ms": 0,
+                "error": None,
+            }
             for p, reason in self.skipped
         ]
         return [a.to_dict() for a in self.attempts] + skipped
@@ -104,28 +111,40 @@ class Trail:
         if self.deadline_hit:
             return ChainExhausted(
                 "the request deadline ran out before any provider answered",
-                status=504, code="deadline_exceeded", attempts=report,
+                status=504,
+                code="deadline_exceeded",
+                attempts=report,
             )
         if outcomes <= {"rate_limited"} and skipped <= {"cooling"}:
             return ChainExhausted(
                 "every provider key for this model is rate limited; retry later",
-                status=429, code="rate_limit_exceeded", error_type="rate_limit_error",
-                retry_after=soonest, attempts=report,
+                status=429,
+                code="rate_limit_exceeded",
+                error_type="rate_limit_error",
+                retry_after=soonest,
+                attempts=report,
             )
         if not self.attempts:
             return ChainExhausted(
                 "no provider for this model has a usable key right now",
-                status=503, code="no_usable_provider", retry_after=soonest, attempts=report,
+                status=503,
+                code="no_usable_provider",
+                retry_after=soonest,
+                attempts=report,
             )
         if outcomes <= {"auth", "quota"}:
             return ChainExhausted(
                 "the upstream provider rejected every configured key for this model",
-                status=502, code="upstream_credentials_exhausted", attempts=report,
+                status=502,
+                code="upstream_credentials_exhausted",
+                attempts=report,
             )
         if outcomes <= {"timeout"}:
             return ChainExhausted(
                 "the upstream provider did not answer in time",
-                status=504, code="upstream_timeout", attempts=report,
+                status=504,
+                code="upstream_timeout",
+                attempts=report,
             )
         error = self.last_error
         return ChainExhausted(

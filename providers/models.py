@@ -1,4 +1,4 @@
-"""Which models a provider serves: declared in configuration, or listed by the upstream and cached."""
+"""Which models a provider serves: declared in configuration, or listed by the upstream."""
 
 from __future__ import annotations
 
@@ -91,4 +91,6 @@ class ModelCatalog:
             self._next_fetch = self._clock() + self._ttl
         except ProviderError as exc:
             log.warning("model list fetch failed: %s", exc.message)
-            self._next_fetch = self._clock() + min(RETRY_FAILED_FETCH, self._ttl or RETRY_FAILED_FETCH)
+            self._next_fetch = self._clock() + min(
+                RETRY_FAILED_FETCH, self._ttl or RETRY_FAILED_FETCH
+            )

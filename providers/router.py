@@ -216,7 +216,9 @@ class Router:
                 tried.add(lease.key_id)
                 started = self._clock()
                 try:
-                    timeout = deadline.timeout(self.config.timeout_connect, self.config.timeout_read)
+                    timeout = deadline.timeout(
+                        self.config.timeout_connect, self.config.timeout_read
+                    )
                     result = call(candidate, lease, timeout)
                 except ProviderError as exc:
                     pool.release(lease)
@@ -237,7 +239,9 @@ class Router:
                 if not hold_key:
                     pool.release(lease)
                 trail.record(self._attempt(candidate, lease, started, None))
-                served = Served(candidate.provider.name, candidate.model, lease.key_id, trail.attempts)
+                served = Served(
+                    candidate.provider.name, candidate.model, lease.key_id, trail.attempts
+                )
                 return result, served, (candidate, lease)
         raise trail.exhausted(self._soonest(candidates))
 
@@ -278,4 +282,3 @@ def _for(payload: Mapping[str, Any], candidate: Candidate) -> dict[str, Any]:
     body = dict(payload)
     body["model"] = candidate.model
     return body
-

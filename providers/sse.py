@@ -23,28 +23,35 @@ class Event:
     event: str = ""
 
 
-def iter_events(chunks: Iterable[bytes]) -> Iterator[Event]:
-    """Yield the events in a byte stream, however its chunks cut the lines."""
+def split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Yield complete lines (without their ends) from a byte stream cut anywhere."""
     buffer = b""
-    data: list[str] = []
-    name = ""
     for chunk in chunks:
         buffer += chunk
         lines = _LINE_END.split(buffer)
         buffer = lines.pop()
-        # A trailing "\r" may be the first half of "\r\n": keep it for the next chunk.
-        if lines and buffer == b"" and chunk.endswith(b"\r"):
+        if buffer == b"" and chunk.endswith(b"\r") and lines:
+            # A trailing "\r" may be the first half of "\r\n": hold it for the next chunk.
             buffer = lines.pop() + b"\r"
-        for raw in lines:
-            if raw:
-                field, _, value = raw.decode("utf-8", "replace").partition(":")
-                if value.startswith(" "):
-                    value = value[1:]
-                if field == "data":
-                    data.append(value)
-                elif field == "event":
-                    name = value
-                continue
+        yield from lines
+    if buffer.endswith(b"\r"):
+        yield buffer[:-1]  # the stream ended: the held "\r" ended a line after all
+
+
+def iter_events(chunks: Iterable[bytes]) -> Iterator[Event]:
+    """Yield the events in a byte stream, however its chunks cut the lines."""
+    data: list[str] = []
+    name = ""
+    for line in split_lines(chunks):
+        if not line:
             if data:
                 yield Event("\n".join(data), name)
             data, name = [], ""
+            continue
+        field, _, value = line.decode("utf-8", "replace").partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            data.append(value)
+        elif field == "event":
+            name = value

@@ -25,7 +25,7 @@ def in_band_error(data: Mapping[str, Any], redact: Callable[[str], str]) -> InBa
 
 
 def commits(chunk: Mapping[str, Any]) -> bool:
-    """True when a stream chunk carries output: content, tool calls, refusal, reasoning or a finish."""
+    """True when a chunk carries output: content, tool calls, refusal, reasoning, a finish."""
     for choice in chunk.get("choices") or ():
         if not isinstance(choice, dict):
             continue
@@ -121,7 +121,9 @@ class Upstream:
         try:
             data = json.loads(response.content)
         except ValueError:
-            raise BadUpstreamResponse("the upstream answered with a body that is not JSON") from None
+            raise BadUpstreamResponse(
+                "the upstream answered with a body that is not JSON"
+            ) from None
         except requests.RequestException:
             raise TransportError("the upstream connection broke mid-response") from None
         if not isinstance(data, dict):
@@ -165,4 +167,3 @@ class Upstream:
         if not isinstance(entries, list):
             raise BadUpstreamResponse("the upstream model list has no data")
         return [e["id"] for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)]
-

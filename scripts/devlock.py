@@ -2,11 +2,8 @@
 
 import sys
 
-runtime = {
-    line.split("==")[0].lower()
-    for line in open("requirements.txt", encoding="utf-8")
-    if "==" in line
-}
+with open("requirements.txt", encoding="utf-8") as lock:
+    runtime = {line.split("==")[0].lower() for line in lock if "==" in line}
 extra = [line.strip() for line in sys.stdin if "==" in line]
 print("# Pinned test and tooling lock (includes the runtime lock). Regenerate with 'make lock'.")
 print("-r requirements.txt")

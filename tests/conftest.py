@@ -1,0 +1,96 @@
+"""Fixtures shared by every test: a clean environment, and the app built from a mapping."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import responses
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+
+#: Variables that must never leak from the developer's shell into a test.
+_LEAKY = ("_API_KEY", "_API_BASE", "_MODELS", "PROVIDER_PRIORITY_", "G4F_", "PROXY", "_proxy")
+
+
+@pytest.fixture(autouse=True)
+def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if any(part in name for part in _LEAKY):
+            monkeypatch.delenv(name)
+
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never reach the network: resolving any name but loopback fails loudly."""
+    real = socket.getaddrinfo
+
+    def guarded(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in _LOOPBACK:
+            raise AssertionError(f"a test tried to reach {host!r}")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded)
+
+
+CLIENT_KEY = "client-key-for-tests"
+UPSTREAM = "https://upstream.test/v1"
+UPSTREAM_KEYS = ("sk-test-key-number-one-aaaa", "sk-test-key-number-two-bbbb")
+
+
+@pytest.fixture
+def config() -> dict[str, str]:
+    """Environment-style settings for an app with one custom provider of two keys."""
+    return {
+        "PROXY_API_KEY": CLIENT_KEY,
+        "FAKE_API_BASE": UPSTREAM,
+        "FAKE_API_KEY_1": UPSTREAM_KEYS[0],
+        "FAKE_API_KEY_2": UPSTREAM_KEYS[1],
+        "FAKE_MODELS": "fake-model,other-model",
+    }
+
+
+@pytest.fixture
+def app(config: dict[str, str]) -> Iterator[Flask]:
+    """The app, built from ``config`` only."""
+    application = create_app(config)
+    yield application
+    application.extensions["keyrelay"].router.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def auth() -> dict[str, str]:
+    """Headers that authenticate as the client."""
+    return {"Authorization": f"Bearer {CLIENT_KEY}"}
+
+
+COMPLETION = {
+    "id": "chatcmpl-unit",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "fake-model",
+    "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
+    ],
+}
+
+
+@pytest.fixture
+def mocked() -> Iterator[responses.RequestsMock]:
+    """Outbound HTTP mocked with ``responses``; an unmocked request fails the test."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
