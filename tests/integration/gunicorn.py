@@ -65,17 +65,18 @@ class Gunicorn:
         end = time.monotonic() + START_TIMEOUT
         while time.monotonic() < end:
             if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"gunicorn exited with {self.process.returncode}:\n{self.logs()}"
-                )
+                logs = self.logs()
+                self.stop()
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{logs}")
             try:
                 if requests.get(self.url + "/health", timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
-                pass
+            except requests.RequestException:
+                pass  # not accepting yet, or accepted by the socket with no worker up yet
             time.sleep(0.05)
+        logs = self.logs()
         self.stop()
-        raise RuntimeError(f"gunicorn did not become healthy:\n{self.logs()}")
+        raise RuntimeError(f"gunicorn did not become healthy:\n{logs}")
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """Send a request to the service."""
