@@ -42,3 +42,8 @@ preload_app = False
 accesslog = os.environ.get("ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+# gunicorn's control socket (for gunicornc): off unless a path is given, so that
+# several instances on one host (or the test suite) never fight over the default path.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip() or "gunicorn.ctl"
+control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip()
