@@ -1,4 +1,4 @@
-"""The built-in providers: OpenAI-compatible base URLs and what each endpoint offers."""
+"""The built-in providers: OpenAI-compatible base URLs, default tiers, and what each offers."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ class KnownProvider:
 
     name: str
     base_url: str
+    tier: int
     embeddings: bool
 
 
@@ -18,17 +19,36 @@ class KnownProvider:
 KNOWN_PROVIDERS: dict[str, KnownProvider] = {
     p.name: p
     for p in (
-        KnownProvider("openai", "https://api.openai.com/v1", embeddings=True),
-        KnownProvider("groq", "https://api.groq.com/openai/v1", embeddings=False),
-        KnownProvider("openrouter", "https://openrouter.ai/api/v1", embeddings=False),
+        KnownProvider("openai", "https://api.openai.com/v1", 1, embeddings=True),
+        KnownProvider("anthropic", "https://api.anthropic.com/v1", 1, embeddings=False),
+        KnownProvider("groq", "https://api.groq.com/openai/v1", 2, embeddings=False),
+        KnownProvider("openrouter", "https://openrouter.ai/api/v1", 2, embeddings=False),
+        KnownProvider("cerebras", "https://api.cerebras.ai/v1", 2, embeddings=False),
         KnownProvider(
-            "gemini", "https://generativelanguage.googleapis.com/v1beta/openai", embeddings=True
+            "gemini", "https://generativelanguage.googleapis.com/v1beta/openai", 3, embeddings=True
         ),
-        KnownProvider("mistral", "https://api.mistral.ai/v1", embeddings=True),
-        KnownProvider("xai", "https://api.x.ai/v1", embeddings=False),
-        KnownProvider("nvidia", "https://integrate.api.nvidia.com/v1", embeddings=True),
-        KnownProvider("deepseek", "https://api.deepseek.com/v1", embeddings=False),
-        KnownProvider("together", "https://api.together.xyz/v1", embeddings=True),
-        KnownProvider("cerebras", "https://api.cerebras.ai/v1", embeddings=False),
+        KnownProvider("mistral", "https://api.mistral.ai/v1", 3, embeddings=True),
+        KnownProvider("xai", "https://api.x.ai/v1", 3, embeddings=False),
+        KnownProvider("nvidia", "https://integrate.api.nvidia.com/v1", 3, embeddings=True),
+        KnownProvider("deepseek", "https://api.deepseek.com/v1", 3, embeddings=False),
+        KnownProvider("together", "https://api.together.xyz/v1", 3, embeddings=True),
     )
+}
+
+#: The tier of a custom provider declared with ``<P>_API_BASE``.
+CUSTOM_TIER = 10
+
+#: The name clients use for the G4F endpoints: ``g4f/<model>``.
+G4F = "g4f"
+#: The default tier of every G4F endpoint (``PROVIDER_PRIORITY_G4F`` overrides it).
+G4F_TIER = 5
+#: G4F endpoints by their variable part (``G4F_<PART>_API_BASE``), the specific ones first.
+G4F_ENDPOINTS = ("grok", "gemini", "nvidia", "groq", "main")
+#: Default model-name patterns (case-insensitive substrings) of each specific G4F endpoint,
+#: checked in this order: ``meta/llama-...`` is NVIDIA's, a plain ``llama-...`` is Groq's.
+G4F_DEFAULT_ROUTES: dict[str, tuple[str, ...]] = {
+    "grok": ("grok",),
+    "gemini": ("gemini",),
+    "nvidia": ("nvidia", "nemotron", "meta/", "deepseek-ai/", "mistralai/"),
+    "groq": ("llama", "mixtral", "gemma", "gpt-oss", "kimi", "groq"),
 }

@@ -42,6 +42,7 @@ class Attempt:
     """One try at one provider with one key, as reported to clients and logs."""
 
     provider: str
+    tier: int
     model: str
     key: str
     outcome: str
@@ -59,9 +60,17 @@ class Served:
     """Who answered a request, and what it took."""
 
     provider: str
+    tier: int
     model: str
     key: str
     attempts: list[Attempt]
+
+    def trail(self) -> str:
+        """The attempts as one header value: ``provider:status:outcome:ms`` each."""
+        return ", ".join(
+            f"{a.provider}:{a.status if a.status is not None else '-'}:{a.outcome}:{a.ms}ms"
+            for a in self.attempts
+        )
 
 
 @dataclass
@@ -89,6 +98,7 @@ class Trail:
         skipped = [
             {
                 "provider": p,
+                "tier": None,
                 "model": None,
                 "key": None,
                 "outcome": f"skipped_{reason}",
@@ -126,10 +136,20 @@ class Trail:
             )
         if not self.attempts:
             return ChainExhausted(
-                "no provider for this model has a usable key right now",
+                "no provider for this model is usable right now "
+                "(keys cooling, disabled or busy, or circuits open)",
                 status=503,
                 code="no_usable_provider",
                 retry_after=soonest,
+                attempts=report,
+            )
+        if outcomes <= {"not_found"}:
+            body = self.last_error.body if self.last_error else None
+            return ChainExhausted(
+                str((body or {}).get("message") or "no provider serves this model"),
+                status=404,
+                code="model_not_found",
+                error_type="invalid_request_error",
                 attempts=report,
             )
         if outcomes <= {"auth", "quota"}:

@@ -13,12 +13,21 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .catalog import KNOWN_PROVIDERS
+from .catalog import (
+    CUSTOM_TIER,
+    G4F,
+    G4F_DEFAULT_ROUTES,
+    G4F_ENDPOINTS,
+    G4F_TIER,
+    KNOWN_PROVIDERS,
+)
 
 _KEY_VAR = re.compile(r"^(?P<provider>[A-Z0-9_]+?)_API_KEY(?:_[A-Za-z0-9_]+)?$")
 _BASE_VAR = re.compile(r"^(?P<provider>[A-Z0-9_]+)_API_BASE$")
 #: Prefixes of variables that are settings, never provider names.
-_RESERVED = frozenset({"PROXY", "METRICS"})
+_RESERVED = frozenset({"PROXY", "METRICS", "G4F"})
+_PRIORITY_VAR = re.compile(r"^PROVIDER_PRIORITY_(?P<provider>[A-Z0-9_]+)$")
+_GROUP_VAR = re.compile(r"^MODEL_GROUP_(?P<name>[A-Za-z0-9_\-.]+)$")
 
 
 class ConfigError(ValueError):
@@ -88,6 +97,19 @@ class ProviderConfig:
     embeddings: bool = True
     max_in_flight_per_key: int | None = None
     custom: bool = False
+    #: 1 is tried first; PROVIDER_PRIORITY_<P> overrides the default.
+    tier: int = CUSTOM_TIER
+    #: The prefix clients use: the name itself, or "g4f" for every G4F endpoint.
+    family: str = ""
+    #: G4F endpoints: the model-name patterns this endpoint is chosen for.
+    routes: tuple[str, ...] = ()
+    #: Serves any model id (G4F): no model list is fetched.
+    serves_any: bool = False
+
+    @property
+    def prefix(self) -> str:
+        """The ``prefix/`` clients put before this provider's model ids."""
+        return self.family or self.name
 
 
 @dataclass(frozen=True)
@@ -105,6 +127,13 @@ class RoutingConfig:
     auth_failure_cooldown: float = 21600.0
     quota_cooldown: float = 3600.0
     pool_maxsize: int = 10
+    #: MODEL_GROUP_<NAME>: an exact, ordered chain of provider/model entries.
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    fallback_enabled: bool = True
+    circuit_failures: int = 3
+    circuit_open_seconds: float = 30.0
+    circuit_max_open_seconds: float = 600.0
+    not_found_ttl: float = 600.0
 
 
 def _keys_by_provider(env: Mapping[str, str]) -> dict[str, list[str]]:
@@ -125,6 +154,16 @@ def _base_url(env: Mapping[str, str], var: str, default: str) -> str:
     return url
 
 
+def _tier(env: Mapping[str, str], prefix: str, default: int) -> int:
+    name = f"PROVIDER_PRIORITY_{prefix}"
+    raw = env_str(env, name)
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"{name}={raw!r} is not a positive integer (1 is the highest tier)")
+    return int(raw)
+
+
 def _provider(env: Mapping[str, str], prefix: str, keys: list[str]) -> ProviderConfig:
     known = KNOWN_PROVIDERS.get(prefix.lower())
     base = _base_url(env, f"{prefix}_API_BASE", known.base_url if known else "")
@@ -140,11 +179,64 @@ def _provider(env: Mapping[str, str], prefix: str, keys: list[str]) -> ProviderC
         embeddings=known.embeddings if known else True,
         max_in_flight_per_key=max_in_flight or None,
         custom=known is None,
+        tier=_tier(env, prefix, known.tier if known else CUSTOM_TIER),
     )
+
+
+def _g4f_endpoints(env: Mapping[str, str]) -> list[ProviderConfig]:
+    """The G4F endpoints with a base URL, sharing G4F_API_KEY (sent only when set)."""
+    key = env_str(env, "G4F_API_KEY")
+    tier = _tier(env, "G4F", G4F_TIER)
+    endpoints = []
+    for part in G4F_ENDPOINTS:
+        var = f"G4F_{part.upper()}_API_BASE"
+        if not env_str(env, var):
+            continue
+        routes = env_list(env, f"G4F_ROUTE_{part.upper()}") or G4F_DEFAULT_ROUTES.get(part, ())
+        endpoints.append(
+            ProviderConfig(
+                name=f"{G4F}-{part}",
+                base_url=_base_url(env, var, ""),
+                keys=(key,) if key else (),
+                models=env_list(env, "G4F_MODELS") or None,
+                embeddings=False,
+                tier=tier,
+                family=G4F,
+                routes=tuple(r.lower() for r in routes),
+                serves_any=True,
+            )
+        )
+    return endpoints
+
+
+def _check_priorities(env: Mapping[str, str]) -> None:
+    """Every PROVIDER_PRIORITY_* must be valid, even one for a provider not enabled."""
+    for name in env:
+        match = _PRIORITY_VAR.match(name)
+        if match:
+            _tier(env, match["provider"], 0)
+
+
+def load_groups(env: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """MODEL_GROUP_<NAME>=provider/model,...: clients ask for model "<name>" (lower-case)."""
+    groups = {}
+    for name in sorted(env):
+        match = _GROUP_VAR.match(name)
+        if not match:
+            continue
+        entries = env_list(env, name)
+        bad = [e for e in entries if "/" not in e.strip("/")]
+        if not entries or bad:
+            raise ConfigError(
+                f"{name} must list provider/model entries separated by commas (got {env[name]!r})"
+            )
+        groups[match["name"].lower()] = entries
+    return groups
 
 
 def load_providers(env: Mapping[str, str]) -> tuple[ProviderConfig, ...]:
     """Find the enabled providers: known ones with keys, custom ones with a base URL."""
+    _check_priorities(env)
     keys = _keys_by_provider(env)
     custom = sorted(
         m["provider"]
@@ -152,10 +244,12 @@ def load_providers(env: Mapping[str, str]) -> tuple[ProviderConfig, ...]:
         if (m := _BASE_VAR.match(name))
         and m["provider"].lower() not in KNOWN_PROVIDERS
         and m["provider"] not in _RESERVED
+        and not m["provider"].startswith("G4F_")
         and env[name].strip()
     )
     prefixes = [p.upper() for p in KNOWN_PROVIDERS if keys.get(p.upper())] + custom
-    return tuple(_provider(env, prefix, keys.get(prefix, [])) for prefix in prefixes)
+    configured = [_provider(env, prefix, keys.get(prefix, [])) for prefix in prefixes]
+    return (*configured, *_g4f_endpoints(env))
 
 
 def load_routing_config(env: Mapping[str, str], *, pool_maxsize: int = 10) -> RoutingConfig:
@@ -172,4 +266,10 @@ def load_routing_config(env: Mapping[str, str], *, pool_maxsize: int = 10) -> Ro
         auth_failure_cooldown=env_float(env, "KEY_AUTH_FAILURE_COOLDOWN", 21600.0),
         quota_cooldown=env_float(env, "KEY_QUOTA_COOLDOWN", 3600.0),
         pool_maxsize=env_int(env, "UPSTREAM_POOL_MAXSIZE", pool_maxsize, minimum=1),
+        groups=load_groups(env),
+        fallback_enabled=env_bool(env, "FALLBACK_ENABLED", True),
+        circuit_failures=env_int(env, "CIRCUIT_FAILURE_THRESHOLD", 3, minimum=1),
+        circuit_open_seconds=env_float(env, "CIRCUIT_OPEN_SECONDS", 30.0, minimum=0.001),
+        circuit_max_open_seconds=env_float(env, "CIRCUIT_MAX_OPEN_SECONDS", 600.0, minimum=0.001),
+        not_found_ttl=env_float(env, "MODEL_NOT_FOUND_TTL", 600.0),
     )

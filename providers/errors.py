@@ -105,6 +105,15 @@ class CallerError(UpstreamHTTPError):
             self.status = self.upstream_status
 
 
+class ModelNotServed(UpstreamHTTPError):
+    """404: this provider does not serve the model; others may."""
+
+    status = 404
+    error_type = "invalid_request_error"
+    code = "model_not_found"
+    outcome = "not_found"
+
+
 class UpstreamServerError(UpstreamHTTPError):
     """408 or 5xx: the provider failed."""
 

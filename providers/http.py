@@ -22,6 +22,7 @@ from urllib3.util.retry import Retry
 from .errors import (
     CallerError,
     KeyRejected,
+    ModelNotServed,
     ProviderError,
     QuotaExhausted,
     RateLimited,
@@ -179,6 +180,8 @@ def error_for_status(
         return RateLimited(message, retry_after=retry_after(headers, details), **kwargs)
     if status in (401, 403) or "api_key_invalid" in text.lower():
         return KeyRejected(message, **kwargs)
+    if status == 404:
+        return ModelNotServed(message, **kwargs)
     if status == 408 or status >= 500:
         return UpstreamServerError(message, **kwargs)
     param = details.get("param")

@@ -50,14 +50,26 @@ class ModelCatalog:
         self._fetched: tuple[str, ...] | None = None
         self._next_fetch = 0.0
         self._lock = threading.Lock()
+        #: Models the upstream answered 404 for, with when to believe it serves them again.
+        self._missing: dict[str, float] = {}
 
     def allowed(self, model: str) -> bool:
-        """True unless the ignore/whitelist filters exclude ``model``."""
+        """True unless the filters exclude ``model`` or the upstream recently said 404 for it."""
+        until = self._missing.get(model.lower())
+        if until is not None and self._clock() < until:
+            return False
         return model_allowed(model, self._ignore, self._whitelist)
 
-    def models(self) -> tuple[str, ...] | None:
-        """Return the allowed models, or None while the upstream's list is unknown."""
-        listed = self._declared if self._declared is not None else self._listed()
+    def mark_missing(self, model: str, seconds: float) -> None:
+        """Remember for ``seconds`` that the upstream does not serve ``model``."""
+        self._missing[model.lower()] = self._clock() + seconds
+
+    def models(self, *, fetch: bool = True) -> tuple[str, ...] | None:
+        """Return the allowed models, or None while the upstream's list is unknown.
+
+        With ``fetch=False`` a stale list is refreshed in the background instead of inline.
+        """
+        listed = self._declared if self._declared is not None else self._listed(fetch)
         if listed is None:
             return None
         return tuple(m for m in listed if self.allowed(m))
@@ -72,8 +84,25 @@ class ModelCatalog:
         wanted = model.lower()
         return any(m.lower() == wanted for m in models)
 
-    def _listed(self) -> tuple[str, ...] | None:
+    def match(self, model: str, *, fetch: bool = True) -> str | None:
+        """This provider's id for ``model``: the same id, or the same last path segment."""
+        models = self.models(fetch=fetch)
+        if not models:
+            return None
+        wanted = model.lower()
+        last = wanted.rsplit("/", 1)[-1]
+        for m in models:
+            if m.lower() == wanted:
+                return m
+        return next((m for m in models if m.lower().rsplit("/", 1)[-1] == last), None)
+
+    def _listed(self, fetch: bool = True) -> tuple[str, ...] | None:
         if self._clock() < self._next_fetch:
+            return self._fetched
+        if not fetch:
+            # Refresh in the background, one thread at a time; answer with what is known.
+            if self._lock.acquire(blocking=False):
+                threading.Thread(target=self._refresh_and_release, daemon=True).start()
             return self._fetched
         # One thread refreshes; the others go on with what is cached instead of queueing.
         if not self._lock.acquire(blocking=False):
@@ -82,6 +111,17 @@ class ModelCatalog:
             if self._clock() >= self._next_fetch:
                 self._refresh()
             return self._fetched
+        finally:
+            self._lock.release()
+
+    @property
+    def stale(self) -> bool:
+        """True when the list comes from the upstream and is due for a fetch."""
+        return self._declared is None and self._clock() >= self._next_fetch
+
+    def _refresh_and_release(self) -> None:
+        try:
+            self._refresh()
         finally:
             self._lock.release()
 

@@ -1,16 +1,32 @@
-"""The router: resolve a model to candidates, then walk them, rotating keys, until one serves."""
+"""The router: resolve a model to a chain of candidates, then walk it until one serves.
+
+Inside a provider the router rotates keys; when the provider has no usable key
+or fails in a way that is not the key's fault, it moves to the next candidate
+at once. One deadline bounds the whole walk, and nothing in it ever sleeps.
+"""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from .catalog import G4F
 from .chain import Attempt, Deadline, Served, Trail
+from .circuit import OPEN, Circuit
 from .config import ProviderConfig, RoutingConfig
-from .errors import DeadlineExceeded, ModelNotFound, NoUsableKey, ProviderError, UnsupportedEndpoint
+from .errors import (
+    DeadlineExceeded,
+    ModelNotFound,
+    ModelNotServed,
+    NoUsableKey,
+    ProviderError,
+    StreamInterrupted,
+    UnsupportedEndpoint,
+)
 from .http import SessionPool, Timeout
 from .keys import USABLE, InMemoryKeyStore, KeyPolicy, KeyPool, KeyStore, Lease
 from .models import ModelCatalog
@@ -23,7 +39,7 @@ _Opened = tuple[UpstreamStream, list[Chunk], Iterator[Chunk]]
 
 
 class ProviderRuntime:
-    """One configured provider with its upstream, keys and model catalog."""
+    """One configured provider with its upstream, keys, model catalog and circuit."""
 
     def __init__(
         self,
@@ -37,6 +53,7 @@ class ProviderRuntime:
     ) -> None:
         self.config = config
         self.name = config.name
+        self.tier = config.tier
         self.upstream = Upstream(config.name, config.base_url, sessions, redact)
         self.keys = KeyPool(
             config.name,
@@ -49,6 +66,12 @@ class ProviderRuntime:
                 quota_cooldown=routing.quota_cooldown,
             ),
             max_in_flight=config.max_in_flight_per_key,
+            clock=clock,
+        )
+        self.circuit = Circuit(
+            threshold=routing.circuit_failures,
+            open_seconds=routing.circuit_open_seconds,
+            max_open_seconds=routing.circuit_max_open_seconds,
             clock=clock,
         )
         self._fetch_timeout: Timeout = (routing.timeout_connect, routing.models_fetch_timeout)
@@ -74,12 +97,27 @@ class ProviderRuntime:
             self.keys.release(lease)
         return models
 
+    def model_for(self, model: str, *, fetch: bool) -> str | None:
+        """This provider's id for ``model``, or None if it is not known to serve it."""
+        if self.config.serves_any:
+            return model if self.catalog.allowed(model) else None
+        return self.catalog.match(model, fetch=fetch)
+
+    def healthy(self) -> bool:
+        """False while the circuit is open or no key is usable: such providers go last."""
+        return self.circuit.state() != OPEN and self.keys.counts()[USABLE] > 0
+
     def blocked_reason(self) -> str:
         """Why no key could be acquired: cooling, disabled, exhausted or busy."""
         counts = self.keys.counts()
         if counts[USABLE]:
             return "busy"
         return max((n, reason) for reason, n in counts.items() if reason != USABLE)[1]
+
+    def available_in(self) -> float | None:
+        """Seconds until this provider can be tried again, if it cannot be now."""
+        waits = [w for w in (self.keys.next_available_in(), self.circuit.retry_in()) if w]
+        return max(waits) if waits else None
 
 
 @dataclass(frozen=True)
@@ -96,6 +134,14 @@ class Completion:
 
     body: dict[str, Any]
     served: Served
+
+
+@dataclass(frozen=True)
+class RouteOptions:
+    """What the client allowed for this request."""
+
+    fallback: bool = True
+    max_tier: int | None = None
 
 
 class Router:
@@ -119,65 +165,145 @@ class Router:
             )
             for p in config.providers
         }
+        #: Runtimes by the prefix clients use (several G4F endpoints share "g4f").
+        self.families: dict[str, list[ProviderRuntime]] = {}
+        for runtime in self.providers.values():
+            self.families.setdefault(runtime.config.prefix, []).append(runtime)
+        self._turns = itertools.count()
 
     # -- resolution -------------------------------------------------------------------
 
-    def resolve(self, model: str, *, embeddings: bool = False) -> list[Candidate]:
-        """Return the candidates for ``model`` (``provider/model`` or a bare model id)."""
-        prefix, _, rest = model.partition("/")
-        provider = self.providers.get(prefix.lower()) if rest else None
-        if provider is not None:
-            if embeddings and not provider.config.embeddings:
+    def resolve(
+        self, model: str, *, embeddings: bool = False, options: RouteOptions | None = None
+    ) -> list[Candidate]:
+        """Return the ordered chain of candidates for ``model``.
+
+        ``provider/model`` puts that provider first, then every other provider that
+        serves the same model, by tier, then G4F; a bare model is every provider that
+        serves it, by tier, then G4F; a model group is exactly its own chain.
+        """
+        options = options or RouteOptions(fallback=self.config.fallback_enabled)
+        group = self.config.groups.get(model.lower())
+        if group is not None:
+            chain = [c for entry in group for c in self._named(entry)]
+        else:
+            chain = self._chain(model)
+        if embeddings:
+            named = [c for c in chain if not c.provider.config.embeddings]
+            chain = [c for c in chain if c.provider.config.embeddings]
+            if not chain and named:
                 raise UnsupportedEndpoint(
-                    f"provider '{provider.name}' does not offer embeddings", param="model"
+                    f"'{model}' is not offered with embeddings by {named[0].provider.name}",
+                    param="model",
                 )
-            if provider.catalog.serves(rest) is False:
-                raise ModelNotFound(
-                    f"The model '{model}' does not exist or is not served here", param="model"
-                )
-            return [Candidate(provider, rest)]
-        candidates = [
-            Candidate(p, model)
-            for p in self.providers.values()
-            if (p.config.embeddings or not embeddings) and p.catalog.serves(model)
-        ]
-        if not candidates:
+        if not chain:
             raise ModelNotFound(
                 f"The model '{model}' does not exist or is not served here; "
                 "name it as provider/model (see GET /v1/models)",
                 param="model",
             )
-        return candidates
+        if options.max_tier is not None:
+            chain = [c for c in chain if c.provider.tier <= options.max_tier]
+            if not chain:
+                raise ModelNotFound(
+                    f"No provider within tier {options.max_tier} serves '{model}'", param="model"
+                )
+        return chain if options.fallback else chain[:1]
+
+    def _named(self, entry: str) -> list[Candidate]:
+        """The candidates for ``provider/model`` at that provider (G4F: endpoint, then main)."""
+        prefix, _, rest = entry.partition("/")
+        family = self.families.get(prefix.lower(), [])
+        if prefix.lower() == G4F:
+            return self._g4f(rest)
+        return [Candidate(p, rest) for p in family if p.catalog.serves(rest) is not False]
+
+    def _g4f(self, model: str) -> list[Candidate]:
+        endpoints = self.families.get(G4F, [])
+        lowered = model.lower()
+        specific = [
+            p for p in endpoints if p.config.routes and any(r in lowered for r in p.config.routes)
+        ][:1]
+        main = [p for p in endpoints if not p.config.routes]
+        return [Candidate(p, model) for p in specific + main if p.catalog.allowed(model)]
+
+    def _chain(self, model: str) -> list[Candidate]:
+        prefix, _, rest = model.partition("/")
+        named_family = prefix.lower() if rest and prefix.lower() in self.families else None
+        first = self._named(model) if named_family else []
+        wanted = rest if named_family else model
+        if not named_family:
+            self._refresh_catalogs()
+        units: list[list[Candidate]] = []
+        for family, runtimes in self.families.items():
+            if family in (named_family, G4F):
+                continue
+            for runtime in runtimes:
+                served = runtime.model_for(wanted, fetch=False)
+                if served is not None:
+                    units.append([Candidate(runtime, served)])
+        if not first and not units:
+            return []  # G4F is a fallback for models someone serves, not a catch-all
+        if named_family != G4F:
+            g4f = self._g4f(wanted)
+            if g4f:
+                units.append(g4f)
+        return first + self._order(units)
+
+    def _order(self, units: list[list[Candidate]]) -> list[Candidate]:
+        """Sort by tier; within a tier, rotate the healthy and put the rest last."""
+        turn = next(self._turns)
+        ordered: list[Candidate] = []
+        for tier in sorted({u[0].provider.tier for u in units}):
+            same = [u for u in units if u[0].provider.tier == tier]
+            healthy = [u for u in same if u[0].provider.healthy()]
+            sick = [u for u in same if not u[0].provider.healthy()]
+            k = turn % len(healthy) if healthy else 0
+            for unit in healthy[k:] + healthy[:k] + sick:
+                ordered.extend(unit)
+        return ordered
+
+    def _refresh_catalogs(self) -> None:
+        """Fetch, in parallel, the model lists that are not known yet (bare-model lookups)."""
+        stale = [p for p in self.providers.values() if not p.config.serves_any and p.catalog.stale]
+        if len(stale) > 1:
+            with ThreadPoolExecutor(max_workers=min(8, len(stale))) as pool:
+                list(pool.map(lambda p: p.catalog.models(), stale))
 
     def list_models(self) -> list[tuple[str, str]]:
-        """Return (provider, model) for every model every provider serves."""
+        """Return (prefix, model) for every model every provider lists."""
         runtimes = list(self.providers.values())
         if not runtimes:
             return []
         with ThreadPoolExecutor(max_workers=min(8, len(runtimes))) as pool:
-            listed = list(pool.map(lambda p: p.catalog.models() or (), runtimes))
-        return [(p.name, m) for p, models in zip(runtimes, listed, strict=True) for m in models]
+            listed = list(pool.map(_listing, runtimes))
+        seen: dict[tuple[str, str], None] = {}
+        for runtime, models in zip(runtimes, listed, strict=True):
+            for model in models:
+                seen.setdefault((runtime.config.prefix, model))
+        return list(seen)
 
     # -- serving ----------------------------------------------------------------------
 
-    def complete(self, payload: Mapping[str, Any]) -> Completion:
+    def complete(
+        self, payload: Mapping[str, Any], options: RouteOptions | None = None
+    ) -> Completion:
         """Serve a non-streamed chat completion."""
         body, served, _ = self._walk(
-            payload,
+            self.resolve(str(payload["model"]), options=options),
             lambda c, lease, t: c.provider.upstream.chat(_for(payload, c), lease.secret, t),
         )
         return Completion(body, served)
 
-    def embed(self, payload: Mapping[str, Any]) -> Completion:
+    def embed(self, payload: Mapping[str, Any], options: RouteOptions | None = None) -> Completion:
         """Serve an embeddings request."""
         body, served, _ = self._walk(
-            payload,
+            self.resolve(str(payload["model"]), embeddings=True, options=options),
             lambda c, lease, t: c.provider.upstream.embeddings(_for(payload, c), lease.secret, t),
-            embeddings=True,
         )
         return Completion(body, served)
 
-    def stream(self, payload: Mapping[str, Any]) -> ChatStream:
+    def stream(self, payload: Mapping[str, Any], options: RouteOptions | None = None) -> ChatStream:
         """Open a streamed chat completion, committed to one provider; the caller closes it."""
 
         def open_stream(c: Candidate, lease: Lease, timeout: Timeout) -> _Opened:
@@ -186,32 +312,39 @@ class Router:
             return upstream, prelude, rest
 
         (upstream, prelude, rest), served, (candidate, lease) = self._walk(
-            payload, open_stream, hold_key=True
+            self.resolve(str(payload["model"]), options=options), open_stream, hold_key=True
         )
-        pool = candidate.provider.keys
-        return ChatStream(
-            prelude, rest, upstream, on_close=lambda _failure: pool.release(lease), served=served
-        )
+        provider = candidate.provider
+
+        def on_close(failure: ProviderError | None) -> None:
+            provider.keys.release(lease)
+            if failure is not None:
+                provider.keys.record(lease, failure)
+                provider.circuit.record(StreamInterrupted.outcome)
+
+        return ChatStream(prelude, rest, upstream, on_close=on_close, served=served)
 
     def _walk(
         self,
-        payload: Mapping[str, Any],
+        candidates: list[Candidate],
         call: Callable[[Candidate, Lease, Timeout], T],
         *,
-        embeddings: bool = False,
         hold_key: bool = False,
     ) -> tuple[T, Served, tuple[Candidate, Lease]]:
-        candidates = self.resolve(str(payload["model"]), embeddings=embeddings)
         deadline = Deadline(self.config.request_deadline, self._clock)
         trail = Trail()
         for index, candidate in enumerate(candidates):
-            pool = candidate.provider.keys
+            provider = candidate.provider
+            if not provider.circuit.allow():
+                trail.skip(provider.name, "circuit_open")
+                continue
             tried: set[str] = set()
             while True:
-                lease = pool.acquire(exclude=tried)
+                lease = provider.keys.acquire(exclude=tried)
                 if lease is None:
+                    provider.circuit.release()
                     if not tried:
-                        trail.skip(candidate.provider.name, candidate.provider.blocked_reason())
+                        trail.skip(provider.name, provider.blocked_reason())
                     break
                 tried.add(lease.key_id)
                 started = self._clock()
@@ -221,26 +354,31 @@ class Router:
                     )
                     result = call(candidate, lease, timeout)
                 except ProviderError as exc:
-                    pool.release(lease)
-                    pool.record(lease, exc)
+                    provider.keys.release(lease)
+                    provider.keys.record(lease, exc)
+                    provider.circuit.record(exc.outcome)
                     trail.record(self._attempt(candidate, lease, started, exc), exc)
                     if isinstance(exc, DeadlineExceeded) or deadline.expired():
                         trail.deadline_hit = True
                         raise trail.exhausted(None) from None
-                    if exc.caller_fault and index == 0:
+                    if isinstance(exc, ModelNotServed):
+                        provider.catalog.mark_missing(candidate.model, self.config.not_found_ttl)
+                    elif exc.caller_fault and index == 0:
                         raise
                     if exc.key_specific:
                         continue
                     break
                 except BaseException:
-                    pool.release(lease)
+                    provider.keys.release(lease)
+                    provider.circuit.release()
                     raise
-                pool.record(lease, None)
+                provider.keys.record(lease, None)
+                provider.circuit.record("success")
                 if not hold_key:
-                    pool.release(lease)
+                    provider.keys.release(lease)
                 trail.record(self._attempt(candidate, lease, started, None))
                 served = Served(
-                    candidate.provider.name, candidate.model, lease.key_id, trail.attempts
+                    provider.name, provider.tier, candidate.model, lease.key_id, trail.attempts
                 )
                 return result, served, (candidate, lease)
         raise trail.exhausted(self._soonest(candidates))
@@ -250,6 +388,7 @@ class Router:
     ) -> Attempt:
         return Attempt(
             provider=candidate.provider.name,
+            tier=candidate.provider.tier,
             model=candidate.model,
             key=lease.key_id,
             outcome=error.outcome if error else "success",
@@ -259,22 +398,30 @@ class Router:
         )
 
     def _soonest(self, candidates: list[Candidate]) -> float | None:
-        waits = [w for c in candidates if (w := c.provider.keys.next_available_in()) is not None]
+        waits = [w for c in candidates if (w := c.provider.available_in()) is not None]
         return min(waits) if waits else None
 
-    # -- health -----------------------------------------------------------------------
+    # -- state ------------------------------------------------------------------------
 
     def key_summary(self) -> dict[str, dict[str, int]]:
         """Key counts by status for every provider."""
         return {name: p.keys.counts() for name, p in self.providers.items()}
 
     def ready(self) -> bool:
-        """True when at least one provider has a usable key."""
-        return any(counts[USABLE] for counts in self.key_summary().values())
+        """True when at least one provider has a usable key and a closed circuit."""
+        return any(
+            p.keys.counts()[USABLE] and p.circuit.state() != OPEN for p in self.providers.values()
+        )
 
     def close(self) -> None:
         """Close every pooled upstream connection."""
         self.sessions.close()
+
+
+def _listing(runtime: ProviderRuntime) -> tuple[str, ...]:
+    if runtime.config.serves_any and runtime.config.models is None:
+        return ()
+    return runtime.catalog.models() or ()
 
 
 def _for(payload: Mapping[str, Any], candidate: Candidate) -> dict[str, Any]:

@@ -103,7 +103,7 @@ def test_one_rejected_key_leaves_the_other_serving(gateway: Gunicorn, fake: Fake
     assert gateway.request("GET", "/ready").json()["providers"]["fake"]["disabled"] == 1
 
 
-@pytest.mark.parametrize("status", [400, 404, 413, 422])
+@pytest.mark.parametrize("status", [400, 413, 422])
 def test_caller_errors_come_back_unchanged_without_rotation(
     gateway: Gunicorn, fake: FakeUpstream, status: int
 ) -> None:
@@ -120,6 +120,15 @@ def test_caller_errors_come_back_unchanged_without_rotation(
     assert response.status_code == status
     assert response.json() == upstream_error
     assert len(fake.hits_for(path="/chat/completions")) == 1
+
+
+def test_model_missing_upstream_is_404_with_its_message(gateway: Gunicorn, fake: FakeUpstream) -> None:
+    fake.default = lambda hit: Reply(status=404, body={"error": {"message": "no such model"}})
+    response = gateway.request("POST", "/v1/chat/completions", json=CHAT, headers=AUTH)
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "no such model"
+    assert response.json()["error"]["code"] == "model_not_found"
+    assert len(fake.hits_for(path="/chat/completions")) == 1  # a 404 is no reason to try other keys
 
 
 def test_quota_exhausted_key_is_set_aside(start_gateway: StartGateway, fake: FakeUpstream) -> None:
