@@ -40,14 +40,15 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.before_request(_assign_request_id)
     app.after_request(_add_request_id)
 
-    from . import chat, embeddings, health, models
+    from . import chat, cli, embeddings, health, models, providers_view
 
     api = Blueprint("v1", __name__, url_prefix="/v1")
     api.before_request(auth.require_client_key)
-    for module in (chat, embeddings, models):
+    for module in (chat, embeddings, models, providers_view):
         api.register_blueprint(module.bp)
     app.register_blueprint(api)
     app.register_blueprint(health.bp)
+    cli.init_app(app)
 
     if not settings.client_keys:
         log.warning(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from .gateway import get_router
+from .routing import add_served_headers, route_options
 from .schemas import chat_schema, parse_body
-from .served import add_served_headers
 from .streaming import sse_response
 
 bp = Blueprint("chat", __name__)
@@ -19,10 +19,10 @@ def create_chat_completion() -> Response:
     model = payload["model"]
     router = get_router()
     if payload.get("stream"):
-        stream = router.stream(payload)
+        stream = router.stream(payload, route_options())
         include_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
         response = sse_response(stream, model=model, include_usage=include_usage)
         return add_served_headers(response, stream.served)
-    completion = router.complete(payload)
+    completion = router.complete(payload, route_options())
     completion.body["model"] = model
     return add_served_headers(jsonify(completion.body), completion.served)

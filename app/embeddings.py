@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from .gateway import get_router
+from .routing import add_served_headers, route_options
 from .schemas import embedding_schema, parse_body
-from .served import add_served_headers
 
 bp = Blueprint("embeddings", __name__)
 
@@ -15,6 +15,6 @@ bp = Blueprint("embeddings", __name__)
 def create_embeddings() -> Response:
     """Create embeddings with a provider that offers them."""
     payload = parse_body(embedding_schema)
-    completion = get_router().embed(payload)
+    completion = get_router().embed(payload, route_options())
     completion.body["model"] = payload["model"]
     return add_served_headers(jsonify(completion.body), completion.served)

@@ -1,4 +1,4 @@
-"""``GET /v1/models`` and ``GET /v1/models/<id>``: ids are ``provider/model``."""
+"""``GET /v1/models`` and ``GET /v1/models/<id>``: ids are ``provider/model``, plus model groups."""
 
 from __future__ import annotations
 
@@ -17,27 +17,29 @@ bp = Blueprint("models", __name__)
 STARTED = int(time.time())
 
 
-def model_object(provider: str, model: str) -> dict[str, Any]:
-    """The OpenAI model object for ``provider/model``."""
-    return {
-        "id": f"{provider}/{model}",
-        "object": "model",
-        "created": STARTED,
-        "owned_by": provider,
-    }
+def model_object(model_id: str, owned_by: str) -> dict[str, Any]:
+    """The OpenAI model object."""
+    return {"id": model_id, "object": "model", "created": STARTED, "owned_by": owned_by}
+
+
+def all_models() -> list[dict[str, Any]]:
+    """Every provider's models, then the model groups (``MODEL_GROUP_<NAME>``)."""
+    router = get_router()
+    models = [model_object(f"{prefix}/{m}", prefix) for prefix, m in router.list_models()]
+    models += [model_object(name, "keyrelay") for name in router.config.groups]
+    return models
 
 
 @bp.get("/models")
 def list_models() -> Response:
-    """List every model of every configured provider."""
-    data = [model_object(p, m) for p, m in get_router().list_models()]
-    return jsonify({"object": "list", "data": data})
+    """List every model of every configured provider, and the model groups."""
+    return jsonify({"object": "list", "data": all_models()})
 
 
 @bp.get("/models/<path:model_id>")
 def retrieve_model(model_id: str) -> Response:
     """Describe one model, or answer 404 in the error envelope."""
-    for provider, model in get_router().list_models():
-        if f"{provider}/{model}".lower() == model_id.lower():
-            return jsonify(model_object(provider, model))
+    for model in all_models():
+        if model["id"].lower() == model_id.lower():
+            return jsonify(model)
     raise ModelNotFound(f"The model '{model_id}' does not exist", param="model")

@@ -235,6 +235,19 @@ class KeyPool:
         """Return each key's state by fingerprint."""
         return self._store.snapshot(self.name, self.key_ids)
 
+    def describe(self) -> list[dict[str, object]]:
+        """Each key by fingerprint: status, requests in flight, seconds until usable."""
+        now = self._clock()
+        return [
+            {
+                "key": key_id,
+                "status": state.status(now),
+                "in_flight": state.in_flight,
+                "available_in": round(max(0.0, state.blocked_until - now), 3),
+            }
+            for key_id, state in self.states().items()
+        ]
+
     def counts(self) -> dict[str, int]:
         """Count keys by status: usable, cooling, disabled, exhausted."""
         now = self._clock()

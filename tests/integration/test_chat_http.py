@@ -122,7 +122,9 @@ def test_caller_errors_come_back_unchanged_without_rotation(
     assert len(fake.hits_for(path="/chat/completions")) == 1
 
 
-def test_model_missing_upstream_is_404_with_its_message(gateway: Gunicorn, fake: FakeUpstream) -> None:
+def test_model_missing_upstream_is_404_with_its_message(
+    gateway: Gunicorn, fake: FakeUpstream
+) -> None:
     fake.default = lambda hit: Reply(status=404, body={"error": {"message": "no such model"}})
     response = gateway.request("POST", "/v1/chat/completions", json=CHAT, headers=AUTH)
     assert response.status_code == 404

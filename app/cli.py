@@ -1,0 +1,89 @@
+"""Operator commands: ``flask --app wsgi config-check`` and ``flask --app wsgi route <model>``."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+from providers.errors import ProviderError
+from providers.router import RouteOptions
+
+from .gateway import gateway
+
+
+def config_problems() -> list[str]:
+    """Errors in a configuration that loaded: nothing to route to, broken model groups."""
+    state = gateway()
+    router = state.router
+    problems = []
+    if not router.providers:
+        problems.append("no provider is configured: set <PROVIDER>_API_KEY (see .env.example)")
+    for name, entries in state.settings.routing.groups.items():
+        for entry in entries:
+            prefix = entry.split("/", 1)[0].lower()
+            if prefix not in router.families:
+                problems.append(
+                    f"MODEL_GROUP_{name.upper()}: '{entry}' names provider '{prefix}', "
+                    "which is not configured"
+                )
+    return problems
+
+
+@click.command("config-check")
+def config_check() -> None:
+    """Validate the configuration and print providers, tiers, endpoints and keys."""
+    state = gateway()
+    router = state.router
+    click.echo(f"client keys: {len(state.settings.client_keys)} (PROXY_API_KEY)")
+    if not state.settings.client_keys:
+        click.echo("warning: PROXY_API_KEY is not set: the proxy is open to anyone who reaches it")
+    click.echo(f"fallback: {'on' if state.settings.routing.fallback_enabled else 'off'}")
+    click.echo("providers (tier, name, base URL, keys):")
+    for runtime in sorted(router.providers.values(), key=lambda r: (r.tier, r.name)):
+        keys = runtime.keys
+        listed = "no key" if keys.keyless else f"{len(keys.key_ids)}: " + " ".join(keys.key_ids)
+        routes = f"  routes: {','.join(runtime.config.routes)}" if runtime.config.routes else ""
+        click.echo(
+            f"  {runtime.tier:>2}  {runtime.name:<12} {runtime.config.base_url}  [{listed}]{routes}"
+        )
+    for name, entries in state.settings.routing.groups.items():
+        click.echo(f"model group {name}: {', '.join(entries)}")
+    problems = config_problems()
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    if problems:
+        raise SystemExit(1)
+    click.echo("configuration OK")
+
+
+@click.command("route")
+@click.argument("model")
+@click.option("--max-tier", type=click.IntRange(min=1), default=None, help="Lowest tier accepted.")
+@click.option(
+    "--no-fallback", is_flag=True, help="Only the first candidate, as with X-Fallback: off."
+)
+def route(model: str, max_tier: int | None, no_fallback: bool) -> None:
+    """Print the chain of candidates MODEL resolves to, in the order they are tried."""
+    router = gateway().router
+    options = RouteOptions(
+        fallback=router.config.fallback_enabled and not no_fallback, max_tier=max_tier
+    )
+    try:
+        chain = router.resolve(model, options=options)
+    except ProviderError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        raise SystemExit(1) from None
+    for position, candidate in enumerate(chain, start=1):
+        provider = candidate.provider
+        keys = provider.keys
+        usable = "no key" if keys.keyless else f"{keys.counts()['usable']}/{len(keys.key_ids)}"
+        click.echo(
+            f"{position}. tier {provider.tier}  {provider.name}  model={candidate.model}  "
+            f"keys usable={usable}  circuit={provider.circuit.state()}"
+        )
+
+
+def init_app(app: Flask) -> None:
+    """Register the operator commands."""
+    app.cli.add_command(config_check)
+    app.cli.add_command(route)

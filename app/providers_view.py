@@ -1,0 +1,36 @@
+"""``GET /v1/providers``: every provider with its tier, keys (by fingerprint) and circuit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from providers.router import ProviderRuntime
+
+from .gateway import get_router
+
+bp = Blueprint("providers", __name__)
+
+
+def describe(runtime: ProviderRuntime) -> dict[str, Any]:
+    """A provider as operators see it; keys appear only as fingerprints."""
+    keys = runtime.keys
+    return {
+        "provider": runtime.name,
+        "prefix": runtime.config.prefix,
+        "tier": runtime.tier,
+        "base_url": runtime.config.base_url,
+        "keys": 0 if keys.keyless else len(keys.key_ids),
+        **keys.counts(),
+        "circuit": runtime.circuit.state(),
+        "circuit_retry_in": runtime.circuit.retry_in(),
+        "key_states": keys.describe(),
+    }
+
+
+@bp.get("/providers")
+def list_providers() -> Response:
+    """List the providers, highest tier first."""
+    runtimes = sorted(get_router().providers.values(), key=lambda r: r.tier)
+    return jsonify({"object": "list", "data": [describe(r) for r in runtimes]})

@@ -1,0 +1,37 @@
+"""Per-request routing options from headers, and the headers that say who served."""
+
+from __future__ import annotations
+
+from flask import Response, request
+
+from providers import Served
+from providers.router import RouteOptions
+
+from .errors import APIError
+from .gateway import gateway
+
+_OFF = {"off", "false", "0", "no"}
+_ON = {"on", "true", "1", "yes"}
+
+
+def route_options() -> RouteOptions:
+    """Read ``X-Fallback: off`` and ``X-Max-Tier: N``; FALLBACK_ENABLED=false wins over both."""
+    fallback = gateway().settings.routing.fallback_enabled
+    header = request.headers.get("X-Fallback", "").strip().lower()
+    if header and header not in _OFF | _ON:
+        raise APIError(400, "X-Fallback must be 'on' or 'off'", code="invalid_header")
+    if header in _OFF:
+        fallback = False
+    raw = request.headers.get("X-Max-Tier", "").strip()
+    if raw and (not raw.isdigit() or int(raw) < 1):
+        raise APIError(400, "X-Max-Tier must be a positive integer", code="invalid_header")
+    return RouteOptions(fallback=fallback, max_tier=int(raw) if raw else None)
+
+
+def add_served_headers(response: Response, served: Served) -> Response:
+    """Say who served: X-Provider, X-Provider-Tier, X-Attempts and the attempt trail."""
+    response.headers["X-Provider"] = served.provider
+    response.headers["X-Provider-Tier"] = str(served.tier)
+    response.headers["X-Attempts"] = str(len(served.attempts))
+    response.headers["X-Attempt-Trail"] = served.trail()
+    return response
