@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 
 from providers.errors import ProviderError
 from providers.router import RouteOptions
@@ -30,6 +31,7 @@ def config_problems() -> list[str]:
 
 
 @click.command("config-check")
+@with_appcontext
 def config_check() -> None:
     """Validate the configuration and print providers, tiers, endpoints and keys."""
     state = gateway()
@@ -57,6 +59,7 @@ def config_check() -> None:
 
 
 @click.command("route")
+@with_appcontext
 @click.argument("model")
 @click.option("--max-tier", type=click.IntRange(min=1), default=None, help="Lowest tier accepted.")
 @click.option(

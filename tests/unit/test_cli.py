@@ -1,0 +1,48 @@
+"""The operator commands, run through Flask's CLI runner."""
+
+from __future__ import annotations
+
+from app import create_app
+
+ENV = {
+    "PROXY_API_KEY": "client",
+    "GROQ_API_KEY_1": "gsk_cli_aaaaaaaaaaaaaaaaaaaa",
+    "GROQ_MODELS": "llama-3.3-70b-versatile",
+    "G4F_MAIN_API_BASE": "http://127.0.0.1:2/v1",
+    "G4F_GROQ_API_BASE": "http://127.0.0.1:3/v1",
+    "PROVIDER_PRIORITY_G4F": "4",
+}
+
+
+def test_config_check_lists_providers_with_tiers_and_fingerprints() -> None:
+    result = create_app(ENV).test_cli_runner().invoke(args=["config-check"])
+    assert result.exit_code == 0, result.output
+    assert "2  groq" in result.output and "4  g4f-groq" in result.output
+    assert "gsk_cli" not in result.output and "key-" in result.output
+    assert "configuration OK" in result.output
+
+
+def test_config_check_fails_on_a_broken_group() -> None:
+    env = {**ENV, "MODEL_GROUP_X": "nvidia/meta/llama-3.3-70b-instruct"}
+    result = create_app(env).test_cli_runner().invoke(args=["config-check"])
+    assert result.exit_code == 1
+    assert "MODEL_GROUP_X" in result.output
+
+
+def test_config_check_fails_without_providers() -> None:
+    result = create_app({}).test_cli_runner().invoke(args=["config-check"])
+    assert result.exit_code == 1
+
+
+def test_route_prints_the_chain() -> None:
+    result = (
+        create_app(ENV).test_cli_runner().invoke(args=["route", "groq/llama-3.3-70b-versatile"])
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert [line.split()[3] for line in lines] == ["groq", "g4f-groq", "g4f-main"]
+
+
+def test_route_unknown_model_fails() -> None:
+    result = create_app(ENV).test_cli_runner().invoke(args=["route", "nobody/serves-this"])
+    assert result.exit_code == 1
