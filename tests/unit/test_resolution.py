@@ -19,7 +19,11 @@ ENV = {
     "LOCAL_MODELS": "gpt-4o",
     "G4F_MAIN_API_BASE": "http://127.0.0.1:2/v1",
     "G4F_GROQ_API_BASE": "http://127.0.0.1:3/v1",
-    "MODEL_GROUP_LLAMA": "groq/llama-3.3-70b-versatile,openrouter/meta-llama/llama-3.3-70b-instruct,g4f/llama-3.3-70b",
+    "MODEL_GROUP_LLAMA": (
+        "groq/llama-3.3-70b-versatile,"
+        "openrouter/meta-llama/llama-3.3-70b-instruct,"
+        "g4f/llama-3.3-70b"
+    ),
 }
 
 
