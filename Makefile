@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint fmt install install-dev lock clean
+.PHONY: run test lint fmt demo install install-dev lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ install-dev: $(VENV)/.dev
 
 run: install .env
 	$(BIN)/gunicorn -c gunicorn.conf.py
+
+# An offline failover demonstration: simulated upstreams, no keys, no internet.
+demo: install
+	$(BIN)/python -m demo
 
 test: install-dev
 	$(BIN)/python -m pytest

@@ -5,10 +5,13 @@ import sys
 from app import create_app
 from providers import ConfigError
 
+#: gunicorn's Arbiter.WORKER_BOOT_ERROR: the master stops ("Worker failed to boot")
+#: instead of respawning a worker that can never start.
+EXIT_BOOT_ERROR = 3
+
 try:
     app = create_app()
 except ConfigError as exc:
-    # A clear line, not a traceback: gunicorn then stops with "Worker failed to boot",
-    # and `flask --app wsgi config-check` exits non-zero.
+    # One clear line, not a traceback; `flask --app wsgi config-check` exits non-zero too.
     print(f"keyrelay: invalid configuration: {exc}", file=sys.stderr)
-    raise SystemExit(2) from None
+    raise SystemExit(EXIT_BOOT_ERROR) from None

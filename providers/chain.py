@@ -10,6 +10,7 @@ from typing import Any
 from .errors import ChainExhausted, DeadlineExceeded, ProviderError
 from .http import Timeout
 
+SKIPPED = "skipped_"
 #: Below this, an attempt could not even connect: count the deadline as spent.
 MIN_ATTEMPT_SECONDS = 0.01
 
@@ -65,50 +66,51 @@ class Served:
     key: str
     attempts: list[Attempt]
 
+    #: The whole trail, with providers passed over.
+    entries: list[Attempt] = field(default_factory=list)
+
     def trail(self) -> str:
-        """The attempts as one header value: ``provider:status:outcome:ms`` each."""
+        """The trail as one header value: ``provider:status:outcome:ms`` each."""
         return ", ".join(
             f"{a.provider}:{a.status if a.status is not None else '-'}:{a.outcome}:{a.ms}ms"
-            for a in self.attempts
+            for a in self.entries
         )
 
 
 @dataclass
 class Trail:
-    """Everything that happened while walking the candidates."""
+    """Everything that happened while walking the candidates, in order."""
 
-    attempts: list[Attempt] = field(default_factory=list)
-    #: Providers passed over because no key was usable: (provider, reason).
-    skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: Attempts, and providers passed over (outcome ``skipped_<reason>``), as they happened.
+    entries: list[Attempt] = field(default_factory=list)
     deadline_hit: bool = False
     last_error: ProviderError | None = None
 
+    @property
+    def attempts(self) -> list[Attempt]:
+        """The requests actually sent upstream."""
+        return [e for e in self.entries if not e.outcome.startswith(SKIPPED)]
+
+    @property
+    def skipped(self) -> set[str]:
+        """Why providers were passed over: cooling, disabled, exhausted, busy, circuit_open."""
+        return {
+            e.outcome.removeprefix(SKIPPED) for e in self.entries if e.outcome.startswith(SKIPPED)
+        }
+
     def record(self, attempt: Attempt, error: ProviderError | None = None) -> None:
         """Add an attempt (and its error) to the trail."""
-        self.attempts.append(attempt)
+        self.entries.append(attempt)
         if error is not None:
             self.last_error = error
 
-    def skip(self, provider: str, reason: str) -> None:
-        """Note a provider that had no usable key (reason: cooling, disabled, busy...)."""
-        self.skipped.append((provider, reason))
+    def skip(self, provider: str, tier: int, model: str, reason: str) -> None:
+        """Note a provider passed over without a request (no usable key, open circuit)."""
+        self.entries.append(Attempt(provider, tier, model, "", SKIPPED + reason, None, 0))
 
     def report(self) -> list[dict[str, Any]]:
-        """The attempts and skipped providers, for the error body."""
-        skipped = [
-            {
-                "provider": p,
-                "tier": None,
-                "model": None,
-                "key": None,
-                "outcome": f"skipped_{reason}",
-                "status": None,
-                "ms": 0,
-                "error": None,
-            }
-            for p, reason in self.skipped
-        ]
-        return [a.to_dict() for a in self.attempts] + skipped
+        """The trail for the error body."""
+        return [e.to_dict() for e in self.entries]
 
     def exhausted(self, soonest: float | None) -> ChainExhausted:
         """Build the error that tells the client, truthfully, why nothing served it.
@@ -116,7 +118,7 @@ class Trail:
         ``soonest`` is the number of seconds until some candidate's key is usable again.
         """
         outcomes = {a.outcome for a in self.attempts}
-        skipped = {reason for _, reason in self.skipped}
+        skipped = self.skipped
         report = self.report()
         if self.deadline_hit:
             return ChainExhausted(

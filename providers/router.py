@@ -336,7 +336,7 @@ class Router:
         for index, candidate in enumerate(candidates):
             provider = candidate.provider
             if not provider.circuit.allow():
-                trail.skip(provider.name, "circuit_open")
+                trail.skip(provider.name, provider.tier, candidate.model, "circuit_open")
                 continue
             tried: set[str] = set()
             while True:
@@ -344,7 +344,9 @@ class Router:
                 if lease is None:
                     provider.circuit.release()
                     if not tried:
-                        trail.skip(provider.name, provider.blocked_reason())
+                        trail.skip(
+                            provider.name, provider.tier, candidate.model, provider.blocked_reason()
+                        )
                     break
                 tried.add(lease.key_id)
                 started = self._clock()
@@ -378,7 +380,12 @@ class Router:
                     provider.keys.release(lease)
                 trail.record(self._attempt(candidate, lease, started, None))
                 served = Served(
-                    provider.name, provider.tier, candidate.model, lease.key_id, trail.attempts
+                    provider.name,
+                    provider.tier,
+                    candidate.model,
+                    lease.key_id,
+                    trail.attempts,
+                    trail.entries,
                 )
                 return result, served, (candidate, lease)
         raise trail.exhausted(self._soonest(candidates))

@@ -9,6 +9,7 @@ request is recorded in ``hits`` so tests can count what reached the upstream.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections import defaultdict, deque
@@ -151,7 +152,7 @@ class FakeUpstream:
         self.default: Callable[[Hit], Reply] | None = None
         self._scripts: dict[str | None, deque[Reply]] = defaultdict(deque)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = _Server(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -194,6 +195,13 @@ class FakeUpstream:
         self._server.server_close()
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-request is normal here (the proxy closing a stream)."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0, message: str = "") -> None:
     """Wait for ``condition`` to hold, or fail after ``timeout`` seconds."""
     end = time.monotonic() + timeout
@@ -206,6 +214,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0, message: st
 def _handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out at once, as real servers do
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

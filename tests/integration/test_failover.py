@@ -396,6 +396,7 @@ def test_invalid_priority_stops_startup(
 ) -> None:
     with pytest.raises(RuntimeError) as info:
         start_gateway(ladder.env(PROVIDER_PRIORITY_BACKUP=value))
+    assert "gunicorn exited with" in str(info.value)
     assert f"PROVIDER_PRIORITY_BACKUP={value!r}" in str(info.value)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import openai
 import pytest
 
 from tests.fakes.upstream import FakeUpstream, Reply
 
-from .conftest import CLIENT_KEY, KEY_A, KEY_B
+from .conftest import CLIENT_KEY, KEY_A, KEY_B, StartGateway
 from .gunicorn import Gunicorn
 
 pytestmark = pytest.mark.integration
@@ -15,11 +17,24 @@ pytestmark = pytest.mark.integration
 MESSAGES = [{"role": "user", "content": "Hi"}]
 
 
+_clients: list[openai.OpenAI] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients(start_gateway: StartGateway) -> Iterator[None]:
+    # Depends on start_gateway so that clients close before the servers stop.
+    yield
+    while _clients:
+        _clients.pop().close()  # no idle keep-alive connection holds up gunicorn's shutdown
+
+
 def sdk(gateway: Gunicorn, key: str = CLIENT_KEY) -> openai.OpenAI:
     """A client that raises on any response that does not match the API's types."""
-    return openai.OpenAI(
+    client = openai.OpenAI(
         base_url=gateway.url + "/v1", api_key=key, max_retries=0, _strict_response_validation=True
     )
+    _clients.append(client)
+    return client
 
 
 def test_completion(gateway: Gunicorn) -> None:

@@ -1,0 +1,1 @@
+"""An offline demonstration of keyrelay's failover ladder (``make demo``)."""
