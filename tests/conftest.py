@@ -94,3 +94,19 @@ def mocked() -> Iterator[responses.RequestsMock]:
     """Outbound HTTP mocked with ``responses``; an unmocked request fails the test."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
+
+
+class FakeClock:
+    """A monotonic clock that moves only when a test sets ``now``."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock for key pools, circuits and catalogs."""
+    return FakeClock()

@@ -5,19 +5,7 @@ from __future__ import annotations
 import pytest
 
 from providers.circuit import CLOSED, HALF_OPEN, OPEN, Circuit
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from tests.conftest import FakeClock as Clock
 
 
 def test_opens_after_threshold_consecutive_failures(clock: Clock) -> None:
@@ -36,7 +24,7 @@ def test_opens_after_threshold_consecutive_failures(clock: Clock) -> None:
 def test_half_open_lets_one_trial_through(clock: Clock) -> None:
     circuit = Circuit(threshold=1, open_seconds=30, clock=clock)
     circuit.record("server_error")
-    clock.now = 30
+    clock.now += 30
     assert circuit.state() == HALF_OPEN
     assert circuit.allow() and not circuit.allow()
     circuit.record("success")
@@ -57,7 +45,7 @@ def test_failed_trial_reopens_for_longer_up_to_the_cap(clock: Clock) -> None:
 def test_a_trial_without_verdict_is_released(clock: Clock) -> None:
     circuit = Circuit(threshold=1, open_seconds=1, clock=clock)
     circuit.record("timeout")
-    clock.now = 1
+    clock.now += 1
     assert circuit.allow()
     circuit.release()
     assert circuit.allow()

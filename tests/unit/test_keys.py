@@ -9,19 +9,7 @@ import pytest
 from providers.errors import KeyRejected, QuotaExhausted, RateLimited, UpstreamServerError
 from providers.keys import COOLING, DISABLED, EXHAUSTED, InMemoryKeyStore, KeyPolicy, KeyPool
 from providers.secrets import Redactor, fingerprint
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from tests.conftest import FakeClock as Clock
 
 
 def pool(clock: Clock, n: int = 3, **kwargs: object) -> KeyPool:
