@@ -4,7 +4,11 @@ Run with ``gunicorn -c gunicorn.conf.py`` (``make run`` does). Every value here
 has an environment variable, documented in ``.env.example``.
 """
 
+import glob
 import os
+import shutil
+import tempfile
+from typing import Any
 
 from dotenv import load_dotenv
 
@@ -47,3 +51,37 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # several instances on one host (or the test suite) never fight over the default path.
 control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip() or "gunicorn.ctl"
 control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip()
+
+
+# Metrics: every worker writes its samples to one directory that /metrics reads
+# whole (prometheus_client multiprocess mode). The directory must exist and be
+# empty before the workers start, so that numbers from an earlier run never leak in.
+def _prepare_metrics_dir() -> None:
+    if os.environ.get("KEYRELAY_METRICS_MASTER") == str(os.getpid()):
+        return  # a reload (HUP) of this same master: live workers are writing there
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    if not path:
+        path = tempfile.mkdtemp(prefix="keyrelay-metrics-")
+        os.environ["KEYRELAY_METRICS_TEMP"] = path
+    os.makedirs(path, exist_ok=True)
+    for stale in glob.glob(os.path.join(path, "*.db")):
+        os.remove(stale)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    os.environ["KEYRELAY_METRICS_MASTER"] = str(os.getpid())
+
+
+_prepare_metrics_dir()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker died: drop its live gauges (in flight, open streams, keys, circuits)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def on_exit(server: Any) -> None:
+    """Remove the metrics directory if it was a temporary one made here."""
+    temp = os.environ.get("KEYRELAY_METRICS_TEMP")
+    if temp:
+        shutil.rmtree(temp, ignore_errors=True)

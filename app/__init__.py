@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from flask import Blueprint, Flask, Response, g, request
 
-from . import auth, errors, gateway
+from . import auth, errors, gateway, logs, observe
 from .config import load_settings
 
 log = logging.getLogger("keyrelay")
@@ -30,7 +30,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         load_dotenv(os.environ.get("ENV_FILE") or ".env")
         config = os.environ
     settings = load_settings(config)
-    _configure_logging(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -39,8 +39,9 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     errors.init_app(app)
     app.before_request(_assign_request_id)
     app.after_request(_add_request_id)
+    observe.init_app(app)
 
-    from . import chat, cli, embeddings, health, models, providers_view
+    from . import chat, cli, embeddings, health, metrics, models, providers_view
 
     api = Blueprint("v1", __name__, url_prefix="/v1")
     api.before_request(auth.require_client_key)
@@ -48,6 +49,9 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         api.register_blueprint(module.bp)
     app.register_blueprint(api)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
+    ticker = metrics.GaugeTicker(app.extensions[gateway.EXTENSION].router)
+    app.before_request(ticker.ensure_running)
     cli.init_app(app)
 
     if not settings.client_keys:
@@ -68,12 +72,3 @@ def _assign_request_id() -> None:
 def _add_request_id(response: Response) -> Response:
     response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
     return response
-
-
-def _configure_logging(level: str) -> None:
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("keyrelay").setLevel(level)
-    logging.getLogger("app").setLevel(level)
-    logging.getLogger("providers").setLevel(level)

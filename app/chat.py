@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from .gateway import get_router
+from .observe import current
 from .routing import add_served_headers, route_options
 from .schemas import chat_schema, parse_body
 from .streaming import sse_response
@@ -16,13 +17,16 @@ bp = Blueprint("chat", __name__)
 def create_chat_completion() -> Response:
     """Create a chat completion, whole or streamed."""
     payload = parse_body(chat_schema)
-    model = payload["model"]
+    record = current()
+    record.model = model = payload["model"]
     router = get_router()
     if payload.get("stream"):
         stream = router.stream(payload, route_options())
+        record.serve(stream.served, stream=True)
         include_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
-        response = sse_response(stream, model=model, include_usage=include_usage)
+        response = sse_response(stream, model=model, include_usage=include_usage, record=record)
         return add_served_headers(response, stream.served)
     completion = router.complete(payload, route_options())
+    record.serve(completion.served, stream=False)
     completion.body["model"] = model
     return add_served_headers(jsonify(completion.body), completion.served)

@@ -25,6 +25,8 @@ class Settings:
     max_body_bytes: int
     log_level: str
     routing: RoutingConfig
+    log_format: str = "json"
+    metrics_key: str = field(default="", repr=False)
 
 
 def _pool_size(env: Mapping[str, str]) -> int:
@@ -39,7 +41,12 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     level = env_str(env, "LOG_LEVEL", "INFO").upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise ConfigError(f"LOG_LEVEL={level!r} is not a logging level")
+    log_format = env_str(env, "LOG_FORMAT", "json").lower()
+    if log_format not in {"json", "text"}:
+        raise ConfigError(f"LOG_FORMAT={log_format!r} must be json or text")
     return Settings(
+        log_format=log_format,
+        metrics_key=env_str(env, "METRICS_API_KEY"),
         client_keys=env_list(env, "PROXY_API_KEY"),
         max_body_bytes=env_int(env, "MAX_REQUEST_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, minimum=1),
         log_level=level,

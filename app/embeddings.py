@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from .gateway import get_router
+from .observe import current
 from .routing import add_served_headers, route_options
 from .schemas import embedding_schema, parse_body
 
@@ -15,6 +16,9 @@ bp = Blueprint("embeddings", __name__)
 def create_embeddings() -> Response:
     """Create embeddings with a provider that offers them."""
     payload = parse_body(embedding_schema)
+    record = current()
+    record.model = payload["model"]
     completion = get_router().embed(payload, route_options())
+    record.serve(completion.served, stream=False)
     completion.body["model"] = payload["model"]
     return add_served_headers(jsonify(completion.body), completion.served)

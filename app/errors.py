@@ -6,7 +6,7 @@ import logging
 import math
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from providers import ProviderError
@@ -104,7 +104,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ProviderError)
     def _provider_error(exc: ProviderError) -> Response:
-        log.info("upstream outcome %s: %s", exc.outcome, exc.message)
+        record = g.get("record")
+        if record is not None:
+            record.error = exc
         return error_response(exc.status, provider_error_body(exc), retry_after=exc.retry_after)
 
     app.register_error_handler(HTTPException, _http_error)

@@ -13,7 +13,9 @@ from flask import Response
 from providers import ChatStream
 from providers.errors import StreamInterrupted
 
+from . import metrics
 from .errors import error_body
+from .observe import RequestRecord
 
 log = logging.getLogger(__name__)
 
@@ -62,19 +64,31 @@ def shape_chunks(
         }
 
 
-def sse_response(stream: ChatStream, *, model: str, include_usage: bool) -> Response:
+def sse_response(
+    stream: ChatStream, *, model: str, include_usage: bool, record: RequestRecord
+) -> Response:
     """Relay a committed stream as ``text/event-stream``; the upstream closes with the response."""
+    served = stream.served
 
     def generate() -> Iterator[bytes]:
+        metrics.OPEN_STREAMS.inc()
         try:
             for chunk in shape_chunks(iter(stream), model=model, include_usage=include_usage):
-                yield encode_event(chunk)
+                event = encode_event(chunk)
+                record.bytes += len(event)
+                yield event
+            record.bytes += len(DONE)
             yield DONE
         except StreamInterrupted as exc:
             # No [DONE]: the client sees an error, not an answer that merely stopped.
             log.warning("stream interrupted: %s", exc.message)
-            yield encode_event(error_body(exc.message, exc.error_type, None, exc.code))
+            record.error = exc
+            metrics.STREAM_ERRORS.labels(served.provider, str(served.tier)).inc()
+            event = encode_event(error_body(exc.message, exc.error_type, None, exc.code))
+            record.bytes += len(event)
+            yield event
         finally:
             stream.close()
+            metrics.OPEN_STREAMS.dec()
 
     return Response(generate(), mimetype="text/event-stream", headers=SSE_HEADERS)

@@ -50,10 +50,14 @@ class Attempt:
     status: int | None
     ms: int
     error: str | None = None
+    #: The attempt's duration, unrounded (for latency histograms).
+    seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the attempt as JSON-ready data (fingerprints only, never keys)."""
-        return asdict(self)
+        data = asdict(self)
+        del data["seconds"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,18 @@ class Served:
 
     #: The whole trail, with providers passed over.
     entries: list[Attempt] = field(default_factory=list)
+    #: When (monotonic clock) the attempt that served began: a stream's latency ends at close.
+    started: float = 0.0
+
+    @property
+    def fell_back(self) -> bool:
+        """True when a provider other than the first candidate served."""
+        return bool(self.entries) and self.entries[0].provider != self.provider
+
+    @property
+    def first_tier(self) -> int:
+        """The tier of the first candidate."""
+        return self.entries[0].tier if self.entries else self.tier
 
     def trail(self) -> str:
         """The trail as one header value: ``provider:status:outcome:ms`` each."""
@@ -113,6 +129,12 @@ class Trail:
         return [e.to_dict() for e in self.entries]
 
     def exhausted(self, soonest: float | None) -> ChainExhausted:
+        """The verdict when nothing served, with this trail attached (``error.trail``)."""
+        error = self._verdict(soonest)
+        error.trail = self.entries
+        return error
+
+    def _verdict(self, soonest: float | None) -> ChainExhausted:
         """Build the error that tells the client, truthfully, why nothing served it.
 
         ``soonest`` is the number of seconds until some candidate's key is usable again.

@@ -43,6 +43,8 @@ class ProviderError(Exception):
         #: The upstream's error object (already redacted), for caller errors.
         self.body = body
         self.param = param
+        #: The attempts made before this error ended the request (set by the router).
+        self.trail: list[Any] = []
 
 
 class TransportError(ProviderError):

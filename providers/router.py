@@ -366,6 +366,7 @@ class Router:
                     if isinstance(exc, ModelNotServed):
                         provider.catalog.mark_missing(candidate.model, self.config.not_found_ttl)
                     elif exc.caller_fault and index == 0:
+                        exc.trail = trail.entries
                         raise
                     if exc.key_specific:
                         continue
@@ -386,6 +387,7 @@ class Router:
                     lease.key_id,
                     trail.attempts,
                     trail.entries,
+                    started,
                 )
                 return result, served, (candidate, lease)
         raise trail.exhausted(self._soonest(candidates))
@@ -402,6 +404,7 @@ class Router:
             status=error.upstream_status if error else 200,
             ms=round((self._clock() - started) * 1000),
             error=error.message[:200] if error else None,
+            seconds=self._clock() - started,
         )
 
     def _soonest(self, candidates: list[Candidate]) -> float | None:

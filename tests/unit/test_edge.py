@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -48,12 +50,12 @@ def test_x_api_key_and_several_client_keys(config: dict[str, str]) -> None:
 
 
 def test_open_access_without_proxy_key_warns(
-    config: dict[str, str], caplog: pytest.LogCaptureFixture
+    config: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     del config["PROXY_API_KEY"]
-    with caplog.at_level("WARNING"):
-        client = create_app(config).test_client()
-    assert "OPEN" in caplog.text
+    client = create_app(config).test_client()
+    warning = json.loads(capsys.readouterr().err.splitlines()[0])
+    assert warning["level"] == "warning" and "OPEN" in warning["msg"]
     assert client.get("/v1/models").status_code == 200
 
 

@@ -1,0 +1,168 @@
+"""Prometheus metrics, summed over every gunicorn worker (prometheus_client multiprocess mode).
+
+``gunicorn.conf.py`` points ``PROMETHEUS_MULTIPROC_DIR`` at a clean directory before
+the workers start; each worker writes its samples there and ``/metrics`` reads
+them all. Without that variable (tests, ``flask run``) the process's own registry
+is served. Label values are provider names, tiers, routes, model names clients
+asked for, outcomes and statuses: never keys, never client identities.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import threading
+import time
+from typing import Any
+
+from flask import Blueprint, Response, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prometheus_multiprocess
+
+from providers import Attempt, Router
+from providers.circuit import CLOSED, HALF_OPEN, OPEN
+
+from .errors import error_body, error_response
+from .gateway import gateway
+
+#: LLM calls take from milliseconds (errors, cache) to minutes (long streams).
+UPSTREAM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
+OVERHEAD_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+#: How often each worker republishes its key and circuit gauges.
+GAUGE_REFRESH_SECONDS = 5.0
+
+REQUESTS = Counter(
+    "keyrelay_requests_total",
+    "Requests by route, model asked and final status.",
+    ["route", "model", "status"],
+)
+ATTEMPTS = Counter(
+    "keyrelay_upstream_attempts_total",
+    "Upstream attempts by provider, tier and outcome.",
+    ["provider", "tier", "outcome"],
+)
+FALLBACKS = Counter(
+    "keyrelay_fallbacks_total",
+    "Requests served by another provider than the first candidate, by tier.",
+    ["from_tier", "to_tier"],
+)
+UPSTREAM_LATENCY = Histogram(
+    "keyrelay_upstream_latency_seconds",
+    "Upstream attempt duration (a served stream: until it ended).",
+    ["provider", "tier"],
+    buckets=UPSTREAM_BUCKETS,
+)
+TTFT = Histogram(
+    "keyrelay_upstream_ttft_seconds",
+    "Time to the first output of a successful attempt (whole answers: the answer).",
+    ["provider", "tier"],
+    buckets=UPSTREAM_BUCKETS,
+)
+OVERHEAD = Histogram(
+    "keyrelay_proxy_overhead_seconds",
+    "Time spent in keyrelay itself until the answer started, upstream time excluded.",
+    ["route"],
+    buckets=OVERHEAD_BUCKETS,
+)
+IN_FLIGHT = Gauge(
+    "keyrelay_requests_in_flight", "Requests being served.", multiprocess_mode="livesum"
+)
+OPEN_STREAMS = Gauge("keyrelay_open_streams", "Streams being relayed.", multiprocess_mode="livesum")
+STREAM_ERRORS = Counter(
+    "keyrelay_stream_errors_total",
+    "Streams that ended in an error event after the commit point.",
+    ["provider", "tier"],
+)
+KEYS = Gauge(
+    "keyrelay_keys",
+    "Keys by state, as each worker sees them.",
+    ["provider", "tier", "state"],
+    multiprocess_mode="liveall",
+)
+CIRCUIT = Gauge(
+    "keyrelay_circuit_state",
+    "Circuit per provider: 0 closed, 1 half-open, 2 open.",
+    ["provider", "tier"],
+    multiprocess_mode="liveall",
+)
+_CIRCUIT_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
+
+bp = Blueprint("metrics", __name__)
+
+
+def record_attempts(entries: list[Attempt]) -> None:
+    """Count each attempt of a trail and observe its duration."""
+    for attempt in entries:
+        if attempt.outcome.startswith("skipped_"):
+            continue
+        labels = (attempt.provider, str(attempt.tier))
+        ATTEMPTS.labels(*labels, attempt.outcome).inc()
+        if attempt.outcome == "success":
+            TTFT.labels(*labels).observe(attempt.seconds)
+        else:
+            UPSTREAM_LATENCY.labels(*labels).observe(attempt.seconds)
+
+
+def publish_router_state(router: Router) -> None:
+    """Set this worker's key and circuit gauges from the router's current state."""
+    for runtime in router.providers.values():
+        tier = str(runtime.tier)
+        for state, count in runtime.keys.counts().items():
+            KEYS.labels(runtime.name, tier, state).set(count)
+        CIRCUIT.labels(runtime.name, tier).set(_CIRCUIT_VALUES[runtime.circuit.state()])
+
+
+class GaugeTicker:
+    """Republishes the gauges every few seconds: a cooldown ends without any event."""
+
+    def __init__(self, router: Router) -> None:
+        self._router = router
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def ensure_running(self) -> None:
+        """Start the ticker in this process (once per worker, never in gunicorn's master)."""
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="keyrelay-gauges", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            publish_router_state(self._router)
+            time.sleep(GAUGE_REFRESH_SECONDS)
+
+
+def _authorized() -> bool:
+    expected = gateway().settings.metrics_key
+    if not expected:
+        return True
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    given = token.strip() if scheme.lower() == "bearer" else request.headers.get("x-api-key", "")
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """The Prometheus text exposition of every worker's metrics."""
+    if not _authorized():
+        body = error_body(
+            "A valid METRICS_API_KEY is required.", "invalid_request_error", code="invalid_api_key"
+        )
+        return error_response(401, body)
+    publish_router_state(gateway().router)
+    registry: Any = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,124 @@
+"""One record per request: metrics and one structured log line when the response closes.
+
+The record is finished by ``Response.call_on_close``, which the WSGI server runs
+after the last byte (a stream's end, or the client going away), so streams are
+measured whole. It never reads ``request`` or ``g`` at that point: everything it
+needs is stored on it while the request is handled.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+
+from flask import Flask, Response, g, request
+
+from providers import Attempt, ProviderError, Served
+
+from . import metrics
+
+log = logging.getLogger("keyrelay.request")
+
+
+@dataclass
+class RequestRecord:
+    """What one request did, filled in as it goes."""
+
+    request_id: str
+    method: str
+    route: str
+    started: float = field(default_factory=time.monotonic)
+    model: str = "-"
+    served: Served | None = None
+    error: ProviderError | None = None
+    stream: bool = False
+    status: int = 0
+    bytes: int = 0
+    #: Seconds until the answer started (headers out), for the overhead histogram.
+    answered_in: float | None = None
+    finished: bool = False
+
+    def serve(self, served: Served, *, stream: bool) -> None:
+        """Note who served; a stream's answer starts now."""
+        self.served, self.stream = served, stream
+        self.answered_in = time.monotonic() - self.started
+
+    def finish(self) -> None:
+        """Record metrics and write the log line; runs once, when the response closes."""
+        if self.finished:
+            return
+        self.finished = True
+        elapsed = time.monotonic() - self.started
+        served, error = self.served, self.error
+        trail: list[Attempt] = served.entries if served else (error.trail if error else [])
+        metrics.record_attempts(trail)
+        # Only models that resolved become label values: a client cannot mint new series.
+        model = self.model if trail else "-"
+        metrics.REQUESTS.labels(self.route, model, str(self.status)).inc()
+        metrics.IN_FLIGHT.dec()
+        upstream_time = sum(a.seconds for a in trail)
+        if served is not None:
+            labels = (served.provider, str(served.tier))
+            latency = time.monotonic() - served.started if self.stream else trail[-1].seconds
+            metrics.UPSTREAM_LATENCY.labels(*labels).observe(latency)
+            if served.fell_back:
+                metrics.FALLBACKS.labels(str(served.first_tier), str(served.tier)).inc()
+        answered = self.answered_in if self.answered_in is not None else elapsed
+        metrics.OVERHEAD.labels(self.route).observe(max(0.0, answered - upstream_time))
+        self._log(elapsed, trail)
+
+    def _log(self, elapsed: float, trail: list[Attempt]) -> None:
+        served = self.served
+        fields = {
+            "request_id": self.request_id,
+            "method": self.method,
+            "route": self.route,
+            "model": self.model,
+            "provider": served.provider if served else None,
+            "tier": served.tier if served else None,
+            "attempts": len(served.attempts) if served else len(trail),
+            "fallback": served.fell_back if served else False,
+            "status": self.status,
+            "error": self.error.code if self.error else None,
+            "latency_ms": round(elapsed * 1000, 1),
+            "stream": self.stream,
+            "bytes": self.bytes,
+            "pid": os.getpid(),
+        }
+        log.info("request", extra={"fields": fields})
+        if trail and log.isEnabledFor(logging.DEBUG):
+            attempts = [a.to_dict() for a in trail]
+            log.debug(
+                "attempts", extra={"fields": {"request_id": self.request_id, "attempts": attempts}}
+            )
+
+
+def current() -> RequestRecord:
+    """The record of the request being handled."""
+    record: RequestRecord = g.record
+    return record
+
+
+def _start() -> None:
+    rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    g.record = RequestRecord(g.request_id, request.method, rule)
+    metrics.IN_FLIGHT.inc()
+
+
+def _attach(response: Response) -> Response:
+    record = g.get("record")
+    if record is None:
+        return response
+    record.status = response.status_code
+    if not record.stream:
+        record.bytes = response.calculate_content_length() or 0
+    response.call_on_close(record.finish)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Open a record for every request and close it with the response."""
+    app.before_request(_start)
+    app.after_request(_attach)
