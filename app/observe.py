@@ -101,8 +101,15 @@ def current() -> RequestRecord:
     return record
 
 
+#: Probes and scrapes are not traffic: no record, no metrics, no log line (gunicorn's
+#: access log still shows them).
+UNRECORDED = frozenset({"/health", "/ready", "/metrics"})
+
+
 def _start() -> None:
     rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    if rule in UNRECORDED:
+        return
     g.record = RequestRecord(g.request_id, request.method, rule)
     metrics.IN_FLIGHT.inc()
 
