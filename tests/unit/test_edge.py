@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+import responses
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
-from tests.conftest import CLIENT_KEY
+from tests.conftest import CLIENT_KEY, COMPLETION, UPSTREAM
 
 CHAT = {"model": "fake/fake-model", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -122,3 +124,33 @@ def test_factory_reads_the_mapping_not_the_environment(monkeypatch: pytest.Monke
     assert create_app({}).extensions["keyrelay"].router.providers == {}
     monkeypatch.setenv("ENV_FILE", "/nonexistent/.env")
     assert "groq" in create_app().extensions["keyrelay"].router.providers
+
+
+def test_metrics_without_gunicorn_serve_this_process(
+    client: FlaskClient, auth: dict[str, str], mocked: responses.RequestsMock
+) -> None:
+    mocked.post(f"{UPSTREAM}/chat/completions", json=COMPLETION)
+
+    def successes() -> float:
+        text = client.get("/metrics").get_data(as_text=True)
+        return sum(
+            s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "keyrelay_upstream_attempts_total"
+            and s.labels == {"provider": "fake", "tier": "10", "outcome": "success"}
+        )
+
+    before = successes()
+    response = client.post("/v1/chat/completions", json=CHAT, headers=auth)
+    response.close()  # metrics are recorded when the response closes
+    assert successes() == before + 1
+
+
+def test_probes_are_not_counted_as_traffic(client: FlaskClient) -> None:
+    before = client.get("/metrics").get_data(as_text=True).count('route="/health"')
+    client.get("/health")
+    client.get("/ready")
+    after = client.get("/metrics").get_data(as_text=True)
+    assert after.count('route="/health"') == before == 0
+    assert 'route="/ready"' not in after
