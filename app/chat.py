@@ -19,14 +19,14 @@ def create_chat_completion() -> Response:
     payload = parse_body(chat_schema)
     record = current()
     record.model = model = payload["model"]
-    router = get_router()
+    router, options = get_router(), route_options()
     if payload.get("stream"):
-        stream = router.stream(payload, route_options())
+        stream = router.stream(payload, options)
         record.serve(stream.served, stream=True)
         include_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
         response = sse_response(stream, model=model, include_usage=include_usage, record=record)
-        return add_served_headers(response, stream.served)
-    completion = router.complete(payload, route_options())
+        return add_served_headers(response, stream.served, options)
+    completion = router.complete(payload, options)
     record.serve(completion.served, stream=False)
     completion.body["model"] = model
-    return add_served_headers(jsonify(completion.body), completion.served)
+    return add_served_headers(jsonify(completion.body), completion.served, options)

@@ -18,7 +18,8 @@ def create_embeddings() -> Response:
     payload = parse_body(embedding_schema)
     record = current()
     record.model = payload["model"]
-    completion = get_router().embed(payload, route_options())
+    options = route_options()
+    completion = get_router().embed(payload, options)
     record.serve(completion.served, stream=False)
     completion.body["model"] = payload["model"]
-    return add_served_headers(jsonify(completion.body), completion.served)
+    return add_served_headers(jsonify(completion.body), completion.served, options)

@@ -81,6 +81,7 @@ STREAM_ERRORS = Counter(
     "Streams that ended in an error event after the commit point.",
     ["provider", "tier"],
 )
+CACHE = Counter("keyrelay_cache_total", "Response cache lookups: hit, miss or bypass.", ["result"])
 KEYS = Gauge(
     "keyrelay_keys",
     "Keys by state, as each worker sees them.",

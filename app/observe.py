@@ -38,6 +38,8 @@ class RequestRecord:
     bytes: int = 0
     #: Seconds until the answer started (headers out), for the overhead histogram.
     answered_in: float | None = None
+    #: Response cache: hit, miss or bypass (None when the cache is off).
+    cache: str | None = None
     finished: bool = False
 
     def serve(self, served: Served, *, stream: bool) -> None:
@@ -55,11 +57,13 @@ class RequestRecord:
         trail: list[Attempt] = served.entries if served else (error.trail if error else [])
         metrics.record_attempts(trail)
         # Only models that resolved become label values: a client cannot mint new series.
-        model = self.model if trail else "-"
+        model = self.model if trail or served else "-"
         metrics.REQUESTS.labels(self.route, model, str(self.status)).inc()
         metrics.IN_FLIGHT.dec()
         upstream_time = sum(a.seconds for a in trail)
-        if served is not None:
+        if self.cache is not None:
+            metrics.CACHE.labels(self.cache).inc()
+        if served is not None and not served.cached:
             labels = (served.provider, str(served.tier))
             latency = time.monotonic() - served.started if self.stream else trail[-1].seconds
             metrics.UPSTREAM_LATENCY.labels(*labels).observe(latency)
@@ -84,6 +88,7 @@ class RequestRecord:
             "error": self.error.code if self.error else None,
             "latency_ms": round(elapsed * 1000, 1),
             "stream": self.stream,
+            "cache": self.cache,
             "bytes": self.bytes,
             "pid": os.getpid(),
         }

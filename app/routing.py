@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Response, request
+from flask import Response, g, request
 
 from providers import Served
-from providers.router import RouteOptions
+from providers.router import CACHE_OFF, CACHE_REFRESH, CACHE_USE, RouteOptions
 
 from .errors import APIError
 from .gateway import gateway
@@ -25,13 +25,34 @@ def route_options() -> RouteOptions:
     raw = request.headers.get("X-Max-Tier", "").strip()
     if raw and (not raw.isdigit() or int(raw) < 1):
         raise APIError(400, "X-Max-Tier must be a positive integer", code="invalid_header")
-    return RouteOptions(fallback=fallback, max_tier=int(raw) if raw else None)
+    directives = {d.strip().lower() for d in request.headers.get("Cache-Control", "").split(",")}
+    cache = (
+        CACHE_OFF
+        if "no-store" in directives
+        else CACHE_REFRESH
+        if "no-cache" in directives
+        else CACHE_USE
+    )
+    return RouteOptions(fallback=fallback, max_tier=int(raw) if raw else None, cache=cache)
 
 
-def add_served_headers(response: Response, served: Served) -> Response:
-    """Say who served: X-Provider, X-Provider-Tier, X-Attempts and the attempt trail."""
+def cache_result(served: Served, options: RouteOptions) -> str | None:
+    """hit, miss or bypass; None when the response cache is off."""
+    if gateway().router.cache is None:
+        return None
+    if served.cached:
+        return "hit"
+    return "miss" if options.cache == CACHE_USE else "bypass"
+
+
+def add_served_headers(response: Response, served: Served, options: RouteOptions) -> Response:
+    """Say who served: X-Provider, X-Provider-Tier, X-Attempts, the trail, and X-Cache."""
     response.headers["X-Provider"] = served.provider
     response.headers["X-Provider-Tier"] = str(served.tier)
     response.headers["X-Attempts"] = str(len(served.attempts))
     response.headers["X-Attempt-Trail"] = served.trail()
+    result = cache_result(served, options)
+    if result is not None:
+        response.headers["X-Cache"] = result
+        g.record.cache = result
     return response

@@ -74,6 +74,8 @@ class Served:
     entries: list[Attempt] = field(default_factory=list)
     #: When (monotonic clock) the attempt that served began: a stream's latency ends at close.
     started: float = 0.0
+    #: Answered from the response cache, without an upstream call.
+    cached: bool = False
 
     @property
     def fell_back(self) -> bool:

@@ -134,6 +134,9 @@ class RoutingConfig:
     circuit_open_seconds: float = 30.0
     circuit_max_open_seconds: float = 600.0
     not_found_ttl: float = 600.0
+    #: CACHE_TTL_SECONDS: 0 turns the response cache off.
+    cache_ttl: float = 0.0
+    cache_max_entries: int = 1000
 
 
 def _keys_by_provider(env: Mapping[str, str]) -> dict[str, list[str]]:
@@ -272,4 +275,6 @@ def load_routing_config(env: Mapping[str, str], *, pool_maxsize: int = 10) -> Ro
         circuit_open_seconds=env_float(env, "CIRCUIT_OPEN_SECONDS", 30.0, minimum=0.001),
         circuit_max_open_seconds=env_float(env, "CIRCUIT_MAX_OPEN_SECONDS", 600.0, minimum=0.001),
         not_found_ttl=env_float(env, "MODEL_NOT_FOUND_TTL", 600.0),
+        cache_ttl=env_float(env, "CACHE_TTL_SECONDS", 0.0),
+        cache_max_entries=env_int(env, "CACHE_MAX_ENTRIES", 1000, minimum=1),
     )

@@ -37,7 +37,7 @@ class ChatStream:
         self,
         prelude: list[Chunk],
         rest: Iterator[Chunk],
-        upstream: UpstreamStream,
+        upstream: UpstreamStream | None,
         on_close: Callable[[ProviderError | None], None],
         served: Served,
     ) -> None:
@@ -68,6 +68,7 @@ class ChatStream:
             return
         self._closed = True
         try:
-            self._upstream.close()
+            if self._upstream is not None:
+                self._upstream.close()
         finally:
             self._on_close(self._failure)

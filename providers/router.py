@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from .cache import LRUCache, ResponseCache, cache_key, replay_chunks
 from .catalog import G4F
 from .chain import Attempt, Deadline, Served, Trail
 from .circuit import OPEN, Circuit
@@ -136,12 +137,17 @@ class Completion:
     served: Served
 
 
+#: RouteOptions.cache: read and store; store only (Cache-Control: no-cache); neither (no-store).
+CACHE_USE, CACHE_REFRESH, CACHE_OFF = "use", "refresh", "off"
+
+
 @dataclass(frozen=True)
 class RouteOptions:
     """What the client allowed for this request."""
 
     fallback: bool = True
     max_tier: int | None = None
+    cache: str = CACHE_USE
 
 
 class Router:
@@ -152,10 +158,15 @@ class Router:
         config: RoutingConfig,
         *,
         store: KeyStore | None = None,
+        cache: ResponseCache | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self._clock = clock
+        if cache is None and config.cache_ttl > 0:
+            cache = LRUCache(max_entries=config.cache_max_entries, ttl=config.cache_ttl)
+        #: The response cache, or None when CACHE_TTL_SECONDS is 0.
+        self.cache = cache
         self.sessions = SessionPool(pool_maxsize=config.pool_maxsize)
         self.redact = Redactor(k for p in config.providers for k in p.keys)
         store = store or InMemoryKeyStore()
@@ -288,12 +299,35 @@ class Router:
     def complete(
         self, payload: Mapping[str, Any], options: RouteOptions | None = None
     ) -> Completion:
-        """Serve a non-streamed chat completion."""
+        """Serve a non-streamed chat completion, from the cache when allowed and stored."""
+        options = options or RouteOptions(fallback=self.config.fallback_enabled)
+        chain = self.resolve(str(payload["model"]), options=options)
+        key = self._cache_key(payload, chain, options)
+        if key is not None and options.cache == CACHE_USE:
+            hit = self._cached(key)
+            if hit is not None:
+                return hit
         body, served, _ = self._walk(
-            self.resolve(str(payload["model"]), options=options),
-            lambda c, lease, t: c.provider.upstream.chat(_for(payload, c), lease.secret, t),
+            chain, lambda c, lease, t: c.provider.upstream.chat(_for(payload, c), lease.secret, t)
         )
+        if key is not None and self.cache is not None:
+            self.cache.put(key, (body, served))
         return Completion(body, served)
+
+    def _cache_key(
+        self, payload: Mapping[str, Any], chain: list[Candidate], options: RouteOptions
+    ) -> str | None:
+        if self.cache is None or options.cache == CACHE_OFF:
+            return None
+        return cache_key(payload, ((c.provider.name, c.model) for c in chain))
+
+    def _cached(self, key: str) -> Completion | None:
+        stored = self.cache.get(key) if self.cache is not None else None
+        if stored is None:
+            return None
+        body, served = stored
+        hit = Served(served.provider, served.tier, served.model, "", [], [], self._clock(), True)
+        return Completion(body, hit)
 
     def embed(self, payload: Mapping[str, Any], options: RouteOptions | None = None) -> Completion:
         """Serve an embeddings request."""
@@ -311,8 +345,15 @@ class Router:
             prelude, rest = read_prelude(upstream)
             return upstream, prelude, rest
 
+        options = options or RouteOptions(fallback=self.config.fallback_enabled)
+        chain = self.resolve(str(payload["model"]), options=options)
+        key = self._cache_key(payload, chain, options)
+        hit = self._cached(key) if key is not None and options.cache == CACHE_USE else None
+        if hit is not None:
+            replay = replay_chunks(hit.body, include_usage=True)
+            return ChatStream(replay, iter(()), None, on_close=lambda _f: None, served=hit.served)
         (upstream, prelude, rest), served, (candidate, lease) = self._walk(
-            self.resolve(str(payload["model"]), options=options), open_stream, hold_key=True
+            chain, open_stream, hold_key=True
         )
         provider = candidate.provider
 

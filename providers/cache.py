@@ -1,0 +1,110 @@
+"""The response cache: identical requests within a TTL are answered without an upstream call.
+
+Opt-in (``CACHE_TTL_SECONDS``). Only whole, successful completions are stored;
+a streamed request with the same body is replayed from a stored completion. The
+store sits behind ``ResponseCache`` so that a shared one can replace the
+in-process LRU.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+#: Body fields that change how an answer is delivered, not what it is.
+DELIVERY_FIELDS = frozenset({"stream", "stream_options"})
+
+
+def cache_key(payload: Mapping[str, Any], chain: Iterable[tuple[str, str]]) -> str:
+    """A digest of the normalised body and the set of (provider, model) that may serve it."""
+    body = {k: v for k, v in payload.items() if k not in DELIVERY_FIELDS}
+    normal = json.dumps(
+        {"body": body, "chain": sorted(set(chain))}, sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(normal.encode()).hexdigest()
+
+
+class ResponseCache(Protocol):
+    """Where cached completions live; implementations must be thread-safe."""
+
+    def get(self, key: str) -> Any | None:
+        """Return the stored value, or None when absent or expired."""
+        ...
+
+    def put(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key``."""
+        ...
+
+
+class LRUCache:
+    """An in-process cache: least recently used entries go first, entries expire after ``ttl``."""
+
+    def __init__(
+        self, *, max_entries: int, ttl: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._max = max_entries
+        self._ttl = ttl
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any | None:
+        """Return a copy of the stored value, or None when absent or expired."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            expires, value = entry
+            if self._clock() >= expires:
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+        return copy.deepcopy(value)
+
+    def put(self, key: str, value: Any) -> None:
+        """Store a copy of ``value``; evict the least recently used beyond ``max_entries``."""
+        stored = copy.deepcopy(value)
+        with self._lock:
+            self._entries[key] = (self._clock() + self._ttl, stored)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def replay_chunks(completion: Mapping[str, Any], *, include_usage: bool) -> list[dict[str, Any]]:
+    """A stored completion as the chunks of a stream: role, content, finish (and usage)."""
+    base = {
+        "id": completion.get("id"),
+        "object": "chat.completion.chunk",
+        "created": completion.get("created"),
+        "model": completion.get("model"),
+    }
+    chunks: list[dict[str, Any]] = []
+    for choice in completion.get("choices") or []:
+        index = choice.get("index", 0)
+        message = choice.get("message") or {}
+        delta: dict[str, Any] = {"role": message.get("role", "assistant")}
+        for field in ("content", "tool_calls", "refusal", "reasoning_content"):
+            if message.get(field) is not None:
+                delta[field] = message[field]
+        if delta.get("tool_calls"):
+            delta["tool_calls"] = [
+                {**call, "index": position} for position, call in enumerate(delta["tool_calls"])
+            ]
+        chunks.append(
+            {**base, "choices": [{"index": index, "delta": delta, "finish_reason": None}]}
+        )
+        finish = choice.get("finish_reason") or "stop"
+        chunks.append({**base, "choices": [{"index": index, "delta": {}, "finish_reason": finish}]})
+    if include_usage and completion.get("usage"):
+        chunks.append({**base, "choices": [], "usage": completion["usage"]})
+    return chunks
