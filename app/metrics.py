@@ -94,6 +94,12 @@ CIRCUIT = Gauge(
     ["provider", "tier"],
     multiprocess_mode="liveall",
 )
+ADAPTIVE_TIMEOUT = Gauge(
+    "keyrelay_adaptive_timeout_seconds",
+    "The first-byte timeout each worker uses per provider and mode (stream, whole).",
+    ["provider", "tier", "mode"],
+    multiprocess_mode="liveall",
+)
 _CIRCUIT_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
 
 bp = Blueprint("metrics", __name__)
@@ -119,6 +125,8 @@ def publish_router_state(router: Router) -> None:
         for state, count in runtime.keys.counts().items():
             KEYS.labels(runtime.name, tier, state).set(count)
         CIRCUIT.labels(runtime.name, tier).set(_CIRCUIT_VALUES[runtime.circuit.state()])
+        for mode, state in runtime.latency.describe().items():
+            ADAPTIVE_TIMEOUT.labels(runtime.name, tier, mode).set(state["timeout"])
 
 
 class GaugeTicker:

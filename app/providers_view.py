@@ -25,6 +25,7 @@ def describe(runtime: ProviderRuntime) -> dict[str, Any]:
         **keys.counts(),
         "circuit": runtime.circuit.state(),
         "circuit_retry_in": runtime.circuit.retry_in(),
+        "adaptive_timeout": runtime.latency.describe(),
         "key_states": keys.describe(),
     }
 

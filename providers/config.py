@@ -21,6 +21,7 @@ from .catalog import (
     G4F_TIER,
     KNOWN_PROVIDERS,
 )
+from .latency import AdaptivePolicy
 
 _KEY_VAR = re.compile(r"^(?P<provider>[A-Z0-9_]+?)_API_KEY(?:_[A-Za-z0-9_]+)?$")
 _BASE_VAR = re.compile(r"^(?P<provider>[A-Z0-9_]+)_API_BASE$")
@@ -137,6 +138,7 @@ class RoutingConfig:
     #: CACHE_TTL_SECONDS: 0 turns the response cache off.
     cache_ttl: float = 0.0
     cache_max_entries: int = 1000
+    adaptive: AdaptivePolicy = field(default_factory=AdaptivePolicy)
 
 
 def _keys_by_provider(env: Mapping[str, str]) -> dict[str, list[str]]:
@@ -277,4 +279,11 @@ def load_routing_config(env: Mapping[str, str], *, pool_maxsize: int = 10) -> Ro
         not_found_ttl=env_float(env, "MODEL_NOT_FOUND_TTL", 600.0),
         cache_ttl=env_float(env, "CACHE_TTL_SECONDS", 0.0),
         cache_max_entries=env_int(env, "CACHE_MAX_ENTRIES", 1000, minimum=1),
+        adaptive=AdaptivePolicy(
+            enabled=env_bool(env, "ADAPTIVE_TIMEOUT", True),
+            floor=env_float(env, "ADAPTIVE_TIMEOUT_FLOOR", 5.0, minimum=0.001),
+            factor=env_float(env, "ADAPTIVE_TIMEOUT_FACTOR", 3.0, minimum=1.0),
+            percentile=env_float(env, "ADAPTIVE_TIMEOUT_PERCENTILE", 95.0, minimum=1.0),
+            min_samples=env_int(env, "ADAPTIVE_TIMEOUT_MIN_SAMPLES", 20, minimum=1),
+        ),
     )

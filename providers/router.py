@@ -27,9 +27,11 @@ from .errors import (
     ProviderError,
     StreamInterrupted,
     UnsupportedEndpoint,
+    UpstreamTimeout,
 )
 from .http import SessionPool, Timeout
 from .keys import USABLE, InMemoryKeyStore, KeyPolicy, KeyPool, KeyStore, Lease
+from .latency import STREAM, WHOLE, AdaptiveTimeout
 from .models import ModelCatalog
 from .relay import ChatStream, read_prelude
 from .secrets import Redactor
@@ -75,6 +77,8 @@ class ProviderRuntime:
             max_open_seconds=routing.circuit_max_open_seconds,
             clock=clock,
         )
+        #: Adaptive first-byte timeouts, learnt from this provider's latency.
+        self.latency = AdaptiveTimeout(routing.adaptive, ceiling=routing.timeout_read)
         self._fetch_timeout: Timeout = (routing.timeout_connect, routing.models_fetch_timeout)
         self.catalog = ModelCatalog(
             declared=config.models,
@@ -308,7 +312,9 @@ class Router:
             if hit is not None:
                 return hit
         body, served, _ = self._walk(
-            chain, lambda c, lease, t: c.provider.upstream.chat(_for(payload, c), lease.secret, t)
+            chain,
+            lambda c, lease, t: c.provider.upstream.chat(_for(payload, c), lease.secret, t),
+            mode=WHOLE,
         )
         if key is not None and self.cache is not None:
             self.cache.put(key, (body, served))
@@ -343,6 +349,8 @@ class Router:
         def open_stream(c: Candidate, lease: Lease, timeout: Timeout) -> _Opened:
             upstream = c.provider.upstream.stream_chat(_for(payload, c), lease.secret, timeout)
             prelude, rest = read_prelude(upstream)
+            # Committed: from here a read timeout means a stall, not a slow first byte.
+            upstream.set_read_timeout(self.config.timeout_read)
             return upstream, prelude, rest
 
         options = options or RouteOptions(fallback=self.config.fallback_enabled)
@@ -353,7 +361,7 @@ class Router:
             replay = replay_chunks(hit.body, include_usage=True)
             return ChatStream(replay, iter(()), None, on_close=lambda _f: None, served=hit.served)
         (upstream, prelude, rest), served, (candidate, lease) = self._walk(
-            chain, open_stream, hold_key=True
+            chain, open_stream, mode=STREAM, hold_key=True
         )
         provider = candidate.provider
 
@@ -370,8 +378,10 @@ class Router:
         candidates: list[Candidate],
         call: Callable[[Candidate, Lease, Timeout], T],
         *,
+        mode: str | None = None,
         hold_key: bool = False,
     ) -> tuple[T, Served, tuple[Candidate, Lease]]:
+        """Try candidates and keys in order; ``mode`` (stream/whole) selects adaptive timeouts."""
         deadline = Deadline(self.config.request_deadline, self._clock)
         trail = Trail()
         for index, candidate in enumerate(candidates):
@@ -391,12 +401,13 @@ class Router:
                     break
                 tried.add(lease.key_id)
                 started = self._clock()
+                limit = provider.latency.current(mode) if mode else self.config.timeout_read
                 try:
-                    timeout = deadline.timeout(
-                        self.config.timeout_connect, self.config.timeout_read
-                    )
+                    timeout = deadline.timeout(self.config.timeout_connect, limit)
                     result = call(candidate, lease, timeout)
                 except ProviderError as exc:
+                    if mode and isinstance(exc, UpstreamTimeout):
+                        provider.latency.timed_out(mode, limit)
                     provider.keys.release(lease)
                     provider.keys.record(lease, exc)
                     provider.circuit.record(exc.outcome)
@@ -416,6 +427,8 @@ class Router:
                     provider.keys.release(lease)
                     provider.circuit.release()
                     raise
+                if mode:
+                    provider.latency.observe(mode, self._clock() - started)
                 provider.keys.record(lease, None)
                 provider.circuit.record("success")
                 if not hold_key:

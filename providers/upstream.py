@@ -81,6 +81,13 @@ class UpstreamStream:
         if not finished:
             raise TransportError("the upstream stream ended before the answer finished")
 
+    def set_read_timeout(self, seconds: float) -> None:
+        """Change the socket's read timeout: after the commit point it detects stalls."""
+        connection = getattr(self.response.raw, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            sock.settimeout(seconds)
+
     def close(self) -> None:
         """Close the upstream response and its connection."""
         self.response.close()
