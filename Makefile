@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint fmt demo install install-dev lock clean
+.PHONY: run test lint fmt demo bench install install-dev lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,20 @@ run: install .env
 # An offline failover demonstration: simulated upstreams, no keys, no internet.
 demo: install
 	$(BIN)/python -m demo
+
+# The benchmark: keyrelay vs the direct path vs LiteLLM proxy (needs wrk and nginx from the
+# distribution: apt-get install wrk nginx-light). LiteLLM lives in bench/.venv only.
+BENCH_ARGS ?=
+bench/.venv/.installed: bench/requirements.txt
+	$(PYTHON) -m venv bench/.venv
+	bench/.venv/bin/pip install --quiet --upgrade pip
+	bench/.venv/bin/pip install --quiet -r bench/requirements.txt
+	touch $@
+
+bench: install bench/.venv/.installed
+	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "nginx is missing: apt-get install nginx-light"; exit 1; }
+	KEYRELAY_PYTHON=$(CURDIR)/$(BIN)/python bench/.venv/bin/python -m bench $(BENCH_ARGS)
 
 test: install-dev
 	$(BIN)/python -m pytest

@@ -21,7 +21,9 @@ START_TIMEOUT = 30.0
 class Gunicorn:
     """A gunicorn master serving ``wsgi:app`` with the given environment only."""
 
-    def __init__(self, env: dict[str, str], *, worker_class: str = "gthread") -> None:
+    def __init__(
+        self, env: dict[str, str], *, worker_class: str = "gthread", python: str = sys.executable
+    ) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
@@ -45,7 +47,7 @@ class Gunicorn:
         }
         self.process = subprocess.Popen(
             [
-                sys.executable,
+                python,
                 "-m",
                 "gunicorn",
                 "-c",

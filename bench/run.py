@@ -1,0 +1,247 @@
+"""``make bench``: keyrelay against the physical limit and LiteLLM, side by side, interleaved.
+
+Every figure comes from the same run: the targets take turns (the order rotates
+each round) so that machine noise falls on all of them alike, and medians over
+rounds are reported. Output: a markdown table on stdout and in ``bench/results/``,
+the raw numbers as JSON, and a latency-vs-concurrency plot (PNG) when matplotlib
+is installed (the benchmark's own environment has it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import time
+from collections import defaultdict
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from . import targets, wrk
+from .targets import Target
+from .upstream import NginxUpstream
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MESSAGES = [{"role": "user", "content": "Say hello in one short sentence."}]
+
+
+def body(target: Target) -> dict[str, Any]:
+    """The request each target gets: the same body, with the model id it knows."""
+    return {"model": target.model, "messages": MESSAGES, "max_tokens": 32}
+
+
+def load(target: Target, connections: int, seconds: float) -> wrk.WrkResult:
+    """One wrk run against ``target``."""
+    return wrk.run(
+        target.url, body(target), connections=connections, seconds=seconds, headers=target.headers
+    )
+
+
+def machine() -> str:
+    """The machine the numbers were taken on."""
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split(
+        "["
+    )[0]
+    return f"{cores} cores ({cpu}), Python {platform.python_version()}, {wrk_version.strip()}"
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Run every target and return the raw figures."""
+    upstream = NginxUpstream()
+    started: list[Target] = []
+    try:
+        started.append(targets.direct(upstream.base_url))
+        started.append(targets.keyrelay(upstream.base_url, worker_class="gthread"))
+        started.append(targets.keyrelay(upstream.base_url, worker_class="gevent"))
+        if args.litellm:
+            started.append(targets.litellm(upstream.base_url))
+        idle = {t.name: targets.worker_rss(t) for t in started if t.pids}
+        for target in started:  # warm up: connections, caches, JIT-free but lazy imports
+            load(target, 4, min(2.0, args.seconds))
+        runs: dict[str, dict[int, list[wrk.WrkResult]]] = defaultdict(lambda: defaultdict(list))
+        loaded: dict[str, float] = {}
+        for round_ in range(args.rounds):
+            for connections in args.concurrency:
+                order = started[round_ % len(started) :] + started[: round_ % len(started)]
+                for target in order:
+                    runs[target.name][connections].append(load(target, connections, args.seconds))
+                    if connections == max(args.concurrency) and target.pids:
+                        loaded[target.name] = max(
+                            loaded.get(target.name, 0.0), targets.worker_rss(target)
+                        )
+        failover = measure_failover(upstream, args)
+        return {
+            "machine": machine(),
+            "seconds": args.seconds,
+            "rounds": args.rounds,
+            "runs": {
+                name: {c: [asdict(r) for r in rs] for c, rs in by_c.items()}
+                for name, by_c in runs.items()
+            },
+            "rss_idle": idle,
+            "rss_loaded": loaded,
+            "cold_start": {t.name: t.cold_start for t in started if t.name != "direct"},
+            "failover": failover,
+        }
+    finally:
+        for target in started:
+            target.stop()
+        upstream.stop()
+
+
+def measure_failover(upstream: NginxUpstream, args: argparse.Namespace) -> dict[str, float]:
+    """p50 at concurrency 1 when tier 1 answers 429 at once and tier 2 serves, vs tier 1 serving."""
+    plain = targets.keyrelay(upstream.base_url, worker_class="gthread", workers=1)
+    failing = targets.keyrelay(
+        upstream.base_url,
+        worker_class="gthread",
+        workers=1,
+        FAKE_API_BASE=upstream.limited_url,
+        PROVIDER_PRIORITY_FAKE="1",
+        BACKUP_API_BASE=upstream.base_url,
+        BACKUP_API_KEY="sk-bench-backup-key-00000",
+        BACKUP_MODELS="fake-model",
+        PROVIDER_PRIORITY_BACKUP="2",
+    )
+    try:
+        served, fell_back = [], []
+        for _ in range(args.rounds):
+            served.append(load(plain, 1, args.seconds).p50_ms)
+            fell_back.append(load(failing, 1, args.seconds).p50_ms)
+        return {
+            "served_p50_ms": statistics.median(served),
+            "failover_p50_ms": statistics.median(fell_back),
+        }
+    finally:
+        plain.stop()
+        failing.stop()
+
+
+def median_of(results: list[dict[str, Any]], field: str) -> float:
+    """The median of one figure over rounds."""
+    return statistics.median(r[field] for r in results)
+
+
+def report(data: dict[str, Any]) -> str:
+    """The markdown report."""
+    runs = data["runs"]
+    levels = sorted({int(c) for by_c in runs.values() for c in by_c})
+    names = list(runs)
+    lines = [
+        f"Machine: {data['machine']}. {data['rounds']} interleaved rounds of "
+        f"{data['seconds']} s per figure; medians.",
+        "",
+        "| target | concurrency | req/s | p50 ms | p99 ms | overhead p50 ms | overhead p99 ms "
+        "| errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in names:
+        for c in levels:
+            results = runs[name][c]
+            direct = runs["direct"][c]
+            p50, p99 = median_of(results, "p50_ms"), median_of(results, "p99_ms")
+            over50 = "" if name == "direct" else f"{p50 - median_of(direct, 'p50_ms'):.2f}"
+            over99 = "" if name == "direct" else f"{p99 - median_of(direct, 'p99_ms'):.2f}"
+            errors = sum(r["errors"] for r in results)
+            lines.append(
+                f"| {name} | {c} | {median_of(results, 'requests_per_second'):,.0f} | {p50:.2f} | "
+                f"{p99:.2f} | {over50} | {over99} | {errors} |"
+            )
+    top = max(levels)
+    lines += [
+        "",
+        f"| target | throughput at c={top} (req/s) | RSS/worker idle MB "
+        "| RSS/worker loaded MB | cold start s |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in names:
+        rps = median_of(runs[name][top], "requests_per_second")
+        idle = data["rss_idle"].get(name)
+        loaded = data["rss_loaded"].get(name)
+        cold = data["cold_start"].get(name)
+        lines.append(
+            f"| {name} | {rps:,.0f} | {idle:.0f} | {loaded:.0f} | {cold:.2f} |"
+            if idle is not None
+            else f"| {name} | {rps:,.0f} | | | |"
+        )
+    if "litellm" in runs:
+        ratio = median_of(runs["keyrelay gthread"][top], "requests_per_second") / median_of(
+            runs["litellm"][top], "requests_per_second"
+        )
+        lines += [
+            "",
+            f"keyrelay (gthread) throughput / LiteLLM throughput at c={top}: **{ratio:.1f}x**",
+        ]
+    served, fell_back = data["failover"]["served_p50_ms"], data["failover"]["failover_p50_ms"]
+    lines += [
+        "",
+        "Failover cost (c=1, tier 1 answers 429 at once, tier 2 serves): p50 "
+        f"{fell_back:.2f} ms vs {served:.2f} ms when tier 1 serves (+{fell_back - served:.2f} ms).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(data: dict[str, Any], path: Path) -> bool:
+    """Latency (p50 and p99) against concurrency per target; False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for name, by_c in data["runs"].items():
+        levels = sorted(int(c) for c in by_c)
+        for axis, field in zip(axes, ("p50_ms", "p99_ms"), strict=True):
+            axis.plot(levels, [median_of(by_c[c], field) for c in levels], marker="o", label=name)
+    for axis, title in zip(axes, ("p50 latency", "p99 latency"), strict=True):
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("concurrent connections")
+        axis.set_ylabel("ms")
+        axis.set_title(title)
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    return True
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and write its report."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per figure")
+    parser.add_argument("--concurrency", default="1,10,64", help="comma list of connection counts")
+    parser.add_argument("--no-litellm", dest="litellm", action="store_false", help="skip LiteLLM")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results")
+    args = parser.parse_args(argv)
+    args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    if args.litellm and not targets.litellm_available():
+        raise SystemExit("LiteLLM is not installed here: run `make bench` (or pass --no-litellm)")
+    data = measure(args)
+    text = report(data)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (args.out / f"{stamp}.md").write_text(text)
+    (args.out / f"{stamp}.json").write_text(json.dumps(data, indent=2))
+    if plot(data, args.out / f"{stamp}.png"):
+        print(f"plot: {args.out / f'{stamp}.png'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""The benchmark harness runs end to end with tiny numbers (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.upstream import nginx_binary
+
+from .gunicorn import ROOT
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        shutil.which("wrk") is None or nginx_binary() is None,
+        reason="wrk and nginx come from the distribution (.ci/run installs them)",
+    ),
+]
+
+
+def test_bench_smoke_run(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--seconds",
+            "1",
+            "--rounds",
+            "1",
+            "--concurrency",
+            "1,2",
+            "--no-litellm",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for row in ("| direct | 1 |", "| keyrelay gthread | 2 |", "| keyrelay gevent | 1 |"):
+        assert row in result.stdout
+    assert "Failover cost" in result.stdout
+    (report,) = tmp_path.glob("*.json")
+    data = json.loads(report.read_text())
+    runs = data["runs"]["keyrelay gthread"]
+    assert all(
+        r["errors"] == 0 and r["requests_per_second"] > 0 for rs in runs.values() for r in rs
+    )
+    assert 0 < data["rss_idle"]["keyrelay gthread"] < 1000
+    assert list(tmp_path.glob("*.md"))
