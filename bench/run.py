@@ -20,7 +20,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import targets, wrk
+from . import streams, targets, wrk
+from .streams import StreamUpstream
 from .targets import Target
 from .upstream import NginxUpstream
 
@@ -82,7 +83,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                             loaded.get(target.name, 0.0), targets.worker_rss(target)
                         )
         failover = measure_failover(upstream, args)
+        streaming = measure_streaming(args)
         return {
+            "streaming": streaming,
             "machine": machine(),
             "seconds": args.seconds,
             "rounds": args.rounds,
@@ -127,6 +130,90 @@ def measure_failover(upstream: NginxUpstream, args: argparse.Namespace) -> dict[
     finally:
         plain.stop()
         failing.stop()
+
+
+def measure_streaming(args: argparse.Namespace) -> dict[str, Any]:
+    """First event and inter-event delay per target, then many streams held open with gevent."""
+    upstream = StreamUpstream(chunks=10, interval_ms=20)
+    started: list[Target] = []
+    figures: dict[str, dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    try:
+        started.append(Target("direct", upstream.base_url + "/chat/completions", "fake-model", {}))
+        started.append(targets.keyrelay(upstream.base_url, worker_class="gthread"))
+        started.append(targets.keyrelay(upstream.base_url, worker_class="gevent"))
+        if args.litellm:
+            started.append(targets.litellm(upstream.base_url))
+        for round_ in range(args.rounds):
+            for at_once in (1, 10):
+                order = started[round_ % len(started) :] + started[: round_ % len(started)]
+                for target in order:
+                    batch = streams.run(
+                        target.url,
+                        target.headers,
+                        target.model,
+                        streams=max(args.streams_per_batch, at_once * 3),
+                        at_once=at_once,
+                    )
+                    figures[target.name][at_once].append(streams.summary(batch))
+    finally:
+        for target in started:
+            target.stop()
+        upstream.stop()
+    return {"per_target": figures, "held_open": measure_open_streams(args.open_streams)}
+
+
+def measure_open_streams(count: int) -> dict[str, Any]:
+    """``count`` five-second streams opened at once through keyrelay with gevent workers."""
+    upstream = StreamUpstream(chunks=20, interval_ms=250)
+    target = targets.keyrelay(upstream.base_url, worker_class="gevent", WORKER_CONNECTIONS="1000")
+    try:
+        began = time.monotonic()
+        batch = streams.run(target.url, target.headers, target.model, streams=count, at_once=count)
+        return {
+            "streams": count,
+            "completed": batch.completed,
+            "failed": batch.failed,
+            "seconds": time.monotonic() - began,
+            "rss_loaded": targets.worker_rss(target),
+        }
+    finally:
+        target.stop()
+        upstream.stop()
+
+
+def streaming_report(data: dict[str, Any]) -> list[str]:
+    """The streaming part of the report."""
+    per_target = data["streaming"]["per_target"]
+    lines = [
+        "",
+        "Streaming (10 chunks, 20 ms apart; first event = request sent to first `data:` received):",
+        "",
+        "| target | concurrent streams | first event p50 ms | first event p99 ms "
+        "| first-event overhead p50 ms | gap p50 ms | gap added p50 ms | failed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, by_c in per_target.items():
+        for at_once in sorted(by_c, key=int):
+            rows, direct = by_c[at_once], per_target["direct"][at_once]
+            first = median_of(rows, "first_event_p50_ms")
+            gap = median_of(rows, "gap_p50_ms")
+            over = (
+                "" if name == "direct" else f"{first - median_of(direct, 'first_event_p50_ms'):.2f}"
+            )
+            added = "" if name == "direct" else f"{gap - median_of(direct, 'gap_p50_ms'):.2f}"
+            failed = sum(r["failed"] for r in rows)
+            lines.append(
+                f"| {name} | {at_once} | {first:.2f} | {median_of(rows, 'first_event_p99_ms'):.2f} "
+                f"| {over} | {gap:.2f} | {added} | {failed} |"
+            )
+    held = data["streaming"]["held_open"]
+    lines += [
+        "",
+        f"Held open with gevent (2 workers): {held['streams']} five-second streams opened "
+        f"at once: {held['completed']} completed, {held['failed']} failed, "
+        f"in {held['seconds']:.1f} s; RSS {held['rss_loaded']:.0f} MB per worker.",
+    ]
+    return lines
 
 
 def median_of(results: list[dict[str, Any]], field: str) -> float:
@@ -190,6 +277,7 @@ def report(data: dict[str, Any]) -> str:
         "Failover cost (c=1, tier 1 answers 429 at once, tier 2 serves): p50 "
         f"{fell_back:.2f} ms vs {served:.2f} ms when tier 1 serves (+{fell_back - served:.2f} ms).",
     ]
+    lines += streaming_report(data)
     return "\n".join(lines) + "\n"
 
 
@@ -227,6 +315,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per figure")
     parser.add_argument("--concurrency", default="1,10,64", help="comma list of connection counts")
     parser.add_argument("--no-litellm", dest="litellm", action="store_false", help="skip LiteLLM")
+    parser.add_argument("--streams-per-batch", type=int, default=10, help="streams per figure")
+    parser.add_argument("--open-streams", type=int, default=1000, help="streams held open at once")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results")
     args = parser.parse_args(argv)
     args.concurrency = [int(c) for c in args.concurrency.split(",")]

@@ -36,6 +36,10 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
             "--concurrency",
             "1,2",
             "--no-litellm",
+            "--streams-per-batch",
+            "3",
+            "--open-streams",
+            "20",
             "--out",
             str(tmp_path),
         ],
@@ -48,6 +52,8 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
     for row in ("| direct | 1 |", "| keyrelay gthread | 2 |", "| keyrelay gevent | 1 |"):
         assert row in result.stdout
     assert "Failover cost" in result.stdout
+    assert "| keyrelay gevent | 10 |" in result.stdout  # the streaming table
+    assert "20 completed, 0 failed" in result.stdout
     (report,) = tmp_path.glob("*.json")
     data = json.loads(report.read_text())
     runs = data["runs"]["keyrelay gthread"]
