@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .upstream import free_port
+from .upstream import free_port, wait_until_answers
 
 
 class StreamUpstream:
@@ -37,14 +37,13 @@ class StreamUpstream:
                 str(interval_ms),
             ],
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                requests.post(self.base_url + "/chat/completions", json={}, timeout=5).close()
-                return
-            except requests.ConnectionError:
-                time.sleep(0.02)
-        raise RuntimeError("the streaming upstream did not start")
+        url = self.base_url + "/chat/completions"
+
+        def answers() -> bool:
+            requests.post(url, json={}, timeout=5).close()
+            return True
+
+        wait_until_answers(answers, self.process, "the streaming upstream")
 
     def stop(self) -> None:
         """Stop the process."""

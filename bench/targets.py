@@ -15,7 +15,7 @@ import requests
 
 from tests.integration.gunicorn import ROOT, Gunicorn
 
-from .upstream import free_port
+from .upstream import free_port, wait_until_answers
 
 CLIENT_KEY = "bench-client-key"
 LITELLM_KEY = "sk-bench-litellm"
@@ -142,16 +142,17 @@ litellm_settings:
             cwd=self.dir,
         )
         self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError((self.dir / "litellm.log").read_text()[-3000:])
-            try:
-                if requests.get(self.url + "/health/liveliness", timeout=2).ok:
-                    return
-            except requests.RequestException:
-                time.sleep(0.1)
-        raise RuntimeError("LiteLLM did not start in 180 s")
+        try:
+            wait_until_answers(
+                lambda: requests.get(self.url + "/health/liveliness", timeout=2).ok,
+                self.process,
+                "LiteLLM",
+                timeout=180,
+            )
+        except RuntimeError as exc:
+            raise RuntimeError(
+                f"{exc}:\n{(self.dir / 'litellm.log').read_text()[-3000:]}"
+            ) from None
 
     def stop(self) -> None:
         """Stop LiteLLM and its workers."""

@@ -13,7 +13,9 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -61,32 +63,72 @@ def nginx_binary() -> str | None:
     )
 
 
+def wait_until_answers(
+    probe: Callable[[], bool], process: subprocess.Popen[Any], what: str, timeout: float = 10.0
+) -> None:
+    """Wait until ``probe`` succeeds; fail early if ``process`` exits, late after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        try:
+            if probe():
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.02)
+    raise RuntimeError(f"{what} did not answer within {timeout:g} s")
+
+
+def start_nginx(
+    directory: Path, http_body: str, *, connections: int = 256
+) -> subprocess.Popen[Any]:
+    """Run nginx in the foreground with everything (pid, logs, temp files) under ``directory``.
+
+    ``http_body`` goes inside ``http {}``; the configuration is checked with ``nginx -t`` first.
+    """
+    binary = nginx_binary()
+    if binary is None:
+        raise RuntimeError("nginx is not installed (apt-get install nginx-light)")
+    user = "user root;" if os.geteuid() == 0 else ""  # workers must reach the temp paths
+    (directory / "nginx.conf").write_text(f"""
+{user}
+worker_processes 1;
+pid {directory}/nginx.pid;
+error_log {directory}/error.log info;
+events {{ worker_connections {connections}; }}
+http {{
+    access_log {directory}/access.log;
+    client_body_temp_path {directory}/body;
+    proxy_temp_path {directory}/proxy;
+    fastcgi_temp_path {directory}/fastcgi;
+    uwsgi_temp_path {directory}/uwsgi;
+    scgi_temp_path {directory}/scgi;
+{http_body}
+}}
+""")
+    config = ["-c", f"{directory}/nginx.conf", "-p", str(directory)]
+    check = subprocess.run([binary, "-t", *config], capture_output=True, text=True)
+    if check.returncode != 0:
+        raise RuntimeError(check.stderr)
+    return subprocess.Popen(
+        [binary, *config, "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
 class NginxUpstream:
     """nginx on a loopback port serving the fixed answers."""
 
     def __init__(self) -> None:
-        binary = nginx_binary()
-        if binary is None:
-            raise RuntimeError("nginx is not installed (apt-get install nginx-light)")
         self.dir = Path(tempfile.mkdtemp(prefix="keyrelay-bench-upstream-"))
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.limited_url = f"http://127.0.0.1:{self.port}/limited/v1"
-        user = "user root;" if os.geteuid() == 0 else ""
         escaped = COMPLETION.replace("'", "\\\\'")
-        (self.dir / "nginx.conf").write_text(f"""
-{user}
-worker_processes 1;
-pid {self.dir}/nginx.pid;
-error_log {self.dir}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
+        self.process = start_nginx(
+            self.dir,
+            f"""
     access_log off;
-    client_body_temp_path {self.dir}/body;
-    proxy_temp_path {self.dir}/proxy;
-    fastcgi_temp_path {self.dir}/fastcgi;
-    uwsgi_temp_path {self.dir}/uwsgi;
-    scgi_temp_path {self.dir}/scgi;
     keepalive_requests 1000000;
     server {{
         listen 127.0.0.1:{self.port} backlog=4096;
@@ -100,21 +142,11 @@ http {{
             return 429 '{RATE_LIMITED}';
         }}
     }}
-}}
-""")
-        self.process = subprocess.Popen(
-            [binary, "-c", f"{self.dir}/nginx.conf", "-p", str(self.dir), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+""",
+            connections=4096,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                requests.post(self.base_url + "/chat/completions", json={}, timeout=1)
-                return
-            except requests.ConnectionError:
-                time.sleep(0.02)
-        raise RuntimeError("the nginx upstream did not start")
+        url = self.base_url + "/chat/completions"
+        wait_until_answers(lambda: requests.post(url, json={}, timeout=1).ok, self.process, "nginx")
 
     def stop(self) -> None:
         """Stop nginx."""

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -17,6 +15,7 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.upstream import free_port, nginx_binary, start_nginx
 from tests.fakes.upstream import FakeUpstream, Reply, stream_events, wait_until
 
 from .conftest import AUTH, CLIENT_KEY, StartGateway, fake_env
@@ -96,18 +95,11 @@ def test_dashboard_queries_use_existing_metrics(exposed_names: set[str]) -> None
 # -- nginx ------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Nginx:
     """A real nginx serving deploy/nginx.conf on a loopback port, in front of ``upstream``."""
 
     def __init__(self, upstream: Gunicorn) -> None:
         self.upstream = upstream
-        binary = shutil.which("nginx") or "/usr/sbin/nginx"
         self.dir = Path(tempfile.mkdtemp(prefix="keyrelay-nginx-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -115,34 +107,7 @@ class Nginx:
         site = site.replace("server keyrelay:8000;", f"server 127.0.0.1:{upstream.port};")
         site = site.replace("listen 80;", f"listen 127.0.0.1:{self.port};")
         (self.dir / "site.conf").write_text(site)
-        user = "user root;" if os.geteuid() == 0 else ""
-        (self.dir / "nginx.conf").write_text(f"""
-{user}
-worker_processes 1;
-pid {self.dir}/nginx.pid;
-error_log {self.dir}/error.log info;
-events {{ worker_connections 256; }}
-http {{
-    access_log {self.dir}/access.log;
-    client_body_temp_path {self.dir}/body;
-    proxy_temp_path {self.dir}/proxy;
-    fastcgi_temp_path {self.dir}/fastcgi;
-    uwsgi_temp_path {self.dir}/uwsgi;
-    scgi_temp_path {self.dir}/scgi;
-    include {self.dir}/site.conf;
-}}
-""")
-        check = subprocess.run(
-            [binary, "-t", "-c", f"{self.dir}/nginx.conf", "-p", str(self.dir)],
-            capture_output=True,
-            text=True,
-        )
-        assert check.returncode == 0, check.stderr
-        self.process = subprocess.Popen(
-            [binary, "-c", f"{self.dir}/nginx.conf", "-p", str(self.dir), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.process = start_nginx(self.dir, f"    include {self.dir}/site.conf;")
         wait_until(self._answers, timeout=15, message="nginx listening")
 
     def _answers(self) -> bool:
@@ -160,7 +125,7 @@ http {{
 
 
 needs_nginx = pytest.mark.skipif(
-    not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()),
+    nginx_binary() is None,
     reason="no nginx binary (.ci/run installs it from the distribution)",
 )
 
