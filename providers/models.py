@@ -28,6 +28,23 @@ def model_allowed(model: str, ignore: Sequence[str], whitelist: Sequence[str]) -
     return not any(fnmatchcase(name, pattern.lower()) for pattern in ignore)
 
 
+def _last(model: str) -> str:
+    return model.lower().rsplit("/", 1)[-1]
+
+
+class _Index:
+    """A filtered model list with lookups by id and by last path segment (first one wins)."""
+
+    def __init__(self, source: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+        self.source = source
+        self.allowed = allowed
+        self.by_id: dict[str, str] = {}
+        self.by_last: dict[str, str] = {}
+        for model in allowed:
+            self.by_id.setdefault(model.lower(), model)
+            self.by_last.setdefault(_last(model), model)
+
+
 class ModelCatalog:
     """The models of one provider, filtered; fetched lazily and cached with a TTL."""
 
@@ -52,6 +69,8 @@ class ModelCatalog:
         self._lock = threading.Lock()
         #: Models the upstream answered 404 for, with when to believe it serves them again.
         self._missing: dict[str, float] = {}
+        #: The filtered list and its lookups, rebuilt only when the listed models change.
+        self._index = _Index((), ())
 
     def allowed(self, model: str) -> bool:
         """True unless the filters exclude ``model`` or the upstream recently said 404 for it."""
@@ -69,32 +88,50 @@ class ModelCatalog:
 
         With ``fetch=False`` a stale list is refreshed in the background instead of inline.
         """
-        listed = self._declared if self._declared is not None else self._listed(fetch)
-        if listed is None:
+        index = self._indexed(fetch)
+        if index is None:
             return None
-        return tuple(m for m in listed if self.allowed(m))
+        if self._any_missing():
+            return tuple(m for m in index.allowed if self.allowed(m))
+        return index.allowed
 
     def serves(self, model: str) -> bool | None:
         """True or False when known; None when the list is unknown (let the upstream judge)."""
         if not self.allowed(model):
             return False
-        models = self.models()
-        if models is None:
+        index = self._indexed(True)
+        if index is None:
             return None
-        wanted = model.lower()
-        return any(m.lower() == wanted for m in models)
+        return model.lower() in index.by_id
 
     def match(self, model: str, *, fetch: bool = True) -> str | None:
         """This provider's id for ``model``: the same id, or the same last path segment."""
-        models = self.models(fetch=fetch)
-        if not models:
+        index = self._indexed(fetch)
+        if index is None:
             return None
         wanted = model.lower()
-        last = wanted.rsplit("/", 1)[-1]
-        for m in models:
-            if m.lower() == wanted:
-                return m
-        return next((m for m in models if m.lower().rsplit("/", 1)[-1] == last), None)
+        if self._any_missing():  # rare: a recent 404; look through what is still allowed
+            models = self.models(fetch=False) or ()
+            last = wanted.rsplit("/", 1)[-1]
+            exact = next((m for m in models if m.lower() == wanted), None)
+            return exact or next((m for m in models if _last(m) == last), None)
+        return index.by_id.get(wanted) or index.by_last.get(wanted.rsplit("/", 1)[-1])
+
+    def _any_missing(self) -> bool:
+        if not self._missing:
+            return False
+        now = self._clock()
+        return any(until > now for until in self._missing.values())
+
+    def _indexed(self, fetch: bool) -> _Index | None:
+        listed = self._declared if self._declared is not None else self._listed(fetch)
+        if listed is None:
+            return None
+        index = self._index
+        if index.source is not listed:
+            allowed = tuple(m for m in listed if model_allowed(m, self._ignore, self._whitelist))
+            index = self._index = _Index(listed, allowed)
+        return index
 
     def _listed(self, fetch: bool = True) -> tuple[str, ...] | None:
         if self._clock() < self._next_fetch:
