@@ -12,6 +12,8 @@ from .errors import ProviderError
 
 log = logging.getLogger(__name__)
 
+#: Most 404 marks kept per provider (model names come from clients).
+MAX_MISSING = 1024
 #: After a failed listing, wait this long before asking the upstream again.
 RETRY_FAILED_FETCH = 30.0
 
@@ -81,7 +83,13 @@ class ModelCatalog:
 
     def mark_missing(self, model: str, seconds: float) -> None:
         """Remember for ``seconds`` that the upstream does not serve ``model``."""
-        self._missing[model.lower()] = self._clock() + seconds
+        now = self._clock()
+        if len(self._missing) >= MAX_MISSING:
+            # Clients pick these names: forget the expired ones, then the soonest to expire.
+            live = {m: u for m, u in self._missing.items() if u > now}
+            keep = sorted(live.items(), key=lambda item: item[1])[-(MAX_MISSING // 2) :]
+            self._missing = dict(keep)
+        self._missing[model.lower()] = now + seconds
 
     def models(self, *, fetch: bool = True) -> tuple[str, ...] | None:
         """Return the allowed models, or None while the upstream's list is unknown.

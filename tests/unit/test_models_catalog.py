@@ -52,3 +52,12 @@ def test_the_list_is_fetched_once_per_ttl(clock: FakeClock) -> None:
     clock.now += 101
     models.match("gpt-4o")
     assert len(calls) == 2
+
+
+def test_404_marks_stay_bounded(clock: FakeClock) -> None:
+    models = catalog(clock)
+    for i in range(5000):
+        models.mark_missing(f"made-up-{i}", 600)
+        clock.now += 0.01
+    assert len(models._missing) <= 1024
+    assert models.serves("made-up-4999") is False  # the newest marks are kept
