@@ -11,11 +11,13 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from functools import lru_cache
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 from urllib3 import exceptions as urllib3_errors
 from urllib3.util.retry import Retry
 
@@ -101,18 +103,10 @@ def send(
     stream: bool = False,
 ) -> requests.Response:
     """Send one request; return a 2xx response or raise the matching ``ProviderError``."""
-    headers = {"Content-Type": "application/json"} if payload is not None else {}
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    if stream:
-        # A compressed event stream would be held back by the decompressor.
-        headers["Accept"] = "text/event-stream"
-        headers["Accept-Encoding"] = "identity"
     body = None if payload is None else json.dumps(payload, separators=(",", ":")).encode()
     try:
-        response = session.request(
-            method, url, data=body, headers=headers, timeout=timeout, stream=stream
-        )
+        request = prepare(session, method, url, body=body, key=key, stream=stream)
+        response = session.send(request, timeout=timeout, stream=stream)
     except requests.RequestException as exc:
         raise translate_exception(exc) from None
     if response.status_code < 400:
@@ -124,6 +118,45 @@ def send(
     finally:
         response.close()
     raise error_for_status(response.status_code, response.headers, text, redact)
+
+
+def prepare(
+    session: requests.Session, method: str, url: str, *, body: bytes | None, key: str, stream: bool
+) -> requests.PreparedRequest:
+    """Build the request ``session.request`` would, without its per-call merging work.
+
+    The session carries no auth, cookies, params or environment settings (see
+    ``SessionPool._build``), so ``Session.prepare_request`` would only merge
+    headers, at about a third of the cost of the whole call.
+    """
+    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+    for name, value in session.headers.items():
+        headers[name] = value if isinstance(value, str) else value.decode("latin-1")
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+        headers["Content-Length"] = str(len(body))
+    elif method not in ("GET", "HEAD"):
+        headers["Content-Length"] = "0"
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    if stream:
+        # A compressed event stream would be held back by the decompressor.
+        headers["Accept"] = "text/event-stream"
+        headers["Accept-Encoding"] = "identity"
+    request = requests.PreparedRequest()
+    request.method = method
+    request.url = _prepared_url(url)
+    request.headers = headers
+    request.body = body
+    return request
+
+
+@lru_cache(maxsize=1024)
+def _prepared_url(url: str) -> str:
+    """``url`` as requests would send it (IDNA host, quoted path); URLs come from configuration."""
+    request = requests.PreparedRequest()
+    request.prepare_url(url, None)
+    return request.url or url
 
 
 def translate_exception(exc: requests.RequestException) -> ProviderError:

@@ -10,6 +10,7 @@ become slower but is healthy is not cut off for ever.
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 from collections import deque
@@ -32,9 +33,20 @@ class AdaptivePolicy:
 
 
 class _Estimator:
+    """The last ``window`` latencies, in arrival order and sorted (read once per attempt)."""
+
     def __init__(self, window: int) -> None:
-        self.samples: deque[float] = deque(maxlen=window)
+        self.window = window
+        self.samples: deque[float] = deque()
+        self.ordered: list[float] = []
         self.stretch = 1.0
+
+    def add(self, seconds: float) -> None:
+        if len(self.samples) == self.window:
+            oldest = self.samples.popleft()
+            del self.ordered[bisect.bisect_left(self.ordered, oldest)]
+        self.samples.append(seconds)
+        bisect.insort(self.ordered, seconds)
 
 
 class AdaptiveTimeout:
@@ -53,17 +65,16 @@ class AdaptiveTimeout:
         with self._lock:
             if not policy.enabled or len(estimator.samples) < policy.min_samples:
                 return self._ceiling
-            ordered = sorted(estimator.samples)
-            stretch = estimator.stretch
-        rank = max(0, math.ceil(policy.percentile / 100 * len(ordered)) - 1)
-        wanted = ordered[rank] * policy.factor * stretch
+            ordered = estimator.ordered
+            rank = max(0, math.ceil(policy.percentile / 100 * len(ordered)) - 1)
+            wanted = ordered[rank] * policy.factor * estimator.stretch
         return min(self._ceiling, max(policy.floor, wanted))
 
     def observe(self, mode: str, seconds: float) -> None:
         """Record a successful attempt's time to first output (or whole answer)."""
         with self._lock:
             estimator = self._modes[mode]
-            estimator.samples.append(seconds)
+            estimator.add(seconds)
             estimator.stretch = 1.0
 
     def timed_out(self, mode: str, limit: float) -> None:

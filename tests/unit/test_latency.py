@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import random
+
 import pytest
 
 from providers.latency import STREAM, WHOLE, AdaptivePolicy, AdaptiveTimeout
@@ -52,3 +55,18 @@ def test_disabled_is_always_the_ceiling() -> None:
     timeout = AdaptiveTimeout(AdaptivePolicy(enabled=False, min_samples=1), ceiling=30)
     timeout.observe(STREAM, 0.1)
     assert timeout.current(STREAM) == 30
+
+
+def test_window_slides_over_the_last_samples_only() -> None:
+    """The kept-sorted window gives the same timeout as sorting the last ``window`` samples."""
+    policy = AdaptivePolicy(floor=0.0, factor=1.0, percentile=90, min_samples=1, window=50)
+    timeout = AdaptiveTimeout(policy, ceiling=1e9)
+    generator = random.Random(7)
+    history: list[float] = []
+    for _ in range(600):
+        seconds = float(generator.choice([generator.randint(1, 20), generator.random() * 20]))
+        timeout.observe(WHOLE, seconds)
+        history.append(seconds)
+        window = sorted(history[-50:])
+        expected = window[max(0, math.ceil(0.9 * len(window)) - 1)]
+        assert timeout.current(WHOLE) == expected
