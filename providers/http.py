@@ -39,6 +39,11 @@ from .ratelimit import retry_after
 TRANSPORT_RETRIES = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0)
 #: Bytes asked of the socket per read while relaying a stream.
 STREAM_READ_SIZE = 65536
+#: After ``[DONE]``, how long and how much to read for the end of the body, so that the
+#: connection can be reused: providers send it with ``[DONE]``; one that does not is
+#: not waited for.
+FINISH_TIMEOUT = 0.25
+FINISH_LIMIT = 65536
 USER_AGENT = "keyrelay/0.1"
 
 Timeout = tuple[float, float]
@@ -231,3 +236,27 @@ def iter_body(response: requests.Response) -> Iterator[bytes]:
         raise UpstreamTimeout("the upstream stopped sending within the read timeout") from None
     except (urllib3_errors.HTTPError, requests.RequestException, OSError):
         raise TransportError("the upstream connection broke mid-stream") from None
+
+
+def finish_body(response: requests.Response) -> bool:
+    """Read what is left of a body (normally just the chunked terminator), within bounds.
+
+    urllib3 returns a connection to its pool once the body has been read to the end;
+    a stream left unfinished would close it instead, and the next request to that
+    provider would pay for a new connection (and TLS handshake). True if the end came.
+    """
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is None:
+        return False
+    sock.settimeout(FINISH_TIMEOUT)
+    left = FINISH_LIMIT
+    try:
+        while left > 0:
+            data = response.raw.read1(left)
+            if not data:
+                return True
+            left -= len(data)
+    except (urllib3_errors.HTTPError, requests.RequestException, OSError):
+        pass
+    return False

@@ -9,7 +9,7 @@ from typing import Any
 import requests
 
 from .errors import BadUpstreamResponse, InBandError, TransportError
-from .http import SessionPool, Timeout, error_details, iter_body, send
+from .http import SessionPool, Timeout, error_details, finish_body, iter_body, send
 from .sse import iter_events
 
 Chunk = dict[str, Any]
@@ -59,11 +59,13 @@ class UpstreamStream:
         self.response = response
         self._redact = redact
         self.headers = response.headers
+        self._done = False
 
     def __iter__(self) -> Iterator[Chunk]:
         finished = False
         for event in iter_events(iter_body(self.response)):
             if event.data.strip().startswith("[DONE]"):
+                self._done = True
                 return
             try:
                 chunk = json.loads(event.data)
@@ -89,7 +91,9 @@ class UpstreamStream:
             sock.settimeout(seconds)
 
     def close(self) -> None:
-        """Close the upstream response and its connection."""
+        """Close the upstream response; after ``[DONE]`` its connection goes back to the pool."""
+        if self._done:
+            finish_body(self.response)
         self.response.close()
 
 

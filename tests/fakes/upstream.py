@@ -149,6 +149,8 @@ class FakeUpstream:
     def __init__(self, models: list[str] | None = None) -> None:
         self.models = models if models is not None else ["fake-model", "other-model"]
         self.hits: list[Hit] = []
+        #: TCP connections accepted so far (a pooled client reuses them).
+        self.connections = 0
         self.default: Callable[[Hit], Reply] | None = None
         self._scripts: dict[str | None, deque[Reply]] = defaultdict(deque)
         self._lock = threading.Lock()
@@ -218,6 +220,11 @@ def _handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
+
+        def setup(self) -> None:
+            super().setup()
+            with fake._lock:
+                fake.connections += 1
 
         def do_GET(self) -> None:
             self._serve(None)

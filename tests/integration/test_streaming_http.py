@@ -245,3 +245,20 @@ def test_client_disconnect_closes_the_upstream_and_releases_the_key(
         "POST", "/v1/chat/completions", json={**STREAM, "stream": False}, headers=AUTH
     )
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("worker_class", ["gthread", "gevent"])
+def test_finished_streams_reuse_the_pooled_upstream_connection(
+    start_gateway: StartGateway, fake: FakeUpstream, worker_class: str
+) -> None:
+    """After [DONE] the body's end is read, so the next request does not open a connection."""
+    gateway = start_gateway(fake_env(fake, KEY_A, WEB_CONCURRENCY="1"), worker_class=worker_class)
+    for _ in range(3):
+        response = gateway.request("POST", "/v1/chat/completions", json=STREAM, headers=AUTH)
+        assert response.content.endswith(b"data: [DONE]\n\n")
+    response = gateway.request(
+        "POST", "/v1/chat/completions", json={**STREAM, "stream": False}, headers=AUTH
+    )
+    assert response.status_code == 200
+    assert len(fake.hits_for(KEY_A, "/chat/completions")) == 4
+    assert fake.connections == 1

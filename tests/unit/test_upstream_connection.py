@@ -1,0 +1,92 @@
+"""What happens to an upstream connection when a stream ends: reused, or closed, never held."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from providers.http import SessionPool
+from providers.upstream import Upstream
+from tests.fakes.upstream import wait_until
+
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+EVENT = b'data: {"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":"stop"}]}\n\n'
+
+
+def _chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+class OneShotServer:
+    """Answers each connection's first request with one event and [DONE], then maybe ends."""
+
+    def __init__(self, *, end_body: bool) -> None:
+        self.end_body = end_body
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.connections = 0
+        self.saw_eof = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}/v1"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            while True:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    data = conn.recv(65536)
+                    if not data:
+                        self.saw_eof.set()
+                        return
+                    request += data
+                head, _, body = request.partition(b"\r\n\r\n")
+                length = next(
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                while len(body) < length:
+                    body += conn.recv(65536)
+                conn.sendall(HEAD + _chunk(EVENT) + _chunk(b"data: [DONE]\n\n"))
+                if self.end_body:
+                    conn.sendall(b"0\r\n\r\n")
+                # else: the body never ends; only the client closing ends this connection
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture(params=[True, False], ids=["ends-body", "holds-body-open"])
+def server(request: pytest.FixtureRequest) -> Iterator[OneShotServer]:
+    upstream = OneShotServer(end_body=request.param)
+    yield upstream
+    upstream.close()
+
+
+def test_stream_connection_is_reused_or_closed(server: OneShotServer) -> None:
+    upstream = Upstream("fake", server.base_url, SessionPool(), lambda text: text)
+    for _ in range(3):
+        stream = upstream.stream_chat({"model": "m", "stream": True}, "sk-test", (2.0, 30.0))
+        assert [c["choices"][0]["delta"]["content"] for c in stream] == ["hi"]
+        stream.close()
+    if server.end_body:
+        assert server.connections == 1
+        assert not server.saw_eof.is_set()
+    else:
+        # Not waited for past a short bound: each stream's connection is closed instead.
+        assert server.connections == 3
+        wait_until(server.saw_eof.is_set, message="the held-open connection closed")
