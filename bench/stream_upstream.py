@@ -1,7 +1,9 @@
 """A streaming fake upstream for the benchmark: N chunks at a set interval, asyncio, many at once.
 
 Run as its own process: ``python -m bench.stream_upstream --port P --chunks N --interval-ms I``.
-Every chunk carries content, so a proxy's commit point is the first chunk.
+Every chunk carries content, so a proxy's commit point is the first chunk. Connections
+are kept alive between streams, as a provider's are, so a proxy's pooled connection is
+reused rather than opened anew for each stream.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 
 HEAD = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-    b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n"
 )
 
 
@@ -41,21 +43,27 @@ async def _serve(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, chunks: int, interval: float
 ) -> None:
     try:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        if length:
-            await reader.readexactly(length)
-        writer.write(HEAD)
-        for index in range(chunks):
-            writer.write(_chunk(_event(index, last=index == chunks - 1)))
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length, close = 0, False
+            for line in head.split(b"\r\n"):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+                elif name.strip().lower() == b"connection":
+                    close = value.strip().lower() == b"close"
+            if length:
+                await reader.readexactly(length)
+            writer.write(HEAD)
+            for index in range(chunks):
+                writer.write(_chunk(_event(index, last=index == chunks - 1)))
+                await writer.drain()
+                if index < chunks - 1:
+                    await asyncio.sleep(interval)
+            writer.write(_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
             await writer.drain()
-            if index < chunks - 1:
-                await asyncio.sleep(interval)
-        writer.write(_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
-        await writer.drain()
+            if close:
+                break
     except (ConnectionError, asyncio.IncompleteReadError):
         pass
     finally:
