@@ -269,10 +269,12 @@ class Router:
         """Sort by tier; within a tier, rotate the healthy and put the rest last."""
         turn = next(self._turns)
         ordered: list[Candidate] = []
-        for tier in sorted({u[0].provider.tier for u in units}):
-            same = [u for u in units if u[0].provider.tier == tier]
-            healthy = [u for u in same if u[0].provider.healthy()]
-            sick = [u for u in same if not u[0].provider.healthy()]
+        tiers: dict[int, tuple[list[list[Candidate]], list[list[Candidate]]]] = {}
+        for unit in units:
+            healthy, sick = tiers.setdefault(unit[0].provider.tier, ([], []))
+            (healthy if unit[0].provider.healthy() else sick).append(unit)
+        for tier in sorted(tiers):
+            healthy, sick = tiers[tier]
             k = turn % len(healthy) if healthy else 0
             for unit in healthy[k:] + healthy[:k] + sick:
                 ordered.extend(unit)
