@@ -16,11 +16,11 @@ import statistics
 import subprocess
 import time
 from collections import defaultdict
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from . import streams, targets, wrk
+from . import scaling, streams, targets, wrk
 from .streams import StreamUpstream
 from .targets import Target
 from .upstream import NginxUpstream
@@ -35,10 +35,15 @@ def body(target: Target) -> dict[str, Any]:
 
 
 def load(target: Target, connections: int, seconds: float) -> wrk.WrkResult:
-    """One wrk run against ``target``."""
-    return wrk.run(
+    """One wrk run against ``target``, with the CPU its workers spent per request."""
+    before = targets.cpu_seconds(target) if target.pids else None
+    result = wrk.run(
         target.url, body(target), connections=connections, seconds=seconds, headers=target.headers
     )
+    if before is None or not result.requests:
+        return result
+    spent = targets.cpu_seconds(target) - before
+    return replace(result, cpu_us_per_request=spent / result.requests * 1e6)
 
 
 def machine() -> str:
@@ -83,9 +88,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                             loaded.get(target.name, 0.0), targets.worker_rss(target)
                         )
         failover = measure_failover(upstream, args)
+        scaled = scaling.measure(upstream, args.rounds, args.seconds) if args.scaling else None
         streaming = measure_streaming(args)
         return {
             "streaming": streaming,
+            "scaling": scaled,
             "machine": machine(),
             "seconds": args.seconds,
             "rounds": args.rounds,
@@ -143,6 +150,8 @@ def measure_streaming(args: argparse.Namespace) -> dict[str, Any]:
         started.append(targets.keyrelay(upstream.base_url, worker_class="gevent"))
         if args.litellm:
             started.append(targets.litellm(upstream.base_url))
+        for target in started:  # warm up: each worker's first stream builds its session
+            streams.run(target.url, target.headers, target.model, streams=8, at_once=4)
         for round_ in range(args.rounds):
             for at_once in (1, 10):
                 order = started[round_ % len(started) :] + started[: round_ % len(started)]
@@ -231,8 +240,8 @@ def report(data: dict[str, Any]) -> str:
         f"{data['seconds']} s per figure; medians.",
         "",
         "| target | concurrency | req/s | p50 ms | p99 ms | overhead p50 ms | overhead p99 ms "
-        "| errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| worker CPU µs/req | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in names:
         for c in levels:
@@ -242,9 +251,11 @@ def report(data: dict[str, Any]) -> str:
             over50 = "" if name == "direct" else f"{p50 - median_of(direct, 'p50_ms'):.2f}"
             over99 = "" if name == "direct" else f"{p99 - median_of(direct, 'p99_ms'):.2f}"
             errors = sum(r["errors"] for r in results)
+            cpu = [r["cpu_us_per_request"] for r in results if r.get("cpu_us_per_request")]
+            cpu_text = f"{statistics.median(cpu):,.0f}" if cpu else ""
             lines.append(
                 f"| {name} | {c} | {median_of(results, 'requests_per_second'):,.0f} | {p50:.2f} | "
-                f"{p99:.2f} | {over50} | {over99} | {errors} |"
+                f"{p99:.2f} | {over50} | {over99} | {cpu_text} | {errors} |"
             )
     top = max(levels)
     lines += [
@@ -277,6 +288,8 @@ def report(data: dict[str, Any]) -> str:
         "Failover cost (c=1, tier 1 answers 429 at once, tier 2 serves): p50 "
         f"{fell_back:.2f} ms vs {served:.2f} ms when tier 1 serves (+{fell_back - served:.2f} ms).",
     ]
+    if data.get("scaling"):
+        lines += scaling.report(data["scaling"])
     lines += streaming_report(data)
     return "\n".join(lines) + "\n"
 
@@ -315,6 +328,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per figure")
     parser.add_argument("--concurrency", default="1,10,64", help="comma list of connection counts")
     parser.add_argument("--no-litellm", dest="litellm", action="store_false", help="skip LiteLLM")
+    parser.add_argument(
+        "--no-scaling", dest="scaling", action="store_false", help="skip the scaling curves"
+    )
     parser.add_argument("--streams-per-batch", type=int, default=10, help="streams per figure")
     parser.add_argument("--open-streams", type=int, default=1000, help="streams held open at once")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results")

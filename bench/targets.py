@@ -182,6 +182,20 @@ def litellm(upstream_url: str) -> Target:
     return target
 
 
+def cpu_seconds(target: Target) -> float:
+    """User plus system CPU time used so far by the target's workers and their children."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in target.pids:
+        for process in (pid, *children(pid)):
+            try:
+                fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 def worker_rss(target: Target) -> float:
     """Mean resident memory per worker (the process and its children), in MB."""
     pids = [p for p in target.pids if Path(f"/proc/{p}").exists()]

@@ -130,6 +130,8 @@ class NginxUpstream:
             f"""
     access_log off;
     keepalive_requests 1000000;
+    client_max_body_size 0;
+    client_body_buffer_size 2m;
     server {{
         listen 127.0.0.1:{self.port} backlog=4096;
         location = /v1/chat/completions {{

@@ -21,6 +21,9 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0
+    #: CPU time the target's processes spent per request (set by the harness, not by wrk).
+    cpu_us_per_request: float | None = None
 
 
 def _ms(text: str) -> float:
@@ -39,10 +42,11 @@ def parse(output: str) -> WrkResult:
     socket_errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
     )
+    count = re.search(r"(\d+) requests in", output)
     errors = int(non_2xx[1]) if non_2xx else 0
     if socket_errors:
         errors += sum(int(n) for n in socket_errors.groups())
-    return WrkResult(rps, p50, p99, errors)
+    return WrkResult(rps, p50, p99, errors, int(count[1]) if count else 0)
 
 
 def run(

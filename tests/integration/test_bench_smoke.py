@@ -52,13 +52,20 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
     for row in ("| direct | 1 |", "| keyrelay gthread | 2 |", "| keyrelay gevent | 1 |"):
         assert row in result.stdout
     assert "Failover cost" in result.stdout
+    for row in ("| 10,000 | ", "| 50 | ", "| 1,000 | "):  # keys, providers, request KB
+        assert row in result.stdout
     assert "| keyrelay gevent | 10 |" in result.stdout  # the streaming table
     assert "20 completed, 0 failed" in result.stdout
     (report,) = tmp_path.glob("*.json")
     data = json.loads(report.read_text())
     runs = data["runs"]["keyrelay gthread"]
     assert all(
-        r["errors"] == 0 and r["requests_per_second"] > 0 for rs in runs.values() for r in rs
+        r["errors"] == 0 and r["requests_per_second"] > 0 and r["cpu_us_per_request"] > 0
+        for rs in runs.values()
+        for r in rs
     )
+    scaling = data["scaling"]
+    assert set(scaling["keys"]) == {"1", "100", "10000"}
+    assert all(point["errors"] == 0 for curve in scaling.values() for point in curve.values())
     assert 0 < data["rss_idle"]["keyrelay gthread"] < 1000
     assert list(tmp_path.glob("*.md"))

@@ -29,6 +29,7 @@ def test_parse_reads_throughput_percentiles_and_errors() -> None:
     assert result.p50_ms == pytest.approx(0.812)
     assert result.p99_ms == pytest.approx(1200)
     assert result.errors == 7
+    assert result.requests == 9358
 
 
 def test_parse_without_errors() -> None:
