@@ -168,7 +168,44 @@ def measure_streaming(args: argparse.Namespace) -> dict[str, Any]:
         for target in started:
             target.stop()
         upstream.stop()
-    return {"per_target": figures, "held_open": measure_open_streams(args.open_streams)}
+    return {
+        "per_target": figures,
+        "back_to_back": measure_back_to_back(args),
+        "held_open": measure_open_streams(args.open_streams),
+    }
+
+
+def measure_back_to_back(args: argparse.Namespace) -> dict[str, float]:
+    """First event of one-chunk streams sent one after another, so that no CPU sits idle.
+
+    Set against the first event of the spaced streams above, this separates what
+    keyrelay costs from what waking idle CPUs at each process hop costs.
+    """
+    upstream = StreamUpstream(chunks=1, interval_ms=0)
+    started: list[Target] = []
+    firsts: dict[str, list[float]] = defaultdict(list)
+    try:
+        started.append(Target("direct", upstream.base_url + "/chat/completions", "fake-model", {}))
+        started.append(targets.keyrelay(upstream.base_url, worker_class="gthread"))
+        started.append(targets.keyrelay(upstream.base_url, worker_class="gevent"))
+        for target in started:
+            streams.run(target.url, target.headers, target.model, streams=8, at_once=4)
+        for round_ in range(args.rounds):
+            order = started[round_ % len(started) :] + started[: round_ % len(started)]
+            for target in order:
+                batch = streams.run(
+                    target.url,
+                    target.headers,
+                    target.model,
+                    streams=max(30, args.streams_per_batch * 3),
+                    at_once=1,
+                )
+                firsts[target.name].append(streams.summary(batch)["first_event_p50_ms"])
+    finally:
+        for target in started:
+            target.stop()
+        upstream.stop()
+    return {name: statistics.median(values) for name, values in firsts.items()}
 
 
 def measure_open_streams(count: int) -> dict[str, Any]:
@@ -215,6 +252,18 @@ def streaming_report(data: dict[str, Any]) -> list[str]:
                 f"| {name} | {at_once} | {first:.2f} | {median_of(rows, 'first_event_p99_ms'):.2f} "
                 f"| {over} | {gap:.2f} | {added} | {failed} |"
             )
+    back = data["streaming"].get("back_to_back") or {}
+    if back:
+        parts = [
+            f"{name} {ms:.2f} ms" + ("" if name == "direct" else f" (+{ms - back['direct']:.2f})")
+            for name, ms in back.items()
+        ]
+        lines += [
+            "",
+            "First event p50 with one-chunk streams sent back to back (no CPU ever idle): "
+            + ", ".join(parts)
+            + ".",
+        ]
     held = data["streaming"]["held_open"]
     lines += [
         "",
@@ -227,7 +276,7 @@ def streaming_report(data: dict[str, Any]) -> list[str]:
 
 def median_of(results: list[dict[str, Any]], field: str) -> float:
     """The median of one figure over rounds."""
-    return statistics.median(r[field] for r in results)
+    return float(statistics.median(r[field] for r in results))
 
 
 def report(data: dict[str, Any]) -> str:

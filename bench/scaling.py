@@ -82,7 +82,7 @@ def _point(
         )
 
     def med(name: str, field: str) -> float:
-        return statistics.median(getattr(r, field) for r in runs[name])
+        return float(statistics.median(getattr(r, field) for r in runs[name]))
 
     return {
         "direct_p50_ms": med("direct", "p50_ms"),
@@ -101,7 +101,9 @@ def measure(upstream: NginxUpstream, rounds: int, seconds: float) -> dict[str, A
     small = partial(sized_body, kb=1)
     figures: dict[str, Any] = {"keys": {}, "providers": {}, "size_kb": {}}
     for count in KEY_COUNTS:
-        proxy = targets.keyrelay(upstream.base_url, worker_class="gthread", **keys_env(count))
+        proxy = targets.keyrelay(
+            upstream.base_url, worker_class="gthread", extra_env=keys_env(count)
+        )
         try:
             figures["keys"][count] = _point(direct, proxy, small, rounds, seconds)
         finally:
@@ -110,7 +112,7 @@ def measure(upstream: NginxUpstream, rounds: int, seconds: float) -> dict[str, A
         proxy = targets.keyrelay(
             upstream.base_url,
             worker_class="gthread",
-            **providers_env(count, upstream.base_url),
+            extra_env=providers_env(count, upstream.base_url),
         )
         proxy.model = "fake-model"  # a bare model: every provider serving it is in the chain
         try:

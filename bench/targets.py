@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,8 +66,15 @@ def direct(upstream_url: str) -> Target:
     return Target("direct", upstream_url + "/chat/completions", "fake-model", {})
 
 
-def keyrelay(upstream_url: str, *, worker_class: str, workers: int = 2, **env: str) -> Target:
-    """keyrelay under gunicorn in front of the fake upstream."""
+def keyrelay(
+    upstream_url: str,
+    *,
+    worker_class: str,
+    workers: int = 2,
+    extra_env: Mapping[str, str] | None = None,
+    **env: str,
+) -> Target:
+    """keyrelay under gunicorn in front of the fake upstream (``env`` overrides the defaults)."""
     settings = {
         "PROXY_API_KEY": CLIENT_KEY,
         "FAKE_API_BASE": upstream_url,
@@ -76,6 +84,7 @@ def keyrelay(upstream_url: str, *, worker_class: str, workers: int = 2, **env: s
         "THREADS": "16",
         "ACCESS_LOG": "",
         "LOG_LEVEL": "warning",
+        **(extra_env or {}),
         **env,
     }
     started = time.monotonic()
