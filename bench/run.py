@@ -71,6 +71,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         started.append(targets.direct(upstream.base_url))
         started.append(targets.keyrelay(upstream.base_url, worker_class="gthread"))
         started.append(targets.keyrelay(upstream.base_url, worker_class="gevent"))
+        started.append(targets.floor(upstream.base_url))
         if args.litellm:
             started.append(targets.litellm(upstream.base_url))
         idle = {t.name: targets.worker_rss(t) for t in started if t.pids}
@@ -331,6 +332,8 @@ def report(data: dict[str, Any]) -> str:
             "",
             f"keyrelay (gthread) throughput / LiteLLM throughput at c={top}: **{ratio:.1f}x**",
         ]
+    if "stack floor" in runs:
+        lines += ["", *floor_report(runs, levels)]
     served, fell_back = data["failover"]["served_p50_ms"], data["failover"]["failover_p50_ms"]
     lines += [
         "",
@@ -341,6 +344,32 @@ def report(data: dict[str, Any]) -> str:
         lines += scaling.report(data["scaling"])
     lines += streaming_report(data)
     return "\n".join(lines) + "\n"
+
+
+def floor_report(runs: dict[str, Any], levels: list[int]) -> list[str]:
+    """keyrelay against the thinnest proxy on the same stack (Flask + requests + gunicorn)."""
+
+    def cpu(name: str, c: int) -> float | None:
+        values = [r["cpu_us_per_request"] for r in runs[name][c] if r.get("cpu_us_per_request")]
+        return statistics.median(values) if values else None
+
+    lines = [
+        "keyrelay against the stack floor (bench/floor_app.py: Flask + one requests session, "
+        "nothing else, same gunicorn settings):",
+        "",
+        "| concurrency | floor req/s | keyrelay gthread req/s | floor CPU µs/req "
+        "| keyrelay CPU µs/req | keyrelay's own CPU µs/req |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in levels:
+        floor_cpu, own_cpu = cpu("stack floor", c), cpu("keyrelay gthread", c)
+        own = f"{own_cpu - floor_cpu:,.0f}" if floor_cpu and own_cpu else ""
+        lines.append(
+            f"| {c} | {median_of(runs['stack floor'][c], 'requests_per_second'):,.0f} "
+            f"| {median_of(runs['keyrelay gthread'][c], 'requests_per_second'):,.0f} "
+            f"| {floor_cpu or 0:,.0f} | {own_cpu or 0:,.0f} | {own} |"
+        )
+    return lines
 
 
 def plot(data: dict[str, Any], path: Path) -> bool:

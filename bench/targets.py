@@ -53,6 +53,20 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
+def workers_of(master: int, expected: int, timeout: float = 30.0) -> list[int]:
+    """The master's worker pids, once all ``expected`` have been forked.
+
+    The launcher returns at the first healthy answer, which one worker can give
+    while the master is still forking the others.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = children(master)
+        if len(pids) >= expected or time.monotonic() > deadline:
+            return pids
+        time.sleep(0.02)
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of ``pid`` in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -98,7 +112,32 @@ def keyrelay(
         cold,
         stop_hook=server,
     )
-    target.pids = children(server.process.pid)
+    target.pids = workers_of(server.process.pid, workers)
+    return target
+
+
+def floor(upstream_url: str, *, worker_class: str = "gthread", workers: int = 2) -> Target:
+    """Flask + requests pass-through (bench/floor_app.py) under keyrelay's gunicorn settings."""
+    settings = {
+        "FLOOR_UPSTREAM": upstream_url,
+        "WEB_CONCURRENCY": str(workers),
+        "THREADS": "16",
+        "ACCESS_LOG": "",
+        "LOG_LEVEL": "warning",
+    }
+    started = time.monotonic()
+    server = Gunicorn(
+        settings, worker_class=worker_class, python=PROJECT_PYTHON, app="bench.floor_app:app"
+    )
+    target = Target(
+        "stack floor",
+        server.url + "/v1/chat/completions",
+        "fake-model",
+        {},
+        time.monotonic() - started,
+        stop_hook=server,
+    )
+    target.pids = workers_of(server.process.pid, workers)
     return target
 
 

@@ -19,10 +19,15 @@ START_TIMEOUT = 30.0
 
 
 class Gunicorn:
-    """A gunicorn master serving ``wsgi:app`` with the given environment only."""
+    """A gunicorn master serving ``wsgi:app`` (or ``app``) with the given environment only."""
 
     def __init__(
-        self, env: dict[str, str], *, worker_class: str = "gthread", python: str = sys.executable
+        self,
+        env: dict[str, str],
+        *,
+        worker_class: str = "gthread",
+        python: str = sys.executable,
+        app: str | None = None,
     ) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -54,6 +59,7 @@ class Gunicorn:
                 str(ROOT / "gunicorn.conf.py"),
                 "--bind",
                 f"fd://{fd}",
+                *([app] if app else []),
             ],
             cwd=ROOT,
             env=full_env,
