@@ -69,3 +69,17 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
     assert all(point["errors"] == 0 for curve in scaling.values() for point in curve.values())
     assert 0 < data["rss_idle"]["keyrelay gthread"] < 1000
     assert list(tmp_path.glob("*.md"))
+
+
+@pytest.mark.parametrize("mode", [[], ["--stream"]])
+def test_profile_runs(mode: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.profile", "--requests", "20", "--top", "3", *mode],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "CPU per request, in-process:" in result.stdout
+    assert "keyrelay providers" in result.stdout
