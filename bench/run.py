@@ -81,8 +81,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         loaded: dict[str, float] = {}
         for round_ in range(args.rounds):
             for connections in args.concurrency:
-                order = started[round_ % len(started) :] + started[: round_ % len(started)]
-                for target in order:
+                for target in rotated(started, round_):
                     runs[target.name][connections].append(load(target, connections, args.seconds))
                     if connections == max(args.concurrency) and target.pids:
                         loaded[target.name] = max(
@@ -140,23 +139,33 @@ def measure_failover(upstream: NginxUpstream, args: argparse.Namespace) -> dict[
         failing.stop()
 
 
+def rotated(started: list[Target], round_: int) -> list[Target]:
+    """The targets in this round's order: the first one changes every round."""
+    shift = round_ % len(started)
+    return started[shift:] + started[:shift]
+
+
+def start_stream_targets(upstream: StreamUpstream, started: list[Target], *, litellm: bool) -> None:
+    """Start direct, keyrelay gthread and gevent (and LiteLLM) into ``started``; warm them up."""
+    started.append(Target("direct", upstream.base_url + "/chat/completions", "fake-model", {}))
+    started.append(targets.keyrelay(upstream.base_url, worker_class="gthread"))
+    started.append(targets.keyrelay(upstream.base_url, worker_class="gevent"))
+    if litellm:
+        started.append(targets.litellm(upstream.base_url))
+    for target in started:  # each worker's first stream builds its session and connection
+        streams.run(target.url, target.headers, target.model, streams=8, at_once=4)
+
+
 def measure_streaming(args: argparse.Namespace) -> dict[str, Any]:
     """First event and inter-event delay per target, then many streams held open with gevent."""
     upstream = StreamUpstream(chunks=10, interval_ms=20)
     started: list[Target] = []
     figures: dict[str, dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     try:
-        started.append(Target("direct", upstream.base_url + "/chat/completions", "fake-model", {}))
-        started.append(targets.keyrelay(upstream.base_url, worker_class="gthread"))
-        started.append(targets.keyrelay(upstream.base_url, worker_class="gevent"))
-        if args.litellm:
-            started.append(targets.litellm(upstream.base_url))
-        for target in started:  # warm up: each worker's first stream builds its session
-            streams.run(target.url, target.headers, target.model, streams=8, at_once=4)
+        start_stream_targets(upstream, started, litellm=args.litellm)
         for round_ in range(args.rounds):
             for at_once in (1, 10):
-                order = started[round_ % len(started) :] + started[: round_ % len(started)]
-                for target in order:
+                for target in rotated(started, round_):
                     batch = streams.run(
                         target.url,
                         target.headers,
@@ -186,14 +195,9 @@ def measure_back_to_back(args: argparse.Namespace) -> dict[str, float]:
     started: list[Target] = []
     firsts: dict[str, list[float]] = defaultdict(list)
     try:
-        started.append(Target("direct", upstream.base_url + "/chat/completions", "fake-model", {}))
-        started.append(targets.keyrelay(upstream.base_url, worker_class="gthread"))
-        started.append(targets.keyrelay(upstream.base_url, worker_class="gevent"))
-        for target in started:
-            streams.run(target.url, target.headers, target.model, streams=8, at_once=4)
+        start_stream_targets(upstream, started, litellm=False)
         for round_ in range(args.rounds):
-            order = started[round_ % len(started) :] + started[: round_ % len(started)]
-            for target in order:
+            for target in rotated(started, round_):
                 batch = streams.run(
                     target.url,
                     target.headers,

@@ -59,27 +59,21 @@ def _point(
 ) -> dict[str, Any]:
     """Interleaved direct and proxy runs at concurrency 1 and 10; medians over rounds."""
     runs: dict[str, list[wrk.WrkResult]] = {"direct": [], "proxy": [], "proxy_c10": []}
+
+    def load(target: Target, connections: int) -> wrk.WrkResult:
+        return wrk.run(
+            target.url,
+            make_body(target.model),
+            connections=connections,
+            seconds=seconds,
+            headers=target.headers,
+        )
+
     for round_ in range(rounds):
         pair = [(direct, "direct"), (proxy, "proxy")]
         for target, name in pair if round_ % 2 == 0 else pair[::-1]:
-            runs[name].append(
-                wrk.run(
-                    target.url,
-                    make_body(target.model),
-                    connections=1,
-                    seconds=seconds,
-                    headers=target.headers,
-                )
-            )
-        runs["proxy_c10"].append(
-            wrk.run(
-                proxy.url,
-                make_body(proxy.model),
-                connections=10,
-                seconds=seconds,
-                headers=proxy.headers,
-            )
-        )
+            runs[name].append(load(target, 1))
+        runs["proxy_c10"].append(load(proxy, 10))
 
     def med(name: str, field: str) -> float:
         return float(statistics.median(getattr(r, field) for r in runs[name]))
