@@ -74,6 +74,8 @@ class RequestRecord:
         self._log(elapsed, trail)
 
     def _log(self, elapsed: float, trail: list[Attempt]) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return
         served = self.served
         fields = {
             "request_id": self.request_id,

@@ -11,6 +11,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import suppress
 from functools import lru_cache
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
@@ -238,25 +239,28 @@ def iter_body(response: requests.Response) -> Iterator[bytes]:
         raise TransportError("the upstream connection broke mid-stream") from None
 
 
-def finish_body(response: requests.Response) -> bool:
-    """Read what is left of a body (normally just the chunked terminator), within bounds.
-
-    urllib3 returns a connection to its pool once the body has been read to the end;
-    a stream left unfinished would close it instead, and the next request to that
-    provider would pay for a new connection (and TLS handshake). True if the end came.
-    """
+def set_read_timeout(response: requests.Response, seconds: float) -> bool:
+    """Change the read timeout of the socket under ``response``; False if it has none."""
     connection = getattr(response.raw, "connection", None)
     sock = getattr(connection, "sock", None)
     if sock is None:
         return False
-    sock.settimeout(FINISH_TIMEOUT)
+    sock.settimeout(seconds)
+    return True
+
+
+def finish_body(response: requests.Response) -> None:
+    """Read what is left of a body (normally just the chunked terminator), within bounds.
+
+    urllib3 returns a connection to its pool once the body has been read to the end;
+    a stream left unfinished would close it instead, and the next request to that
+    provider would pay for a new connection (and TLS handshake).
+    """
+    if not set_read_timeout(response, FINISH_TIMEOUT):
+        return
     left = FINISH_LIMIT
-    try:
-        while left > 0:
-            data = response.raw.read1(left)
-            if not data:
-                return True
-            left -= len(data)
-    except (urllib3_errors.HTTPError, requests.RequestException, OSError):
-        pass
-    return False
+    with suppress(ProviderError):
+        for chunk in iter_body(response):
+            left -= len(chunk)
+            if left <= 0:
+                return

@@ -9,7 +9,15 @@ from typing import Any
 import requests
 
 from .errors import BadUpstreamResponse, InBandError, TransportError
-from .http import SessionPool, Timeout, error_details, finish_body, iter_body, send
+from .http import (
+    SessionPool,
+    Timeout,
+    error_details,
+    finish_body,
+    iter_body,
+    send,
+    set_read_timeout,
+)
 from .sse import iter_events
 
 Chunk = dict[str, Any]
@@ -85,10 +93,7 @@ class UpstreamStream:
 
     def set_read_timeout(self, seconds: float) -> None:
         """Change the socket's read timeout: after the commit point it detects stalls."""
-        connection = getattr(self.response.raw, "connection", None)
-        sock = getattr(connection, "sock", None)
-        if sock is not None:
-            sock.settimeout(seconds)
+        set_read_timeout(self.response, seconds)
 
     def close(self) -> None:
         """Close the upstream response; after ``[DONE]`` its connection goes back to the pool."""
