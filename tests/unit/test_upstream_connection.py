@@ -77,12 +77,21 @@ def server(request: pytest.FixtureRequest) -> Iterator[OneShotServer]:
     upstream.close()
 
 
+#: The stream's read timeout: closing must never wait for it.
+READ_TIMEOUT = 120.0
+
+
 def test_stream_connection_is_reused_or_closed(server: OneShotServer) -> None:
     upstream = Upstream("fake", server.base_url, SessionPool(), lambda text: text)
     for _ in range(3):
-        stream = upstream.stream_chat({"model": "m", "stream": True}, "sk-test", (2.0, 30.0))
+        stream = upstream.stream_chat(
+            {"model": "m", "stream": True}, "sk-test", (2.0, READ_TIMEOUT)
+        )
         assert [c["choices"][0]["delta"]["content"] for c in stream] == ["hi"]
-        stream.close()
+        closing = threading.Thread(target=stream.close)
+        closing.start()
+        closing.join(timeout=20)  # far below READ_TIMEOUT: a close that waits for it is stuck
+        assert not closing.is_alive(), "closing the stream waited on the upstream"
     if server.end_body:
         assert server.connections == 1
         assert not server.saw_eof.is_set()
