@@ -15,7 +15,7 @@ COPY --from=build /venv /venv
 WORKDIR /srv/keyrelay
 COPY app ./app
 COPY providers ./providers
-COPY wsgi.py gunicorn.conf.py ./
+COPY wsgi.py workers.py gunicorn.conf.py ./
 USER keyrelay
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \

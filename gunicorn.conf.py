@@ -24,11 +24,16 @@ def _int(name: str, default: int) -> int:
 # unless the operator binds wider on purpose.
 bind = os.environ.get("BIND", "").strip() or "127.0.0.1:8000"
 
-# Worker processes. gthread: a thread pool per worker, one thread per in-flight
-# request or open stream. gevent: one greenlet per connection, for many long
-# streams. Each worker builds its own router, key state and upstream pools.
+# Worker processes. gevent (the default): one greenlet per connection, so slow
+# or idle clients and long streams cost memory, not a thread each. gthread: a
+# pool of THREADS threads per worker, one per connection being served; a client
+# that trickles its request head holds a thread, so put nginx in front of it.
+# Each worker builds its own router, key state and upstream pools.
 workers = _int("WEB_CONCURRENCY", 2)
-worker_class = os.environ.get("WORKER_CLASS", "").strip() or "gthread"
+_WORKER_CLASSES = {"gevent": "workers.GeventWorker", "gthread": "workers.ThreadWorker"}
+_worker = os.environ.get("WORKER_CLASS", "").strip() or "gevent"
+# keyrelay's subclasses answer gunicorn's own errors (431, 414, ...) in the JSON envelope.
+worker_class = _WORKER_CLASSES.get(_worker, _worker)
 threads = _int("THREADS", 8)
 worker_connections = _int("WORKER_CONNECTIONS", 1000)
 
@@ -36,7 +41,17 @@ worker_connections = _int("WORKER_CONNECTIONS", 1000)
 # streams are not killed by `timeout`; it only catches a stuck worker.
 timeout = _int("GUNICORN_TIMEOUT", 60)
 graceful_timeout = _int("GRACEFUL_TIMEOUT", 30)
+# Seconds an idle connection is kept open. Under gevent it also bounds how long a
+# client may take to send a request head (gunicorn's rule), so it cannot be 0 there.
 keepalive = _int("KEEPALIVE", 5)
+if _worker == "gevent" and keepalive < 1:
+    raise SystemExit(
+        "keyrelay: KEEPALIVE=0 leaves gevent workers with no time limit on request heads; "
+        "use 1 or more"
+    )
+# Request heads: gunicorn answers 414 / 431 (in the JSON envelope) past these.
+limit_request_line = _int("LIMIT_REQUEST_LINE", 8190)
+limit_request_field_size = _int("LIMIT_REQUEST_FIELD_SIZE", 16380)
 
 # The app. Never preload: each worker must build its own upstream sessions.
 wsgi_app = "wsgi:app"

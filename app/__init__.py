@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from flask import Blueprint, Flask, Response, g, request
 
-from . import auth, errors, gateway, logs, observe
+from . import auth, body, errors, gateway, logs, observe
 from .config import load_settings
 
 log = logging.getLogger("keyrelay")
@@ -38,7 +38,9 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     gateway.init_app(app, settings)
     errors.init_app(app)
     app.before_request(_assign_request_id)
+    app.before_request(body.limit_writes)
     app.after_request(_add_request_id)
+    app.after_request(body.restore_timeout)
     observe.init_app(app)
 
     from . import chat, cli, embeddings, health, metrics, models, providers_view

@@ -18,6 +18,24 @@ def presented_key() -> str | None:
     return request.headers.get("x-api-key", "").strip() or None
 
 
+def key_matches(presented: str | None, keys: tuple[str, ...]) -> bool:
+    """True when ``presented`` is one of ``keys`` (compared against every key, in constant time)."""
+    if presented is None:
+        return False
+    given = presented.encode()
+    matched = False
+    for key in keys:  # compare against every key, so timing reveals nothing
+        matched |= hmac.compare_digest(given, key.encode())
+    return matched
+
+
+def may_see_details() -> bool:
+    """True when the request carries a client key or METRICS_API_KEY (or neither is set)."""
+    settings = gateway().settings
+    keys = settings.client_keys + ((settings.metrics_key,) if settings.metrics_key else ())
+    return not keys or key_matches(presented_key(), keys)
+
+
 def require_client_key() -> None:
     """Reject the request unless it carries one of the configured client keys."""
     keys = gateway().settings.client_keys
@@ -31,9 +49,5 @@ def require_client_key() -> None:
             "or in an 'x-api-key' header.",
             code="missing_api_key",
         )
-    given = presented.encode()
-    matched = False
-    for key in keys:  # compare against every key, so timing reveals nothing
-        matched |= hmac.compare_digest(given, key.encode())
-    if not matched:
+    if not key_matches(presented, keys):
         raise APIError(401, "Incorrect API key provided.", code="invalid_api_key")

@@ -8,6 +8,7 @@ from flask.cli import with_appcontext
 
 from providers.errors import ProviderError
 from providers.router import RouteOptions
+from providers.secrets import redact_url
 
 from .gateway import gateway
 
@@ -46,7 +47,8 @@ def config_check() -> None:
         listed = "no key" if keys.keyless else f"{len(keys.key_ids)}: " + " ".join(keys.key_ids)
         routes = f"  routes: {','.join(runtime.config.routes)}" if runtime.config.routes else ""
         click.echo(
-            f"  {runtime.tier:>2}  {runtime.name:<12} {runtime.config.base_url}  [{listed}]{routes}"
+            f"  {runtime.tier:>2}  {runtime.name:<12} {redact_url(runtime.config.base_url)}"
+            f"  [{listed}]{routes}"
         )
     for name, entries in state.settings.routing.groups.items():
         click.echo(f"model group {name}: {', '.join(entries)}")

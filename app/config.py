@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from providers.config import (
     ConfigError,
     RoutingConfig,
+    env_float,
     env_int,
     env_list,
     env_str,
@@ -27,11 +28,15 @@ class Settings:
     routing: RoutingConfig
     log_format: str = "json"
     metrics_key: str = field(default="", repr=False)
+    #: CLIENT_BODY_TIMEOUT: seconds a client has to send its whole request body.
+    client_body_timeout: float = 30.0
+    #: CLIENT_SEND_TIMEOUT: seconds one write to the client may wait for it to read.
+    client_send_timeout: float = 30.0
 
 
 def _pool_size(env: Mapping[str, str]) -> int:
     """Upstream connections to keep per provider: one per request a worker can run at once."""
-    if env_str(env, "WORKER_CLASS", "gthread") == "gevent":
+    if env_str(env, "WORKER_CLASS", "gevent") == "gevent":
         return min(env_int(env, "WORKER_CONNECTIONS", 1000, minimum=1), 256)
     return env_int(env, "THREADS", 8, minimum=1)
 
@@ -50,5 +55,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         client_keys=env_list(env, "PROXY_API_KEY"),
         max_body_bytes=env_int(env, "MAX_REQUEST_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, minimum=1),
         log_level=level,
+        client_body_timeout=env_float(env, "CLIENT_BODY_TIMEOUT", 30.0, minimum=0.1),
+        client_send_timeout=env_float(env, "CLIENT_SEND_TIMEOUT", 30.0, minimum=0.1),
         routing=load_routing_config(env, pool_maxsize=_pool_size(env)),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask, current_app
@@ -19,11 +20,16 @@ class Gateway:
 
     settings: Settings
     router: Router
+    #: The bounded ``model`` label of the request metrics.
+    model_labels: Callable[[str], str]
 
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Build the router for this process and attach it to ``app``."""
-    app.extensions[EXTENSION] = Gateway(settings, Router(settings.routing))
+    from .metrics import ModelLabels
+
+    router = Router(settings.routing)
+    app.extensions[EXTENSION] = Gateway(settings, router, ModelLabels(router))
 
 
 def gateway() -> Gateway:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from .auth import may_see_details
 from .errors import error_body, error_response
 from .gateway import get_router
 
@@ -18,19 +19,28 @@ def health() -> Response:
 
 @bp.get("/ready")
 def ready() -> Response:
-    """Answer 200 when at least one provider has a usable key, else 503 with the reason."""
+    """Answer 200 when at least one provider has a usable key, else 503 with the reason.
+
+    Load balancers get the status and a one-word reason; the providers and their key
+    counts only go to a caller with a client key or METRICS_API_KEY.
+    """
     router = get_router()
     keys = router.key_summary()
+    details = {"providers": keys} if may_see_details() else {}
     if router.ready():
-        return jsonify({"status": "ready", "providers": keys})
-    reason = (
-        "no provider is configured: set <PROVIDER>_API_KEY (see .env.example)"
+        return jsonify({"status": "ready", **details})
+    reason, message = (
+        ("no_provider", "no provider is configured: set <PROVIDER>_API_KEY (see .env.example)")
         if not keys
-        else "no provider has a usable key: every key is cooling down, disabled or exhausted"
+        else (
+            "no_usable_key",
+            "no provider has a usable key: every key is cooling down, disabled or exhausted",
+        )
     )
     body = {
-        **error_body(reason, "not_ready", code="not_ready"),
+        **error_body(message, "not_ready", code="not_ready"),
         "status": "unavailable",
-        "providers": keys,
+        "reason": reason,
+        **details,
     }
     return error_response(503, body)

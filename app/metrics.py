@@ -9,13 +9,12 @@ asked for, outcomes and statuses: never keys, never client identities.
 
 from __future__ import annotations
 
-import hmac
 import os
 import threading
 import time
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -30,6 +29,7 @@ from prometheus_client import multiprocess as prometheus_multiprocess
 from providers import Attempt, Router
 from providers.circuit import CLOSED, HALF_OPEN, OPEN
 
+from .auth import key_matches, presented_key
 from .errors import error_body, error_response
 from .gateway import gateway
 
@@ -101,6 +101,37 @@ ADAPTIVE_TIMEOUT = Gauge(
     multiprocess_mode="liveall",
 )
 _CIRCUIT_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
+#: The label of every model name that is not a known model, a group, or past the bounds below.
+OTHER_MODEL = "other"
+MAX_MODEL_LABEL = 128
+MAX_MODEL_LABELS = 500
+
+
+class ModelLabels:
+    """The ``model`` label: a name some provider lists or a group, else ``other``.
+
+    Clients choose model names (``g4f/<anything>`` always reaches an upstream), so
+    a label value must come from the configured side, at most ``MAX_MODEL_LABELS``
+    of them per worker, each at most ``MAX_MODEL_LABEL`` characters.
+    """
+
+    def __init__(self, router: Router) -> None:
+        self._router = router
+        self._admitted: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, model: str) -> str:
+        """The label value for ``model``."""
+        if model in self._admitted:
+            return model
+        if len(model) > MAX_MODEL_LABEL or not self._router.knows_model(model):
+            return OTHER_MODEL
+        with self._lock:
+            if len(self._admitted) >= MAX_MODEL_LABELS:
+                return OTHER_MODEL
+            self._admitted.add(model)
+        return model
+
 
 bp = Blueprint("metrics", __name__)
 
@@ -154,11 +185,7 @@ class GaugeTicker:
 
 def _authorized() -> bool:
     expected = gateway().settings.metrics_key
-    if not expected:
-        return True
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    given = token.strip() if scheme.lower() == "bearer" else request.headers.get("x-api-key", "")
-    return hmac.compare_digest(given.encode(), expected.encode())
+    return not expected or key_matches(presented_key(), (expected,))
 
 
 @bp.get("/metrics")

@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 
 from providers import Attempt, ProviderError, Served
 
 from . import metrics
+from .gateway import EXTENSION
 
 log = logging.getLogger("keyrelay.request")
 
@@ -29,6 +31,8 @@ class RequestRecord:
     request_id: str
     method: str
     route: str
+    #: Turns the model asked for into a bounded label value (``metrics.ModelLabels``).
+    model_label: Callable[[str], str]
     started: float = field(default_factory=time.monotonic)
     model: str = "-"
     served: Served | None = None
@@ -56,8 +60,8 @@ class RequestRecord:
         served, error = self.served, self.error
         trail: list[Attempt] = served.entries if served else (error.trail if error else [])
         metrics.record_attempts(trail)
-        # Only models that resolved become label values: a client cannot mint new series.
-        model = self.model if trail or served else "-"
+        # Only configured models become label values: a client cannot mint new series.
+        model = self.model_label(self.model) if self.model != "-" else "-"
         metrics.REQUESTS.labels(self.route, model, str(self.status)).inc()
         metrics.IN_FLIGHT.dec()
         upstream_time = sum(a.seconds for a in trail)
@@ -117,7 +121,8 @@ def _start() -> None:
     rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
     if rule in UNRECORDED:
         return
-    g.record = RequestRecord(g.request_id, request.method, rule)
+    labels = current_app.extensions[EXTENSION].model_labels
+    g.record = RequestRecord(g.request_id, request.method, rule, labels)
     metrics.IN_FLIGHT.inc()
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from providers.router import ProviderRuntime
+from providers.secrets import redact_url
 
 from .gateway import get_router
 
@@ -20,7 +21,7 @@ def describe(runtime: ProviderRuntime) -> dict[str, Any]:
         "provider": runtime.name,
         "prefix": runtime.config.prefix,
         "tier": runtime.tier,
-        "base_url": runtime.config.base_url,
+        "base_url": redact_url(runtime.config.base_url),
         "keys": 0 if keys.keyless else len(keys.key_ids),
         **keys.counts(),
         "circuit": runtime.circuit.state(),

@@ -5,8 +5,11 @@ from __future__ import annotations
 from flask import Response, g, request
 
 from providers import Served
+from providers.config import positive_int
 from providers.router import CACHE_OFF, CACHE_REFRESH, CACHE_USE, RouteOptions
+from providers.secrets import fingerprint
 
+from .auth import presented_key
 from .errors import APIError
 from .gateway import gateway
 
@@ -23,7 +26,8 @@ def route_options() -> RouteOptions:
     if header in _OFF:
         fallback = False
     raw = request.headers.get("X-Max-Tier", "").strip()
-    if raw and (not raw.isdigit() or int(raw) < 1):
+    max_tier = positive_int(raw) if raw else None
+    if raw and max_tier is None:
         raise APIError(400, "X-Max-Tier must be a positive integer", code="invalid_header")
     directives = {d.strip().lower() for d in request.headers.get("Cache-Control", "").split(",")}
     cache = (
@@ -33,7 +37,8 @@ def route_options() -> RouteOptions:
         if "no-cache" in directives
         else CACHE_USE
     )
-    return RouteOptions(fallback=fallback, max_tier=int(raw) if raw else None, cache=cache)
+    client = fingerprint(presented_key() or "")
+    return RouteOptions(fallback=fallback, max_tier=max_tier, cache=cache, client=client)
 
 
 def cache_result(served: Served, options: RouteOptions) -> str | None:

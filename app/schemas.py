@@ -6,13 +6,15 @@ unknown fields included (``unknown = INCLUDE``), with only ``model`` rewritten.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from flask import request
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validates_schema
 from marshmallow.validate import Length, OneOf, Range
 
+from providers import jsonlimits
+from providers.models import MAX_MODEL_NAME
+
+from .body import read_body
 from .errors import APIError
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
@@ -166,7 +168,7 @@ class ChatCompletionSchema(Schema):
     class Meta:
         unknown = INCLUDE
 
-    model = fields.String(required=True, validate=Length(min=1))
+    model = fields.String(required=True, validate=Length(min=1, max=MAX_MODEL_NAME))
     messages = MessageList(fields.Nested(MessageSchema), required=True, validate=Length(min=1))
     temperature = StrictFloat(allow_none=True, validate=Range(0, 2))
     top_p = StrictFloat(allow_none=True, validate=Range(0, 1))
@@ -202,7 +204,7 @@ class EmbeddingSchema(Schema):
     class Meta:
         unknown = INCLUDE
 
-    model = fields.String(required=True, validate=Length(min=1))
+    model = fields.String(required=True, validate=Length(min=1, max=MAX_MODEL_NAME))
     input = EmbeddingInputField(required=True)
     encoding_format = fields.String(validate=OneOf(("float", "base64")))
     dimensions = StrictInteger(validate=Range(min=1))
@@ -231,9 +233,15 @@ def first_error(messages: Any, path: str = "") -> tuple[str, str]:
 
 def parse_body(schema: Schema) -> dict[str, Any]:
     """Return the request's JSON object, validated by ``schema``, or raise ``APIError`` (400)."""
-    raw = request.get_data(cache=False)
+    raw = read_body()
     try:
-        data = json.loads(raw)
+        data = jsonlimits.loads(raw)
+    except jsonlimits.JSONTooDeep:
+        raise APIError(
+            400,
+            f"The JSON body nests deeper than {jsonlimits.MAX_JSON_DEPTH} levels.",
+            code="invalid_json",
+        ) from None
     except ValueError:
         raise APIError(
             400,

@@ -21,11 +21,15 @@ from typing import Any, Protocol
 DELIVERY_FIELDS = frozenset({"stream", "stream_options"})
 
 
-def cache_key(payload: Mapping[str, Any], chain: Iterable[tuple[str, str]]) -> str:
-    """A digest of the normalised body and the set of (provider, model) that may serve it."""
+def cache_key(payload: Mapping[str, Any], chain: Iterable[tuple[str, str]], scope: str = "") -> str:
+    """A digest of the normalised body, the (provider, model) set that may serve it, and
+    ``scope`` (the client key's fingerprint unless CACHE_SHARED: one client's answers
+    are not served to another)."""
     body = {k: v for k, v in payload.items() if k not in DELIVERY_FIELDS}
     normal = json.dumps(
-        {"body": body, "chain": sorted(set(chain))}, sort_keys=True, separators=(",", ":")
+        {"body": body, "chain": sorted(set(chain)), "scope": scope},
+        sort_keys=True,
+        separators=(",", ":"),
     )
     return hashlib.sha256(normal.encode()).hexdigest()
 
@@ -37,21 +41,30 @@ class ResponseCache(Protocol):
         """Return the stored value, or None when absent or expired."""
         ...
 
-    def put(self, key: str, value: Any) -> None:
-        """Store ``value`` under ``key``."""
+    def put(self, key: str, value: Any, size: int) -> None:
+        """Store ``value`` (about ``size`` bytes) under ``key``."""
         ...
 
 
 class LRUCache:
-    """An in-process cache: least recently used entries go first, entries expire after ``ttl``."""
+    """An in-process cache bounded by entries and bytes: least recently used entries go
+    first, entries expire after ``ttl``."""
 
     def __init__(
-        self, *, max_entries: int, ttl: float, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        max_entries: int,
+        ttl: float,
+        max_bytes: int = 64 * 1024 * 1024,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._max = max_entries
+        self._max_bytes = max_bytes
         self._ttl = ttl
         self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, Any, int]] = OrderedDict()
+        #: The sizes of the entries held, added up.
+        self.bytes = 0
         self._lock = threading.Lock()
 
     def get(self, key: str) -> Any | None:
@@ -60,21 +73,30 @@ class LRUCache:
             entry = self._entries.get(key)
             if entry is None:
                 return None
-            expires, value = entry
+            expires, value, size = entry
             if self._clock() >= expires:
                 del self._entries[key]
+                self.bytes -= size
                 return None
             self._entries.move_to_end(key)
         return copy.deepcopy(value)
 
-    def put(self, key: str, value: Any) -> None:
-        """Store a copy of ``value``; evict the least recently used beyond ``max_entries``."""
+    def put(self, key: str, value: Any, size: int) -> None:
+        """Store a copy of ``value``; evict the least recently used beyond either bound.
+
+        A value larger than the whole byte bound is not stored.
+        """
+        if size > self._max_bytes:
+            return
         stored = copy.deepcopy(value)
         with self._lock:
-            self._entries[key] = (self._clock() + self._ttl, stored)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.bytes -= old[2]
+            self._entries[key] = (self._clock() + self._ttl, stored, size)
+            self.bytes += size
+            while len(self._entries) > self._max or self.bytes > self._max_bytes:
+                self.bytes -= self._entries.popitem(last=False)[1][2]
 
     def __len__(self) -> int:
         return len(self._entries)

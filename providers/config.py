@@ -22,6 +22,7 @@ from .catalog import (
     KNOWN_PROVIDERS,
 )
 from .latency import AdaptivePolicy
+from .secrets import redact_url
 
 _KEY_VAR = re.compile(r"^(?P<provider>[A-Z0-9_]+?)_API_KEY(?:_[A-Za-z0-9_]+)?$")
 _BASE_VAR = re.compile(r"^(?P<provider>[A-Z0-9_]+)_API_BASE$")
@@ -78,6 +79,21 @@ def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in {"0", "false", "no", "off"}:
         return False
     raise ConfigError(f"{name}={raw!r} is not a boolean (use true or false)")
+
+
+_POSITIVE = re.compile(r"[0-9]{1,9}")
+
+
+def positive_int(raw: str) -> int | None:
+    """``raw`` as an integer of at least 1 written in ASCII digits (at most 9), else None.
+
+    ``str.isdigit`` accepts "\u00b2" and ``int`` refuses 5,000 digits: neither may
+    reach ``int`` from a client header or a configuration value.
+    """
+    if not _POSITIVE.fullmatch(raw):
+        return None
+    value = int(raw)
+    return value if value >= 1 else None
 
 
 def env_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
@@ -138,6 +154,12 @@ class RoutingConfig:
     #: CACHE_TTL_SECONDS: 0 turns the response cache off.
     cache_ttl: float = 0.0
     cache_max_entries: int = 1000
+    #: CACHE_MAX_BYTES: the cache's size bound, counted as the stored answers' JSON.
+    cache_max_bytes: int = 64 * 1024 * 1024
+    #: CACHE_SHARED: one client key's cached answers may serve another's.
+    cache_shared: bool = False
+    max_response_bytes: int = 32 * 1024 * 1024
+    max_event_bytes: int = 4 * 1024 * 1024
     adaptive: AdaptivePolicy = field(default_factory=AdaptivePolicy)
 
 
@@ -155,7 +177,7 @@ def _keys_by_provider(env: Mapping[str, str]) -> dict[str, list[str]]:
 def _base_url(env: Mapping[str, str], var: str, default: str) -> str:
     url = env_str(env, var, default).rstrip("/")
     if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"{var}={url!r} must be an http:// or https:// URL")
+        raise ConfigError(f"{var}={redact_url(url)!r} must be an http:// or https:// URL")
     return url
 
 
@@ -164,9 +186,10 @@ def _tier(env: Mapping[str, str], prefix: str, default: int) -> int:
     raw = env_str(env, name)
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) < 1:
+    tier = positive_int(raw)
+    if tier is None:
         raise ConfigError(f"{name}={raw!r} is not a positive integer (1 is the highest tier)")
-    return int(raw)
+    return tier
 
 
 def _provider(env: Mapping[str, str], prefix: str, keys: list[str]) -> ProviderConfig:
@@ -279,6 +302,12 @@ def load_routing_config(env: Mapping[str, str], *, pool_maxsize: int = 10) -> Ro
         not_found_ttl=env_float(env, "MODEL_NOT_FOUND_TTL", 600.0),
         cache_ttl=env_float(env, "CACHE_TTL_SECONDS", 0.0),
         cache_max_entries=env_int(env, "CACHE_MAX_ENTRIES", 1000, minimum=1),
+        cache_max_bytes=env_int(env, "CACHE_MAX_BYTES", 64 * 1024 * 1024, minimum=1024),
+        cache_shared=env_bool(env, "CACHE_SHARED", False),
+        max_response_bytes=env_int(
+            env, "MAX_UPSTREAM_RESPONSE_BYTES", 32 * 1024 * 1024, minimum=1024
+        ),
+        max_event_bytes=env_int(env, "MAX_UPSTREAM_EVENT_BYTES", 4 * 1024 * 1024, minimum=1024),
         adaptive=AdaptivePolicy(
             enabled=env_bool(env, "ADAPTIVE_TIMEOUT", True),
             floor=env_float(env, "ADAPTIVE_TIMEOUT_FLOOR", 5.0, minimum=0.001),

@@ -130,6 +130,13 @@ class BadUpstreamResponse(ProviderError):
     code = "upstream_bad_response"
 
 
+class UpstreamResponseTooLarge(ProviderError):
+    """A whole answer over MAX_UPSTREAM_RESPONSE_BYTES, or a stream event over its cap."""
+
+    outcome = "too_large"
+    code = "upstream_response_too_large"
+
+
 class InBandError(ProviderError):
     """An error carried inside a 200 answer (a JSON body or a stream event)."""
 

@@ -17,23 +17,13 @@ from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3 import exceptions as urllib3_errors
 from urllib3.util.retry import Retry
 
-from .errors import (
-    CallerError,
-    KeyRejected,
-    ModelNotServed,
-    ProviderError,
-    QuotaExhausted,
-    RateLimited,
-    TransportError,
-    UpstreamServerError,
-    UpstreamTimeout,
-)
-from .ratelimit import retry_after
+from .errors import ProviderError, TransportError, UpstreamResponseTooLarge, UpstreamTimeout
+from .guard import GuardedAdapter
+from .translate import error_for_status, translate_exception
 
 #: Connect failures are retried once (nothing reached the upstream); reads never are,
 #: so a POST is never sent twice by the transport.
@@ -45,6 +35,10 @@ STREAM_READ_SIZE = 65536
 #: not waited for.
 FINISH_TIMEOUT = 0.25
 FINISH_LIMIT = 65536
+#: How much of an upstream's error body is read (the message reflected is shorter still).
+ERROR_BODY_LIMIT = 65536
+#: MAX_UPSTREAM_RESPONSE_BYTES: the largest whole answer, counted after decoding.
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 USER_AGENT = "keyrelay/0.1"
 
 Timeout = tuple[float, float]
@@ -81,7 +75,7 @@ class SessionPool:
         session.trust_env = False  # a stray HTTP(S)_PROXY must not reroute provider traffic
         session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         session.headers["User-Agent"] = USER_AGENT
-        adapter = HTTPAdapter(
+        adapter = GuardedAdapter(
             pool_connections=1,
             pool_maxsize=self._pool_maxsize,
             max_retries=TRANSPORT_RETRIES,
@@ -108,22 +102,48 @@ def send(
     payload: Mapping[str, Any] | None = None,
     stream: bool = False,
 ) -> requests.Response:
-    """Send one request; return a 2xx response or raise the matching ``ProviderError``."""
+    """Send one request; return a 2xx response or raise the matching ``ProviderError``.
+
+    The body of the response is left unread: ``read_body`` reads a whole answer
+    within its size cap, ``iter_body`` a stream.
+    """
     body = None if payload is None else json.dumps(payload, separators=(",", ":")).encode()
     try:
         request = prepare(session, method, url, body=body, key=key, stream=stream)
-        response = session.send(request, timeout=timeout, stream=stream)
+        response = session.send(request, timeout=timeout, stream=True)
     except requests.RequestException as exc:
         raise translate_exception(exc) from None
     if response.status_code < 400:
         return response
     try:
-        text = response.text
-    except requests.RequestException as exc:
-        raise translate_exception(exc) from None
+        raw = read_body(response, ERROR_BODY_LIMIT, truncate=True)
     finally:
         response.close()
+    text = raw.decode(response.encoding or "utf-8", "replace")
     raise error_for_status(response.status_code, response.headers, text, redact)
+
+
+def read_body(response: requests.Response, limit: int, *, truncate: bool = False) -> bytes:
+    """The decoded body, up to ``limit`` bytes: past it, cut (``truncate``) or refused.
+
+    Decoding (gzip, deflate) happens a read at a time, so a small compressed body
+    never expands past the limit in memory.
+    """
+    parts: list[bytes] = []
+    size = 0
+    for chunk in iter_body(response):
+        size += len(chunk)
+        if size > limit:
+            if truncate:
+                parts.append(chunk[: len(chunk) - (size - limit)])
+                break
+            response.close()
+            raise UpstreamResponseTooLarge(
+                f"the upstream's answer is larger than MAX_UPSTREAM_RESPONSE_BYTES ({limit} bytes)",
+                upstream_status=response.status_code,
+            )
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def prepare(
@@ -165,76 +185,16 @@ def _prepared_url(url: str) -> str:
     return request.url or url
 
 
-def translate_exception(exc: requests.RequestException) -> ProviderError:
-    """Map a ``requests`` exception onto the ``ProviderError`` tree."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return UpstreamTimeout("the upstream did not accept the connection in time")
-    if isinstance(exc, requests.ReadTimeout):
-        return UpstreamTimeout("the upstream did not answer in time")
-    if isinstance(exc, requests.ConnectionError) and "timed out" in str(exc).lower():
-        return UpstreamTimeout("the upstream stopped sending within the read timeout")
-    if isinstance(exc, requests.ConnectionError):
-        return TransportError("could not connect to the upstream")
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return TransportError("the upstream connection broke mid-response")
-    return TransportError(f"upstream request failed ({type(exc).__name__})")
-
-
-def error_details(data: Any) -> dict[str, Any]:
-    """Pull an OpenAI-style error object out of any provider's error body."""
-    if isinstance(data, list) and data:
-        data = data[0]
-    if not isinstance(data, dict):
-        return {}
-    error = data.get("error", data)
-    if isinstance(error, str):
-        return {"message": error}
-    if not isinstance(error, dict):
-        return {}
-    details = dict(error)
-    if not isinstance(details.get("message"), str):
-        message = details.get("message") or details.get("detail") or details.get("msg")
-        details["message"] = json.dumps(message) if message is not None else ""
-    return details
-
-
-def _parse_error_body(text: str) -> dict[str, Any]:
-    try:
-        return error_details(json.loads(text))
-    except ValueError:
-        return {"message": text.strip()[:500]} if text.strip() else {}
-
-
-def error_for_status(
-    status: int, headers: Mapping[str, str], text: str, redact: Callable[[str], str]
-) -> ProviderError:
-    """Build the ``ProviderError`` for an upstream error status and body."""
-    details = _parse_error_body(redact(text))
-    message = details.get("message") or f"upstream answered HTTP {status}"
-    marker = " ".join(str(details.get(k, "")) for k in ("type", "code", "status")).lower()
-    kwargs: dict[str, Any] = {"upstream_status": status, "body": details or None}
-    if status == 402 or "insufficient_quota" in marker or "insufficient_credits" in marker:
-        return QuotaExhausted(message, **kwargs)
-    if status == 429:
-        return RateLimited(message, retry_after=retry_after(headers, details), **kwargs)
-    if status in (401, 403) or "api_key_invalid" in text.lower():
-        return KeyRejected(message, **kwargs)
-    if status == 404:
-        return ModelNotServed(message, **kwargs)
-    if status == 408 or status >= 500:
-        return UpstreamServerError(message, **kwargs)
-    param = details.get("param")
-    return CallerError(message, param=param if isinstance(param, str) else None, **kwargs)
-
-
 def iter_body(response: requests.Response) -> Iterator[bytes]:
-    """Yield the body as bytes arrive, without waiting to fill a buffer."""
-    read = response.raw.read1
+    """Yield the decoded body as bytes arrive, without waiting to fill a buffer."""
+    raw = response.raw
     try:
-        while chunk := read(STREAM_READ_SIZE):
+        while chunk := raw.read1(STREAM_READ_SIZE, decode_content=True):
             yield chunk
     except (urllib3_errors.ReadTimeoutError, TimeoutError):
         raise UpstreamTimeout("the upstream stopped sending within the read timeout") from None
+    except urllib3_errors.DecodeError:
+        raise TransportError("the upstream's compressed body could not be decoded") from None
     except (urllib3_errors.HTTPError, requests.RequestException, OSError):
         raise TransportError("the upstream connection broke mid-stream") from None
 

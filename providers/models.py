@@ -14,6 +14,8 @@ log = logging.getLogger(__name__)
 
 #: Most 404 marks kept per provider (model names come from clients).
 MAX_MISSING = 1024
+#: Longest model name accepted from a client (ids run to about 100 characters).
+MAX_MODEL_NAME = 256
 #: After a failed listing, wait this long before asking the upstream again.
 RETRY_FAILED_FETCH = 30.0
 
@@ -83,6 +85,8 @@ class ModelCatalog:
 
     def mark_missing(self, model: str, seconds: float) -> None:
         """Remember for ``seconds`` that the upstream does not serve ``model``."""
+        if len(model) > MAX_MODEL_NAME:
+            return
         now = self._clock()
         if len(self._missing) >= MAX_MISSING:
             # Clients pick these names: forget the expired ones, then the soonest to expire.
@@ -125,6 +129,18 @@ class ModelCatalog:
             return exact or next((m for m in models if _last(m) == last), None)
         return index.by_id.get(wanted) or index.by_last.get(wanted.rsplit("/", 1)[-1])
 
+    def lists(self, model: str) -> bool:
+        """True when ``model`` is in the list known now (declared or fetched); never fetches."""
+        listed = self._declared if self._declared is not None else self._fetched
+        return listed is not None and model.lower() in self._indexed_now(listed).by_id
+
+    def _indexed_now(self, listed: tuple[str, ...]) -> _Index:
+        index = self._index
+        if index.source is not listed:
+            allowed = tuple(m for m in listed if model_allowed(m, self._ignore, self._whitelist))
+            index = self._index = _Index(listed, allowed)
+        return index
+
     def _any_missing(self) -> bool:
         if not self._missing:
             return False
@@ -135,11 +151,7 @@ class ModelCatalog:
         listed = self._declared if self._declared is not None else self._listed(fetch)
         if listed is None:
             return None
-        index = self._index
-        if index.source is not listed:
-            allowed = tuple(m for m in listed if model_allowed(m, self._ignore, self._whitelist))
-            index = self._index = _Index(listed, allowed)
-        return index
+        return self._indexed_now(listed)
 
     def _listed(self, fetch: bool = True) -> tuple[str, ...] | None:
         if self._clock() < self._next_fetch:

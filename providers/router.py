@@ -8,11 +8,12 @@ at once. One deadline bounds the whole walk, and nothing in it ever sleeps.
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from .cache import LRUCache, ResponseCache, cache_key, replay_chunks
 from .catalog import G4F
@@ -29,16 +30,28 @@ from .errors import (
     UnsupportedEndpoint,
     UpstreamTimeout,
 )
+from .guard import guarded
 from .http import SessionPool, Timeout
 from .keys import USABLE, InMemoryKeyStore, KeyPolicy, KeyPool, KeyStore, Lease
 from .latency import STREAM, WHOLE, AdaptiveTimeout
 from .models import ModelCatalog
 from .relay import ChatStream, read_prelude
-from .secrets import Redactor
+from .secrets import Redactor, url_secrets
 from .upstream import Chunk, Upstream, UpstreamStream
 
 T = TypeVar("T")
-_Opened = tuple[UpstreamStream, list[Chunk], Iterator[Chunk]]
+
+
+class _Opened(NamedTuple):
+    """A stream opened up to its commit point."""
+
+    upstream: UpstreamStream
+    prelude: list[Chunk]
+    rest: Iterator[Chunk]
+
+    def close(self) -> None:
+        """Close the upstream response."""
+        self.upstream.close()
 
 
 class ProviderRuntime:
@@ -57,7 +70,14 @@ class ProviderRuntime:
         self.config = config
         self.name = config.name
         self.tier = config.tier
-        self.upstream = Upstream(config.name, config.base_url, sessions, redact)
+        self.upstream = Upstream(
+            config.name,
+            config.base_url,
+            sessions,
+            redact,
+            max_response=routing.max_response_bytes,
+            max_event=routing.max_event_bytes,
+        )
         self.keys = KeyPool(
             config.name,
             config.keys,
@@ -94,7 +114,8 @@ class ProviderRuntime:
         if lease is None:
             raise NoUsableKey(f"{self.name} has no usable key to list its models")
         try:
-            models = self.upstream.list_models(lease.secret, self._fetch_timeout)
+            with guarded(sum(self._fetch_timeout)):
+                models = self.upstream.list_models(lease.secret, self._fetch_timeout)
         except ProviderError as exc:
             self.keys.record(lease, exc)
             raise
@@ -152,6 +173,8 @@ class RouteOptions:
     fallback: bool = True
     max_tier: int | None = None
     cache: str = CACHE_USE
+    #: The client key's fingerprint: cached answers are kept apart per client key.
+    client: str = ""
 
 
 class Router:
@@ -168,11 +191,18 @@ class Router:
         self.config = config
         self._clock = clock
         if cache is None and config.cache_ttl > 0:
-            cache = LRUCache(max_entries=config.cache_max_entries, ttl=config.cache_ttl)
+            cache = LRUCache(
+                max_entries=config.cache_max_entries,
+                ttl=config.cache_ttl,
+                max_bytes=config.cache_max_bytes,
+            )
         #: The response cache, or None when CACHE_TTL_SECONDS is 0.
         self.cache = cache
         self.sessions = SessionPool(pool_maxsize=config.pool_maxsize)
-        self.redact = Redactor(k for p in config.providers for k in p.keys)
+        self.redact = Redactor(
+            [k for p in config.providers for k in p.keys]
+            + [s for p in config.providers for s in url_secrets(p.base_url)]
+        )
         store = store or InMemoryKeyStore()
         self.providers: dict[str, ProviderRuntime] = {
             p.name: ProviderRuntime(
@@ -287,6 +317,20 @@ class Router:
             with ThreadPoolExecutor(max_workers=min(8, len(stale))) as pool:
                 list(pool.map(lambda p: p.catalog.models(), stale))
 
+    def knows_model(self, model: str) -> bool:
+        """True for a model group, or a model some provider lists now (never fetches).
+
+        Metrics take the model a client asked for as a label only when this holds,
+        so clients cannot mint label values.
+        """
+        if model.lower() in self.config.groups:
+            return True
+        prefix, _, rest = model.partition("/")
+        family = self.families.get(prefix.lower()) if rest else None
+        runtimes = family if family is not None else self.providers.values()
+        name = rest if family is not None else model
+        return any(runtime.catalog.lists(name) for runtime in runtimes)
+
     def list_models(self) -> list[tuple[str, str]]:
         """Return (prefix, model) for every model every provider lists."""
         runtimes = list(self.providers.values())
@@ -319,7 +363,7 @@ class Router:
             mode=WHOLE,
         )
         if key is not None and self.cache is not None:
-            self.cache.put(key, (body, served))
+            self.cache.put(key, (body, served), len(json.dumps(body, separators=(",", ":"))))
         return Completion(body, served)
 
     def _cache_key(
@@ -327,7 +371,8 @@ class Router:
     ) -> str | None:
         if self.cache is None or options.cache == CACHE_OFF:
             return None
-        return cache_key(payload, ((c.provider.name, c.model) for c in chain))
+        scope = "" if self.config.cache_shared else options.client
+        return cache_key(payload, ((c.provider.name, c.model) for c in chain), scope)
 
     def _cached(self, key: str) -> Completion | None:
         stored = self.cache.get(key) if self.cache is not None else None
@@ -353,7 +398,7 @@ class Router:
             prelude, rest = read_prelude(upstream)
             # Committed: from here a read timeout means a stall, not a slow first byte.
             upstream.set_read_timeout(self.config.timeout_read)
-            return upstream, prelude, rest
+            return _Opened(upstream, prelude, rest)
 
         options = options or RouteOptions(fallback=self.config.fallback_enabled)
         chain = self.resolve(str(payload["model"]), options=options)
@@ -406,7 +451,7 @@ class Router:
                 limit = provider.latency.current(mode) if mode else self.config.timeout_read
                 try:
                     timeout = deadline.timeout(self.config.timeout_connect, limit)
-                    result = call(candidate, lease, timeout)
+                    result = _within(deadline, call, candidate, lease, timeout)
                 except ProviderError as exc:
                     if mode and isinstance(exc, UpstreamTimeout):
                         provider.latency.timed_out(mode, limit)
@@ -482,6 +527,35 @@ class Router:
     def close(self) -> None:
         """Close every pooled upstream connection."""
         self.sessions.close()
+
+
+def _within(
+    deadline: Deadline,
+    call: Callable[[Candidate, Lease, Timeout], T],
+    candidate: Candidate,
+    lease: Lease,
+    timeout: Timeout,
+) -> T:
+    """Run one attempt with its connections cut when the request's deadline passes.
+
+    The read timeout restarts with every byte; this bounds an upstream that trickles.
+    """
+    with guarded(deadline.remaining()) as guard:
+        try:
+            result = call(candidate, lease, timeout)
+        except ProviderError:
+            if guard.fired:
+                raise DeadlineExceeded(_CUT) from None
+            raise
+    if guard.fired:
+        close = getattr(result, "close", None)
+        if callable(close):
+            close()
+        raise DeadlineExceeded(_CUT)
+    return result
+
+
+_CUT = "the request deadline ran out while the upstream was still answering"
 
 
 def _listing(runtime: ProviderRuntime) -> tuple[str, ...]:

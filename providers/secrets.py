@@ -5,11 +5,27 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
+from urllib.parse import urlsplit, urlunsplit
 
 #: Shapes of well-known provider keys, redacted even when we do not hold them.
 _KEY_SHAPES = re.compile(
     r"(?:sk-(?:proj-|ant-|or-v1-)?|gsk_|nvapi-|xai-|AIza|csk-|tgp_v1_)[A-Za-z0-9_\-]{12,}"
 )
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced, for pages, logs and the CLI."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """The credentials written into ``url``, so that a Redactor can hide them in text."""
+    parts = urlsplit(url)
+    return tuple(s for s in (parts.username, parts.password) if s)
 
 
 def fingerprint(secret: str) -> str:

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import requests
 
+from . import jsonlimits
 from .errors import BadUpstreamResponse, InBandError, TransportError
 from .http import (
+    DEFAULT_MAX_RESPONSE_BYTES,
     SessionPool,
     Timeout,
-    error_details,
     finish_body,
     iter_body,
+    read_body,
     send,
     set_read_timeout,
 )
 from .sse import iter_events
+from .translate import error_details, redact_decoded
+
+#: MAX_UPSTREAM_EVENT_BYTES: the longest line or event of a stream.
+DEFAULT_MAX_EVENT_BYTES = 4 * 1024 * 1024
 
 Chunk = dict[str, Any]
 
@@ -27,7 +32,7 @@ def in_band_error(data: Mapping[str, Any], redact: Callable[[str], str]) -> InBa
     """Return the error carried by a 200 body or stream event, if it carries one."""
     if not data.get("error"):
         return None
-    details = error_details(json.loads(redact(json.dumps(data))))
+    details: dict[str, Any] = redact_decoded(error_details(data), redact)
     message = details.get("message") or "the upstream reported an error"
     return InBandError(message, body=details)
 
@@ -63,20 +68,26 @@ class UpstreamStream:
     ``ProviderError``.
     """
 
-    def __init__(self, response: requests.Response, redact: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        response: requests.Response,
+        redact: Callable[[str], str],
+        max_event: int = DEFAULT_MAX_EVENT_BYTES,
+    ) -> None:
         self.response = response
         self._redact = redact
+        self._max_event = max_event
         self.headers = response.headers
         self._done = False
 
     def __iter__(self) -> Iterator[Chunk]:
         finished = False
-        for event in iter_events(iter_body(self.response)):
+        for event in iter_events(iter_body(self.response), self._max_event):
             if event.data.strip().startswith("[DONE]"):
                 self._done = True
                 return
             try:
-                chunk = json.loads(event.data)
+                chunk = jsonlimits.loads(event.data)
             except ValueError:
                 raise BadUpstreamResponse("the upstream sent an event that is not JSON") from None
             if not isinstance(chunk, dict):
@@ -106,12 +117,21 @@ class Upstream:
     """One OpenAI-compatible base URL, reached through a pooled session."""
 
     def __init__(
-        self, name: str, base_url: str, sessions: SessionPool, redact: Callable[[str], str]
+        self,
+        name: str,
+        base_url: str,
+        sessions: SessionPool,
+        redact: Callable[[str], str],
+        *,
+        max_response: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_event: int = DEFAULT_MAX_EVENT_BYTES,
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self._sessions = sessions
         self._redact = redact
+        self._max_response = max_response
+        self._max_event = max_event
 
     def _send(
         self,
@@ -135,13 +155,17 @@ class Upstream:
 
     def _json(self, response: requests.Response) -> dict[str, Any]:
         try:
-            data = json.loads(response.content)
+            raw = read_body(response, self._max_response)
+        finally:
+            response.close()
+        try:
+            data = jsonlimits.loads(raw)
+        except jsonlimits.JSONTooDeep:
+            raise BadUpstreamResponse("the upstream's JSON answer is nested too deeply") from None
         except ValueError:
             raise BadUpstreamResponse(
                 "the upstream answered with a body that is not JSON"
             ) from None
-        except requests.RequestException:
-            raise TransportError("the upstream connection broke mid-response") from None
         if not isinstance(data, dict):
             raise BadUpstreamResponse("the upstream answered with JSON that is not an object")
         error = in_band_error(data, self._redact)
@@ -167,7 +191,7 @@ class Upstream:
             finally:
                 response.close()
             raise BadUpstreamResponse("the upstream did not answer with an event stream")
-        return UpstreamStream(response, self._redact)
+        return UpstreamStream(response, self._redact, self._max_event)
 
     def embeddings(self, payload: Mapping[str, Any], key: str, timeout: Timeout) -> dict[str, Any]:
         """Return an embeddings response."""

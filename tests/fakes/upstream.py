@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -44,6 +44,9 @@ class Reply:
     stall_after: int | None = None
     #: Seconds to wait before sending the status line.
     delay: float = 0.0
+    #: A body sent piece by piece with chunked encoding, as the iterable yields it
+    #: (trickles, endless or huge bodies); overrides ``raw``, ``body`` and ``events``.
+    pieces: Callable[[], Iterable[bytes]] | None = None
 
     def __post_init__(self) -> None:
         self._gate = threading.Semaphore(0)
@@ -242,7 +245,9 @@ def _handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
             if reply.delay:
                 time.sleep(reply.delay)
             try:
-                if reply.events is not None:
+                if reply.pieces is not None:
+                    self._pieces(reply)
+                elif reply.events is not None:
                     self._stream(reply)
                 else:
                     self._whole(reply)
@@ -330,6 +335,21 @@ def _handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
                 reply.sent += 1
             if reply.done:
                 self._chunk(b"data: [DONE]\n\n")
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+        def _pieces(self, reply: Reply) -> None:
+            assert reply.pieces is not None
+            self.send_response(reply.status)
+            headers = {"Content-Type": "application/json", **reply.headers}
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.flush()
+            for piece in reply.pieces():
+                self._chunk(piece)
+                reply.sent += 1
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
 

@@ -30,7 +30,8 @@ def start_gateway() -> Iterator[StartGateway]:
     """Start gunicorn with an environment; every one started is stopped at the end."""
     started: list[Gunicorn] = []
 
-    def start(env: dict[str, str], *, worker_class: str = "gthread") -> Gunicorn:
+    def start(env: dict[str, str], *, worker_class: str | None = "gthread") -> Gunicorn:
+        """``worker_class=None`` runs the shipped default."""
         server = Gunicorn(env, worker_class=worker_class)
         started.append(server)
         return server

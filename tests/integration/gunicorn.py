@@ -25,7 +25,7 @@ class Gunicorn:
         self,
         env: dict[str, str],
         *,
-        worker_class: str = "gthread",
+        worker_class: str | None = "gthread",
         python: str = sys.executable,
         app: str | None = None,
     ) -> None:
@@ -45,7 +45,7 @@ class Gunicorn:
             "ENV_FILE": str(Path(self._log.name).with_suffix(".absent")),
             "WEB_CONCURRENCY": "1",
             "THREADS": "8",
-            "WORKER_CLASS": worker_class,
+            **({"WORKER_CLASS": worker_class} if worker_class else {}),
             "LOG_LEVEL": "info",
             "PYTHONUNBUFFERED": "1",
             **env,

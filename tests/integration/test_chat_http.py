@@ -83,7 +83,7 @@ def test_rejected_key_is_disabled(start_gateway: StartGateway, fake: FakeUpstrea
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "upstream_credentials_exhausted"
     assert KEY_A not in response.text and KEY_B not in response.text
-    ready = gateway.request("GET", "/ready")
+    ready = gateway.request("GET", "/ready", headers=AUTH)
     assert ready.status_code == 503
     assert ready.json()["providers"]["fake"]["disabled"] == 2
     before = len(fake.hits)
@@ -100,7 +100,9 @@ def test_one_rejected_key_leaves_the_other_serving(gateway: Gunicorn, fake: Fake
     ]
     assert [r.status_code for r in results] == [200, 200, 200]
     assert [h.key for h in fake.hits_for(path="/chat/completions")] == [KEY_A, KEY_B, KEY_B, KEY_B]
-    assert gateway.request("GET", "/ready").json()["providers"]["fake"]["disabled"] == 1
+    assert (
+        gateway.request("GET", "/ready", headers=AUTH).json()["providers"]["fake"]["disabled"] == 1
+    )
 
 
 @pytest.mark.parametrize("status", [400, 413, 422])
@@ -148,7 +150,9 @@ def test_quota_exhausted_key_is_set_aside(start_gateway: StartGateway, fake: Fak
     response = gateway.request("POST", "/v1/chat/completions", json=CHAT, headers=AUTH)
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "upstream_credentials_exhausted"
-    assert gateway.request("GET", "/ready").json()["providers"]["fake"]["exhausted"] == 2
+    assert (
+        gateway.request("GET", "/ready", headers=AUTH).json()["providers"]["fake"]["exhausted"] == 2
+    )
 
 
 @pytest.mark.parametrize(

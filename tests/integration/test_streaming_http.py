@@ -238,7 +238,10 @@ def test_client_disconnect_closes_the_upstream_and_releases_the_key(
     assert reply.sent < 500
     # The only key (one request at a time) was released: a new request is served.
     wait_until(
-        lambda: gateway.request("GET", "/ready").json()["providers"]["fake"]["usable"] == 1,
+        lambda: (
+            gateway.request("GET", "/ready", headers=AUTH).json()["providers"]["fake"]["usable"]
+            == 1
+        ),
         message="key released",
     )
     response = gateway.request(

@@ -75,7 +75,9 @@ def test_defaults() -> None:
 
 
 def test_pool_is_sized_to_the_worker() -> None:
-    assert load_settings({"THREADS": "16"}).routing.pool_maxsize == 16
+    assert load_settings({"WORKER_CLASS": "gthread", "THREADS": "16"}).routing.pool_maxsize == 16
+    # gevent is the default worker: a greenlet per connection, up to 256 pooled per upstream.
+    assert load_settings({}).routing.pool_maxsize == 256
     assert (
         load_settings({"WORKER_CLASS": "gevent", "WORKER_CONNECTIONS": "100"}).routing.pool_maxsize
         == 100

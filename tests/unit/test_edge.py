@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
+from providers.errors import KeyRejected
 from tests.conftest import CLIENT_KEY, COMPLETION, UPSTREAM
 
 CHAT = {"model": "fake/fake-model", "messages": [{"role": "user", "content": "hi"}]}
@@ -105,10 +106,35 @@ def test_health_needs_no_auth_and_no_upstream(client: FlaskClient) -> None:
     assert response.status_code == 200 and response.get_json() == {"status": "ok"}
 
 
-def test_ready_reports_key_counts(client: FlaskClient) -> None:
-    response = client.get("/ready")
+def test_ready_reports_key_counts(client: FlaskClient, auth: dict[str, str]) -> None:
+    response = client.get("/ready", headers=auth)
     assert response.status_code == 200
     assert response.get_json()["providers"]["fake"]["usable"] == 2
+
+
+@pytest.mark.parametrize("header", [{}, {"Authorization": "Bearer wrong"}])
+def test_ready_tells_strangers_only_the_status(client: FlaskClient, header: dict[str, str]) -> None:
+    response = client.get("/ready", headers=header)
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ready"}
+
+
+def test_ready_detail_with_the_metrics_key(config: dict[str, str]) -> None:
+    client = create_app({**config, "METRICS_API_KEY": "scraper"}).test_client()
+    body = client.get("/ready", headers={"Authorization": "Bearer scraper"}).get_json()
+    assert body["providers"]["fake"]["usable"] == 2
+
+
+def test_not_ready_gives_a_one_word_reason_without_detail(config: dict[str, str]) -> None:
+    app = create_app(config)
+    for runtime in app.extensions["keyrelay"].router.providers.values():
+        while (lease := runtime.keys.acquire()) is not None:
+            runtime.keys.record(lease, KeyRejected("revoked", upstream_status=401))
+    response = app.test_client().get("/ready")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert (body["status"], body["reason"]) == ("unavailable", "no_usable_key")
+    assert "providers" not in body and "fake" not in response.get_data(as_text=True)
 
 
 def test_not_ready_without_providers() -> None:

@@ -1,0 +1,111 @@
+"""The client's connection, bounded: the request body in size and time, every write in time.
+
+gunicorn hands the application the client's socket (``gunicorn.socket``). Each
+request sets a timeout on it (``CLIENT_SEND_TIMEOUT``): a write that the client
+does not read within it fails, which ends a stream, closes its upstream
+response and gives its key back. A socket timeout cannot bound a body sent one
+byte at a time, so the body also has a deadline (``CLIENT_BODY_TIMEOUT``) kept
+by the process's alarm, which shuts the socket's read side when it passes.
+"""
+
+from __future__ import annotations
+
+import socket
+from contextlib import suppress
+from typing import Any
+
+from flask import Response, request
+from gunicorn.http.errors import ParseException
+
+from providers.alarm import ALARM
+
+from .errors import APIError
+from .gateway import gateway
+
+READ_SIZE = 65536
+
+
+def _client_socket() -> Any:
+    return request.environ.get("gunicorn.socket")
+
+
+def limit_writes() -> None:
+    """Give the client's socket the send timeout for this request (before the view runs)."""
+    sock = _client_socket()
+    if sock is None:
+        return
+    previous = sock.gettimeout()
+    sock.settimeout(gateway().settings.client_send_timeout)
+    request.environ["keyrelay.socket_timeout"] = previous
+
+
+def restore_timeout(response: Response) -> Response:
+    """Put the socket's own timeout back once the response is over (keep-alive waits)."""
+    sock = _client_socket()
+    if sock is not None and "keyrelay.socket_timeout" in request.environ:
+        previous = request.environ["keyrelay.socket_timeout"]
+
+        def restore() -> None:
+            with suppress(OSError):
+                sock.settimeout(previous)
+
+        response.call_on_close(restore)
+    return response
+
+
+def _too_large(limit: int) -> APIError:
+    return APIError(
+        413, f"Request body too large: the limit is {limit} bytes", code="request_too_large"
+    )
+
+
+def read_body() -> bytes:
+    """The whole request body, within MAX_REQUEST_BODY_BYTES and CLIENT_BODY_TIMEOUT.
+
+    Chunked bodies are held to the same size limit as bodies with a Content-Length
+    (413 either way); a body that does not arrive in time is a 408.
+    """
+    settings = gateway().settings
+    limit = settings.max_body_bytes
+    length = request.content_length
+    if length is not None and length > limit:
+        raise _too_large(limit)
+    sock = _client_socket()
+    alarm = ALARM.after(settings.client_body_timeout, lambda: _shut_reads(sock)) if sock else None
+    parts: list[bytes] = []
+    size = 0
+    try:
+        stream = request.environ["wsgi.input"]
+        while length is None or size < length:
+            chunk = stream.read(READ_SIZE if length is None else min(READ_SIZE, length - size))
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            parts.append(chunk)
+    except (OSError, ParseException) as exc:
+        if alarm is not None and alarm.cancel():
+            raise _late(settings.client_body_timeout) from None
+        reason = str(exc)[:200] or type(exc).__name__
+        raise APIError(
+            400, f"The request body could not be read: {reason}", code="invalid_body"
+        ) from None
+    if alarm is not None and alarm.cancel():
+        raise _late(settings.client_body_timeout)
+    if length is not None and size < length:
+        raise APIError(400, "The request body ended before its Content-Length", code="invalid_body")
+    return b"".join(parts)
+
+
+def _late(seconds: float) -> APIError:
+    return APIError(
+        408,
+        f"The request body did not arrive within {seconds:g} seconds (CLIENT_BODY_TIMEOUT)",
+        code="request_timeout",
+    )
+
+
+def _shut_reads(sock: Any) -> None:
+    with suppress(OSError):
+        sock.shutdown(socket.SHUT_RD)
