@@ -40,7 +40,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.before_request(_assign_request_id)
     app.before_request(body.limit_writes)
     app.after_request(_add_request_id)
-    app.after_request(body.restore_timeout)
+    app.after_request(body.finish_connection)
     observe.init_app(app)
 
     from . import chat, cli, embeddings, health, metrics, models, providers_view

@@ -11,6 +11,7 @@ by the process's alarm, which shuts the socket's read side when it passes.
 from __future__ import annotations
 
 import socket
+import time
 from contextlib import suppress
 from typing import Any
 
@@ -39,18 +40,42 @@ def limit_writes() -> None:
     request.environ["keyrelay.socket_timeout"] = previous
 
 
-def restore_timeout(response: Response) -> Response:
-    """Put the socket's own timeout back once the response is over (keep-alive waits)."""
+def finish_connection(response: Response) -> Response:
+    """Once the response is out: the socket's own timeout back (for keep-alive waits), and
+    after a 408 or 413 a lingering close, so that a body still arriving does not make the
+    kernel reset the connection before the client has read the answer."""
     sock = _client_socket()
-    if sock is not None and "keyrelay.socket_timeout" in request.environ:
-        previous = request.environ["keyrelay.socket_timeout"]
+    if sock is None or "keyrelay.socket_timeout" not in request.environ:
+        return response
+    previous = request.environ["keyrelay.socket_timeout"]
+    unread = response.status_code in (408, 413)
 
-        def restore() -> None:
+    def finish() -> None:
+        if unread:
             with suppress(OSError):
-                sock.settimeout(previous)
+                _linger(sock)
+        with suppress(OSError):
+            sock.settimeout(previous)
 
-        response.call_on_close(restore)
+    response.call_on_close(finish)
     return response
+
+
+#: A lingering close discards what the client still sends for this long, at most this much.
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 64 * 1024 * 1024
+
+
+def _linger(sock: Any) -> None:
+    sock.shutdown(socket.SHUT_WR)
+    sock.settimeout(LINGER_SECONDS)
+    deadline = time.monotonic() + LINGER_SECONDS
+    drained = 0
+    while drained < LINGER_BYTES and time.monotonic() < deadline:
+        data = sock.recv(READ_SIZE)
+        if not data:
+            return
+        drained += len(data)
 
 
 def _too_large(limit: int) -> APIError:
