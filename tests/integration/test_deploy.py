@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -226,3 +227,35 @@ def test_docker_compose_config_validates(tmp_path: Path) -> None:
         if created:
             env_file.unlink()
     assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture(scope="module")
+def runtime_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A virtualenv with requirements.txt alone, installed as the Dockerfile does (--no-deps)."""
+    venv = tmp_path_factory.mktemp("runtime") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "--no-deps", "-r", str(ROOT / "requirements.txt")],
+        check=True,
+        timeout=600,
+    )  # fmt: skip
+    return python
+
+
+@pytest.mark.parametrize("worker_class", ["gevent", "gthread"])
+def test_every_worker_class_boots_from_the_runtime_lock_alone(
+    runtime_venv: Path, fake: FakeUpstream, worker_class: str
+) -> None:
+    gateway = Gunicorn(fake_env(fake), worker_class=worker_class, python=str(runtime_venv))
+    try:
+        answer = gateway.request(
+            "POST",
+            "/v1/chat/completions",
+            json={"model": "fake/fake-model", "messages": [{"role": "user", "content": "Hi"}]},
+            headers=AUTH,
+        )
+        assert answer.status_code == 200
+    finally:
+        gateway.stop()

@@ -46,3 +46,11 @@ def test_route_prints_the_chain() -> None:
 def test_route_unknown_model_fails() -> None:
     result = create_app(ENV).test_cli_runner().invoke(args=["route", "nobody/serves-this"])
     assert result.exit_code == 1
+
+
+def test_credentials_in_a_base_url_never_reach_the_output() -> None:
+    env = {**ENV, "LOCAL_API_BASE": "http://admin:hunter2-secret@127.0.0.1:9/v1"}
+    result = create_app(env).test_cli_runner().invoke(args=["config-check"])
+    assert result.exit_code == 0, result.output
+    assert "hunter2" not in result.output and "admin" not in result.output
+    assert "http://***@127.0.0.1:9/v1" in result.output
