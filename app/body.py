@@ -10,8 +10,10 @@ by the process's alarm, which shuts the socket's read side when it passes.
 
 from __future__ import annotations
 
+import select
 import socket
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
@@ -76,6 +78,27 @@ def _linger(sock: Any) -> None:
         if not data:
             return
         drained += len(data)
+
+
+def client_probe() -> Callable[[], bool] | None:
+    """A check, safe from any thread, of whether the client has closed its connection."""
+    sock = _client_socket()
+    if sock is None:
+        return None
+
+    def gone() -> bool:
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            if not readable:
+                return False
+            # Readable with nothing to read is the client's FIN; data is a pipelined request.
+            return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"")
+        except BlockingIOError:
+            return False
+        except (OSError, ValueError):
+            return True
+
+    return gone
 
 
 def _too_large(limit: int) -> APIError:

@@ -10,6 +10,7 @@ from providers.router import CACHE_OFF, CACHE_REFRESH, CACHE_USE, RouteOptions
 from providers.secrets import fingerprint
 
 from .auth import presented_key
+from .body import client_probe
 from .errors import APIError
 from .gateway import gateway
 
@@ -38,7 +39,13 @@ def route_options() -> RouteOptions:
         else CACHE_USE
     )
     client = fingerprint(presented_key() or "")
-    return RouteOptions(fallback=fallback, max_tier=max_tier, cache=cache, client=client)
+    return RouteOptions(
+        fallback=fallback,
+        max_tier=max_tier,
+        cache=cache,
+        client=client,
+        client_gone=client_probe(),
+    )
 
 
 def cache_result(served: Served, options: RouteOptions) -> str | None:

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Response
 
 from providers import ChatStream
-from providers.errors import StreamInterrupted
+from providers.errors import ClientGone, StreamInterrupted
 
 from . import metrics
 from .errors import error_body
@@ -79,6 +79,8 @@ def sse_response(
                 yield event
             record.bytes += len(DONE)
             yield DONE
+        except ClientGone as exc:
+            record.error = exc  # nobody is reading: nothing more to send
         except StreamInterrupted as exc:
             # No [DONE]: the client sees an error, not an answer that merely stopped.
             log.warning("stream interrupted: %s", exc.message)

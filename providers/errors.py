@@ -151,6 +151,15 @@ class StreamInterrupted(ProviderError):
     code = "upstream_stream_interrupted"
 
 
+class ClientGone(ProviderError):
+    """The client closed its connection while keyrelay waited on the upstream."""
+
+    status = 499
+    error_type = "invalid_request_error"
+    code = "client_closed_request"
+    outcome = "client_gone"
+
+
 class ModelNotFound(ProviderError):
     """No configured provider serves the requested model."""
 

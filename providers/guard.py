@@ -10,7 +10,7 @@ the alarm shuts their sockets, which ends any read in progress at once.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from typing import Any
@@ -21,13 +21,18 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .alarm import ALARM, Alarm
 
+#: How often a request waiting on an upstream looks whether its client is still there.
+WATCH_INTERVAL = 0.5
+
 
 class Guard:
-    """The connections one attempt has used, and whether its deadline cut them."""
+    """The connections one attempt has used, and whether (and why) they were cut."""
 
     def __init__(self) -> None:
         self.connections: list[HTTPConnection] = []
         self.fired = False
+        #: Cut because the client went away (not the deadline).
+        self.client_left = False
 
     def cut(self) -> None:
         """Shut every connection of the attempt: blocked reads end with an error."""
@@ -42,21 +47,64 @@ class Guard:
 _CURRENT: ContextVar[Guard | None] = ContextVar("keyrelay_upstream_guard", default=None)
 
 
-@contextmanager
-def guarded(seconds: float, alarm: Alarm = ALARM) -> Iterator[Guard]:
-    """Cut the connections used inside this block once ``seconds`` have passed.
+class ClientWatch:
+    """Asks ``gone`` every ``WATCH_INTERVAL`` seconds, on the alarm thread, whether the client
+    has left; the first time it has, runs ``action`` (and asks no more)."""
 
-    On leaving, ``guard.fired`` says whether the cut happened (the caller turns
-    whatever failure it caused into ``DeadlineExceeded``).
+    def __init__(
+        self, gone: Callable[[], bool], action: Callable[[], None], alarm: Alarm = ALARM
+    ) -> None:
+        self._gone = gone
+        self._action = action
+        self._alarm = alarm
+        self._stopped = False
+        self.fired = False
+        self._handle = alarm.after(WATCH_INTERVAL, self._check)
+
+    def _check(self) -> None:
+        if self._stopped:
+            return
+        if self._gone():
+            self.fired = True
+            self._action()
+            return
+        self._handle = self._alarm.after(WATCH_INTERVAL, self._check)
+
+    def stop(self) -> None:
+        """Stop watching."""
+        self._stopped = True
+        self._handle.cancel()
+
+
+@contextmanager
+def guarded(
+    seconds: float, client_gone: Callable[[], bool] | None = None, alarm: Alarm = ALARM
+) -> Iterator[Guard]:
+    """Cut the connections used inside this block once ``seconds`` have passed, or as soon
+    as ``client_gone`` says the client left.
+
+    On leaving, ``guard.fired`` says whether the cut happened and ``guard.client_left``
+    why (the caller turns the failure it caused into ``DeadlineExceeded`` or ``ClientGone``).
     """
     guard = Guard()
     token = _CURRENT.set(guard)
     handle = alarm.after(seconds, guard.cut)
+    watch = ClientWatch(client_gone, _leave(guard), alarm) if client_gone else None
     try:
         yield guard
     finally:
         _CURRENT.reset(token)
-        guard.fired = handle.cancel()
+        if watch is not None:
+            watch.stop()
+        guard.fired = handle.cancel() or guard.client_left
+
+
+def _leave(guard: Guard) -> Callable[[], None]:
+    def cut() -> None:
+        guard.client_left = True
+        guard.cut()
+
+    return cut
 
 
 class _Registering:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import suppress
@@ -199,14 +200,26 @@ def iter_body(response: requests.Response) -> Iterator[bytes]:
         raise TransportError("the upstream connection broke mid-stream") from None
 
 
+def _socket(response: requests.Response) -> Any:
+    connection = getattr(response.raw, "connection", None)
+    return getattr(connection, "sock", None)
+
+
 def set_read_timeout(response: requests.Response, seconds: float) -> bool:
     """Change the read timeout of the socket under ``response``; False if it has none."""
-    connection = getattr(response.raw, "connection", None)
-    sock = getattr(connection, "sock", None)
+    sock = _socket(response)
     if sock is None:
         return False
     sock.settimeout(seconds)
     return True
+
+
+def abort(response: requests.Response) -> None:
+    """Shut the socket under ``response`` (from any thread): its reader gets an error."""
+    sock = _socket(response)
+    if sock is not None:
+        with suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def finish_body(response: requests.Response) -> None:

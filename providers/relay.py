@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from .chain import Served
-from .errors import BadUpstreamResponse, ProviderError, StreamInterrupted
+from .errors import BadUpstreamResponse, ClientGone, ProviderError, StreamInterrupted
+from .guard import ClientWatch
 from .upstream import Chunk, UpstreamStream, commits
 
 
@@ -40,6 +41,7 @@ class ChatStream:
         upstream: UpstreamStream | None,
         on_close: Callable[[ProviderError | None], None],
         served: Served,
+        client_gone: Callable[[], bool] | None = None,
     ) -> None:
         self._prelude = prelude
         self._rest = rest
@@ -49,6 +51,13 @@ class ChatStream:
         self._closed = False
         #: Who served the stream.
         self.served = served
+        # A client that leaves while the upstream is silent ends the stream at once,
+        # not at the next event (which may be a read timeout away).
+        self._watch = (
+            ClientWatch(client_gone, upstream.abort)
+            if client_gone is not None and upstream is not None
+            else None
+        )
 
     def __iter__(self) -> Iterator[Chunk]:
         yield from self._prelude
@@ -56,6 +65,8 @@ class ChatStream:
         try:
             yield from self._rest
         except ProviderError as exc:
+            if self._watch is not None and self._watch.fired:
+                raise ClientGone("the client closed its connection during the stream") from exc
             self._failure = exc
             raise StreamInterrupted(
                 f"the upstream stream failed after it started: {exc.message}",
@@ -67,6 +78,8 @@ class ChatStream:
         if self._closed:
             return
         self._closed = True
+        if self._watch is not None:
+            self._watch.stop()
         try:
             if self._upstream is not None:
                 self._upstream.close()

@@ -21,6 +21,7 @@ from .chain import Attempt, Deadline, Served, Trail
 from .circuit import OPEN, Circuit
 from .config import ProviderConfig, RoutingConfig
 from .errors import (
+    ClientGone,
     DeadlineExceeded,
     ModelNotFound,
     ModelNotServed,
@@ -30,7 +31,7 @@ from .errors import (
     UnsupportedEndpoint,
     UpstreamTimeout,
 )
-from .guard import guarded
+from .guard import Guard, guarded
 from .http import SessionPool, Timeout
 from .keys import USABLE, InMemoryKeyStore, KeyPolicy, KeyPool, KeyStore, Lease
 from .latency import STREAM, WHOLE, AdaptiveTimeout
@@ -175,6 +176,8 @@ class RouteOptions:
     cache: str = CACHE_USE
     #: The client key's fingerprint: cached answers are kept apart per client key.
     client: str = ""
+    #: Says whether the client has closed its connection (checked while waiting upstream).
+    client_gone: Callable[[], bool] | None = None
 
 
 class Router:
@@ -361,6 +364,7 @@ class Router:
             chain,
             lambda c, lease, t: c.provider.upstream.chat(_for(payload, c), lease.secret, t),
             mode=WHOLE,
+            client_gone=options.client_gone,
         )
         if key is not None and self.cache is not None:
             self.cache.put(key, (body, served), len(json.dumps(body, separators=(",", ":"))))
@@ -387,6 +391,7 @@ class Router:
         body, served, _ = self._walk(
             self.resolve(str(payload["model"]), embeddings=True, options=options),
             lambda c, lease, t: c.provider.upstream.embeddings(_for(payload, c), lease.secret, t),
+            client_gone=options.client_gone if options else None,
         )
         return Completion(body, served)
 
@@ -408,7 +413,7 @@ class Router:
             replay = replay_chunks(hit.body, include_usage=True)
             return ChatStream(replay, iter(()), None, on_close=lambda _f: None, served=hit.served)
         (upstream, prelude, rest), served, (candidate, lease) = self._walk(
-            chain, open_stream, mode=STREAM, hold_key=True
+            chain, open_stream, mode=STREAM, hold_key=True, client_gone=options.client_gone
         )
         provider = candidate.provider
 
@@ -418,7 +423,14 @@ class Router:
                 provider.keys.record(lease, failure)
                 provider.circuit.record(StreamInterrupted.outcome)
 
-        return ChatStream(prelude, rest, upstream, on_close=on_close, served=served)
+        return ChatStream(
+            prelude,
+            rest,
+            upstream,
+            on_close=on_close,
+            served=served,
+            client_gone=options.client_gone,
+        )
 
     def _walk(
         self,
@@ -427,6 +439,7 @@ class Router:
         *,
         mode: str | None = None,
         hold_key: bool = False,
+        client_gone: Callable[[], bool] | None = None,
     ) -> tuple[T, Served, tuple[Candidate, Lease]]:
         """Try candidates and keys in order; ``mode`` (stream/whole) selects adaptive timeouts."""
         deadline = Deadline(self.config.request_deadline, self._clock)
@@ -451,7 +464,13 @@ class Router:
                 limit = provider.latency.current(mode) if mode else self.config.timeout_read
                 try:
                     timeout = deadline.timeout(self.config.timeout_connect, limit)
-                    result = _within(deadline, call, candidate, lease, timeout)
+                    result = _within(deadline, client_gone, call, candidate, lease, timeout)
+                except ClientGone as exc:
+                    provider.keys.release(lease)
+                    provider.circuit.release()
+                    trail.record(self._attempt(candidate, lease, started, exc), exc)
+                    exc.trail = trail.entries
+                    raise
                 except ProviderError as exc:
                     if mode and isinstance(exc, UpstreamTimeout):
                         provider.latency.timed_out(mode, limit)
@@ -531,6 +550,7 @@ class Router:
 
 def _within(
     deadline: Deadline,
+    client_gone: Callable[[], bool] | None,
     call: Callable[[Candidate, Lease, Timeout], T],
     candidate: Candidate,
     lease: Lease,
@@ -540,22 +560,25 @@ def _within(
 
     The read timeout restarts with every byte; this bounds an upstream that trickles.
     """
-    with guarded(deadline.remaining()) as guard:
+    with guarded(deadline.remaining(), client_gone) as guard:
         try:
             result = call(candidate, lease, timeout)
         except ProviderError:
             if guard.fired:
-                raise DeadlineExceeded(_CUT) from None
+                raise _cut(guard) from None
             raise
     if guard.fired:
         close = getattr(result, "close", None)
         if callable(close):
             close()
-        raise DeadlineExceeded(_CUT)
+        raise _cut(guard)
     return result
 
 
-_CUT = "the request deadline ran out while the upstream was still answering"
+def _cut(guard: Guard) -> ProviderError:
+    if guard.client_left:
+        return ClientGone("the client closed its connection while the upstream was answering")
+    return DeadlineExceeded("the request deadline ran out while the upstream was still answering")
 
 
 def _listing(runtime: ProviderRuntime) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from .http import (
     DEFAULT_MAX_RESPONSE_BYTES,
     SessionPool,
     Timeout,
+    abort,
     finish_body,
     iter_body,
     read_body,
@@ -105,6 +106,10 @@ class UpstreamStream:
     def set_read_timeout(self, seconds: float) -> None:
         """Change the socket's read timeout: after the commit point it detects stalls."""
         set_read_timeout(self.response, seconds)
+
+    def abort(self) -> None:
+        """Shut the connection from another thread: a read in progress ends with an error."""
+        abort(self.response)
 
     def close(self) -> None:
         """Close the upstream response; after ``[DONE]`` its connection goes back to the pool."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import suppress
 
@@ -157,4 +158,42 @@ def test_a_stream_nobody_reads_is_cut_and_its_key_freed(
         assert reply.sent < len(reply.events or [])
     finally:
         sleeper.close()
+    assert "Traceback" not in gateway.logs()
+
+
+def keep_alive(first: bytes) -> Iterator[bytes]:
+    """``first``, then an SSE comment or a JSON space every 0.2 s, for a minute."""
+    yield first
+    filler = b": ping\n\n" if first.startswith(b"data:") else b" "
+    for _ in range(300):
+        time.sleep(0.2)
+        yield filler
+
+
+@pytest.mark.parametrize("worker_class", [None, "gthread"], ids=["default", "gthread"])
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_a_client_that_leaves_ends_the_upstream_exchange_and_frees_the_key(
+    start_gateway: StartGateway, fake: FakeUpstream, worker_class: str | None, stream: bool
+) -> None:
+    env = fake_env(fake, KEY_A, MAX_CONCURRENT_REQUESTS_PER_KEY_FAKE="1")
+    gateway = start_gateway(env, worker_class=worker_class)
+    if stream:  # committed (the client has its first words), then only keep-alive comments
+        first = b"data: " + json.dumps(chunk("fake-model", {"content": "Hi"})).encode() + b"\n\n"
+        reply = Reply(
+            headers={"Content-Type": "text/event-stream"}, pieces=lambda: keep_alive(first)
+        )
+    else:  # an answer that trickles in, well inside the request deadline
+        reply = Reply(pieces=lambda: keep_alive(b'{"id": "chatcmpl-slow"'))
+    fake.script(KEY_A, reply)
+    body = json.dumps({**CHAT, "stream": stream}).encode()
+    client = connect(gateway)
+    client.sendall(HEAD.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    wait_until(lambda: reply.sent > 0, message="the upstream began answering")
+    if stream:
+        client.settimeout(5)
+        assert b"Hi" in client.recv(65536)
+    client.close()
+    wait_until(reply.disconnected.is_set, timeout=5, message="the upstream exchange ended")
+    follow = gateway.request("POST", "/v1/chat/completions", json=CHAT, headers=AUTH)
+    assert follow.status_code == 200
     assert "Traceback" not in gateway.logs()
