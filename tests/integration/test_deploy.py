@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -17,9 +18,9 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.upstream import free_port, nginx_binary, start_nginx
-from tests.fakes.upstream import FakeUpstream, Reply, stream_events, wait_until
+from tests.fakes.upstream import FakeUpstream, Reply, chunk, stream_events, wait_until
 
-from .conftest import AUTH, CLIENT_KEY, StartGateway, fake_env
+from .conftest import AUTH, CLIENT_KEY, KEY_A, StartGateway, fake_env
 from .gunicorn import ROOT, Gunicorn
 
 pytestmark = pytest.mark.integration
@@ -99,7 +100,7 @@ def test_dashboard_queries_use_existing_metrics(exposed_names: set[str]) -> None
 class Nginx:
     """A real nginx serving deploy/nginx.conf on a loopback port, in front of ``upstream``."""
 
-    def __init__(self, upstream: Gunicorn) -> None:
+    def __init__(self, upstream: Gunicorn, **replace: str) -> None:
         self.upstream = upstream
         self.dir = Path(tempfile.mkdtemp(prefix="keyrelay-nginx-"))
         self.port = free_port()
@@ -107,6 +108,9 @@ class Nginx:
         site = (DEPLOY / "nginx.conf").read_text()
         site = site.replace("server keyrelay:8000;", f"server 127.0.0.1:{upstream.port};")
         site = site.replace("listen 80;", f"listen 127.0.0.1:{self.port};")
+        for old, new in replace.items():
+            assert old in site, old
+            site = site.replace(old, new)
         (self.dir / "site.conf").write_text(site)
         self.process = start_nginx(self.dir, f"    include {self.dir}/site.conf;")
         wait_until(self._answers, timeout=15, message="nginx listening")
@@ -178,6 +182,54 @@ def test_nginx_health_request_id_and_json_errors(nginx: Nginx) -> None:
     )
     assert too_big.status_code == 413
     assert too_big.json()["error"]["code"] == "request_too_large"
+
+
+@needs_nginx
+def test_nginx_closes_a_stream_nobody_reads_and_keyrelay_frees_the_key(
+    start_gateway: StartGateway, fake: FakeUpstream
+) -> None:
+    env = fake_env(fake, KEY_A, MAX_CONCURRENT_REQUESTS_PER_KEY_FAKE="1")
+    # The shipped send_timeout, shortened for the test: keyrelay's own limit stays far away.
+    proxy = Nginx(start_gateway({**env, "CLIENT_SEND_TIMEOUT": "300"}), **{
+        "send_timeout 30s;": "send_timeout 2s;"
+    })  # fmt: skip
+    try:
+        words = [chunk("m", {"content": "x" * 16000}) for _ in range(1000)]
+        reply = Reply(events=[chunk("m", {"role": "assistant", "content": ""}), *words])
+        fake.script(KEY_A, reply)
+        body = json.dumps(
+            {"model": "fake/fake-model", "messages": CHAT["messages"], "stream": True}
+        )
+        sleeper = socket.socket()
+        sleeper.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sleeper.connect(("127.0.0.1", proxy.port))
+        sleeper.sendall(
+            f"POST /v1/chat/completions HTTP/1.1\r\nHost: k\r\nAuthorization: Bearer {CLIENT_KEY}"
+            f"\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode()
+        )
+        wait_until(reply.disconnected.is_set, timeout=2 + 15, message="the upstream stream closed")
+        follow = requests.post(
+            proxy.url + "/v1/chat/completions",
+            json={"model": "fake/fake-model", "messages": CHAT["messages"]},
+            headers=AUTH,
+            timeout=10,
+        )
+        assert follow.status_code == 200
+        sleeper.close()
+    finally:
+        proxy.stop()
+
+
+@needs_nginx
+def test_nginx_answers_bad_heads_in_the_envelope(nginx: Nginx) -> None:
+    with socket.create_connection(("127.0.0.1", nginx.port), timeout=10) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: k\r\nX-Big: " + b"b" * 40000 + b"\r\n\r\n")
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert json.loads(body)["error"]["code"] == "bad_request"
 
 
 @needs_nginx
