@@ -203,10 +203,11 @@ def test_nginx_closes_a_stream_nobody_reads_and_keyrelay_frees_the_key(
         sleeper = socket.socket()
         sleeper.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sleeper.connect(("127.0.0.1", proxy.port))
-        sleeper.sendall(
+        head = (
             f"POST /v1/chat/completions HTTP/1.1\r\nHost: k\r\nAuthorization: Bearer {CLIENT_KEY}"
-            f"\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode()
+            f"\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         )
+        sleeper.sendall(head.encode() + body.encode())
         wait_until(reply.disconnected.is_set, timeout=2 + 15, message="the upstream stream closed")
         follow = requests.post(
             proxy.url + "/v1/chat/completions",
