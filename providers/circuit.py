@@ -19,7 +19,15 @@ HALF_OPEN = "half_open"
 
 #: Outcomes that say the provider itself is failing (the others say it is alive).
 PROVIDER_FAILURES = frozenset(
-    {"server_error", "connection", "timeout", "malformed", "in_band_error", "stream_interrupted"}
+    {
+        "server_error",
+        "connection",
+        "timeout",
+        "malformed",
+        "in_band_error",
+        "stream_interrupted",
+        "too_large",
+    }
 )
 
 
