@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from providers.circuit import CLOSED, HALF_OPEN, OPEN, Circuit
+from providers.circuit import CLOSED, HALF_OPEN, OPEN, Circuit, Permit
 from tests.conftest import FakeClock as Clock
 
 
@@ -26,19 +26,22 @@ def test_half_open_lets_one_trial_through(clock: Clock) -> None:
     circuit.record("server_error")
     clock.now += 30
     assert circuit.state() == HALF_OPEN
-    assert circuit.allow() and not circuit.allow()
-    circuit.record("success")
+    permit = circuit.allow()
+    assert permit is Permit.TRIAL and circuit.allow() is None
+    circuit.record("success", permit)
     assert circuit.state() == CLOSED and circuit.allow()
 
 
 def test_failed_trial_reopens_for_longer_up_to_the_cap(clock: Clock) -> None:
     circuit = Circuit(threshold=1, open_seconds=30, max_open_seconds=100, clock=clock)
     waits = []
+    permit = Permit.PASS
     for _ in range(4):
-        circuit.record("server_error")
+        circuit.record("server_error", permit)
         waits.append(circuit.retry_in())
         clock.now += waits[-1] or 0
-        assert circuit.allow()
+        permit = circuit.allow()
+        assert permit is Permit.TRIAL
     assert waits == [30, 60, 100, 100]
 
 
@@ -46,6 +49,50 @@ def test_a_trial_without_verdict_is_released(clock: Clock) -> None:
     circuit = Circuit(threshold=1, open_seconds=1, clock=clock)
     circuit.record("timeout")
     clock.now += 1
-    assert circuit.allow()
-    circuit.release()
-    assert circuit.allow()
+    permit = circuit.allow()
+    assert permit is Permit.TRIAL
+    circuit.release(permit)
+    assert circuit.allow() is Permit.TRIAL
+
+
+def test_failures_already_in_flight_do_not_double_the_wait(clock: Clock) -> None:
+    """Six concurrent requests fail: the circuit opens once, for 30 s, not 30 -> 240."""
+    circuit = Circuit(threshold=3, open_seconds=30, clock=clock)
+    permits = [circuit.allow() for _ in range(6)]
+    assert permits == [Permit.PASS] * 6
+    for permit in permits:
+        circuit.record("server_error", permit)
+    assert circuit.state() == OPEN
+    assert circuit.retry_in() == pytest.approx(30)
+
+
+@pytest.mark.parametrize("outcome", ["client_error", "auth", "rate_limited", "success"])
+def test_only_the_trial_closes_an_open_circuit(clock: Clock, outcome: str) -> None:
+    circuit = Circuit(threshold=1, open_seconds=30, clock=clock)
+    early = circuit.allow()  # in flight before the circuit opens
+    circuit.record("timeout", circuit.allow())
+    assert circuit.state() == OPEN
+    assert early is not None
+    circuit.record(outcome, early)  # a late answer of the earlier request
+    assert circuit.state() == OPEN and circuit.retry_in() == pytest.approx(30)
+    clock.now += 30
+    trial = circuit.allow()
+    assert trial is Permit.TRIAL
+    circuit.record(outcome, trial)
+    assert circuit.state() == CLOSED
+
+
+def test_an_aggregator_circuit_opens_only_when_failures_span_models(clock: Clock) -> None:
+    circuit = Circuit(threshold=3, open_seconds=30, spread=True, clock=clock)
+    for _ in range(5):
+        circuit.record("server_error", Permit.PASS, "no-such-model")
+    assert circuit.state() == CLOSED  # one model failing is that model's problem
+    circuit.record("server_error", Permit.PASS, "gpt-4o-mini")
+    assert circuit.state() == OPEN  # failures across models: the endpoint is failing
+
+
+def test_an_unreachable_aggregator_opens_whatever_the_models(clock: Clock) -> None:
+    circuit = Circuit(threshold=3, open_seconds=30, spread=True, clock=clock)
+    for _ in range(3):
+        circuit.record("connection", Permit.PASS, "one-model")
+    assert circuit.state() == OPEN
