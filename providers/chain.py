@@ -9,6 +9,7 @@ from typing import Any
 
 from .errors import ChainExhausted, DeadlineExceeded, ProviderError
 from .http import Timeout
+from .verdict import mixed_verdict
 
 SKIPPED = "skipped_"
 #: Below this, an attempt could not even connect: count the deadline as spent.
@@ -192,10 +193,12 @@ class Trail:
                 code="upstream_timeout",
                 attempts=report,
             )
-        error = self.last_error
-        return ChainExhausted(
-            f"the upstream provider failed: {error.message if error else 'unknown error'}",
-            status=502,
-            code=(error.code if error and error.code else "upstream_error"),
-            attempts=report,
-        )
+        if len(outcomes) == 1 and self.last_error is not None:
+            error = self.last_error
+            return ChainExhausted(
+                f"the upstream provider failed: {error.message}",
+                status=502,
+                code=error.code or "upstream_error",
+                attempts=report,
+            )
+        return mixed_verdict(self.attempts, soonest, report)
