@@ -22,11 +22,12 @@ def create_chat_completion() -> Response:
     router, options = get_router(), route_options()
     if payload.get("stream"):
         stream = router.stream(payload, options)
-        record.serve(stream.served, stream=True)
+        record.serve(stream.served, stream=True, served_model=stream.served_model)
         include_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
         response = sse_response(stream, model=model, include_usage=include_usage, record=record)
-        return add_served_headers(response, stream.served, options)
+        return add_served_headers(response, stream.served, options, stream.served_model)
     completion = router.complete(payload, options)
-    record.serve(completion.served, stream=False)
+    served_model = completion.served_model
+    record.serve(completion.served, stream=False, served_model=served_model)
     completion.body["model"] = model
-    return add_served_headers(jsonify(completion.body), completion.served, options)
+    return add_served_headers(jsonify(completion.body), completion.served, options, served_model)

@@ -36,6 +36,8 @@ class RequestRecord:
     started: float = field(default_factory=time.monotonic)
     model: str = "-"
     served: Served | None = None
+    #: The model the upstream says answered (an aggregator may swap it).
+    served_model: str | None = None
     error: ProviderError | None = None
     stream: bool = False
     status: int = 0
@@ -46,9 +48,9 @@ class RequestRecord:
     cache: str | None = None
     finished: bool = False
 
-    def serve(self, served: Served, *, stream: bool) -> None:
-        """Note who served; a stream's answer starts now."""
-        self.served, self.stream = served, stream
+    def serve(self, served: Served, *, stream: bool, served_model: str | None = None) -> None:
+        """Note who served (and the model the upstream says answered); a stream starts now."""
+        self.served, self.stream, self.served_model = served, stream, served_model
         self.answered_in = time.monotonic() - self.started
 
     def finish(self) -> None:
@@ -86,6 +88,7 @@ class RequestRecord:
             "method": self.method,
             "route": self.route,
             "model": self.model,
+            "served_model": self.served_model,
             "provider": served.provider if served else None,
             "tier": served.tier if served else None,
             "attempts": len(served.attempts) if served else len(trail),

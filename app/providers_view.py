@@ -26,6 +26,9 @@ def describe(runtime: ProviderRuntime) -> dict[str, Any]:
         **keys.counts(),
         "circuit": runtime.circuit.state(),
         "circuit_retry_in": runtime.circuit.retry_in(),
+        "aggregator": runtime.config.aggregator,
+        # Aggregators (G4F): models set aside after failing, and seconds until their trial.
+        "models_set_aside": runtime.models.set_aside() if runtime.models else {},
         "adaptive_timeout": runtime.latency.describe(),
         "key_states": keys.describe(),
     }

@@ -57,9 +57,14 @@ def cache_result(served: Served, options: RouteOptions) -> str | None:
     return "miss" if options.cache == CACHE_USE else "bypass"
 
 
-def add_served_headers(response: Response, served: Served, options: RouteOptions) -> Response:
-    """Say who served: X-Provider, X-Provider-Tier, X-Attempts, the trail, and X-Cache."""
+def add_served_headers(
+    response: Response, served: Served, options: RouteOptions, served_model: str | None = None
+) -> Response:
+    """Say who served: X-Provider, X-Provider-Tier, X-Served-Model, X-Attempts, the trail,
+    and X-Cache."""
     response.headers["X-Provider"] = served.provider
+    if served_model:
+        response.headers["X-Served-Model"] = served_model
     response.headers["X-Provider-Tier"] = str(served.tier)
     response.headers["X-Attempts"] = str(len(served.attempts))
     response.headers["X-Attempt-Trail"] = served.trail()

@@ -31,11 +31,12 @@ def encode_event(data: dict[str, Any]) -> bytes:
 def shape_chunks(
     chunks: Iterator[dict[str, Any]], *, model: str, include_usage: bool
 ) -> Iterator[dict[str, Any]]:
-    """Echo the client's model name, and give usage as OpenAI does only when it was asked for.
+    """Echo the client's model name, and give usage once, as OpenAI does, when asked for.
 
     Some upstreams (G4F) put usage on the last content chunk instead of a final
-    ``choices: []`` chunk; then the final chunk is synthesised. Usage-only chunks
-    the client did not ask for are dropped.
+    ``choices: []`` chunk: it is taken off that chunk (so a client summing usage
+    counts it once) and sent in a synthesised final chunk. Usage-only chunks the
+    client did not ask for are dropped.
     """
     usage: Any = None
     usage_sent = False
@@ -50,8 +51,7 @@ def shape_chunks(
             continue
         if chunk.get("usage"):
             usage = chunk["usage"]
-            if not include_usage:
-                chunk["usage"] = None
+            chunk["usage"] = None
         yield chunk
     if include_usage and usage is not None and not usage_sent:
         yield {

@@ -2,8 +2,9 @@
 
 Three simulated upstreams on loopback stand in for real providers:
 tier 1 "openai", whose two keys both answer 429; tier 2 "openrouter", which is
-down (nothing listens on its port); and a G4F endpoint (tier 5) that answers.
-keyrelay runs under a real gunicorn in front of them.
+down (nothing listens on its port); and a G4F endpoint (tier 5) that answers,
+replaying what a real G4F server sends: most models serve, but one ("grok-3")
+sits behind a backend's login wall. keyrelay runs under a real gunicorn in front.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import socket
 
 import requests
 
-from tests.fakes.upstream import FakeUpstream, Reply
+from tests.fakes.g4f import recorded
+from tests.fakes.upstream import FakeUpstream, Hit, Reply
 from tests.integration.gunicorn import Gunicorn
 
 CLIENT_KEY = "demo-client-key"
@@ -32,7 +34,12 @@ def show(title: str, response: requests.Response, text: str) -> None:
     print(f"   HTTP {response.status_code}", end="")
     if response.ok:
         served, tier = response.headers["X-Provider"], response.headers["X-Provider-Tier"]
-        print(f"  served by {served} (tier {tier}) after {response.headers['X-Attempts']} attempts")
+        trail = response.headers["X-Attempt-Trail"].split(", ")
+        skipped = sum(1 for entry in trail if ":skipped_" in entry)
+        passed = f", {skipped} passed over without a request" if skipped else ""
+        attempts = response.headers["X-Attempts"]
+        noun = "request" if attempts == "1" else "requests"
+        print(f"  served by {served} (tier {tier}): {attempts} {noun} sent upstream{passed}")
         print(f"   answer: {text!r}")
         print("   attempt trail:")
         for attempt in response.headers["X-Attempt-Trail"].split(", "):
@@ -55,10 +62,37 @@ def streamed_text(response: requests.Response) -> str:
     return "".join(text)
 
 
+def g4f_server(hit: Hit) -> Reply:
+    """A G4F server as recorded: grok-3's backend wants a login, every other model answers."""
+    if (hit.body or {}).get("model") == "grok-3":
+        return recorded("api_puter_chat.txt")
+    return recorded("c_s.txt" if (hit.body or {}).get("stream") else "c_ns.txt")
+
+
+def g4f_models(proxy: Gunicorn, headers: dict[str, str]) -> None:
+    """One G4F model failing is set aside alone; the endpoint keeps serving the others."""
+    print("\n== G4F: one model behind a backend's login wall, three times")
+    for _ in range(3):
+        body = {"model": "g4f/grok-3", "messages": MESSAGES}
+        response = proxy.request("POST", "/v1/chat/completions", json=body, headers=headers)
+        error = response.json()["error"]
+        print(f"   HTTP {response.status_code}  {error['code']}: {error['message'][:60]}")
+    body = {"model": "g4f/grok-3", "messages": MESSAGES}
+    response = proxy.request("POST", "/v1/chat/completions", json=body, headers=headers)
+    print(f"   a 4th time: HTTP {response.status_code}, grok-3 is set aside, G4F is not asked")
+    body = {"model": "g4f/gpt-4o-mini", "messages": MESSAGES}
+    response = proxy.request("POST", "/v1/chat/completions", json=body, headers=headers)
+    show("g4f/gpt-4o-mini meanwhile", response, response.json()["choices"][0]["message"]["content"])
+    listing = proxy.request("GET", "/v1/providers", headers=headers).json()["data"]
+    main = next(p for p in listing if p["provider"] == "g4f-main")
+    print(f"   g4f-main: circuit {main['circuit']}, models set aside {main['models_set_aside']}")
+
+
 def main() -> None:
     openai = FakeUpstream(models=["gpt-4o-mini"])
     openai.default = lambda hit: Reply(status=429, headers={"Retry-After": "60"})
     g4f = FakeUpstream()
+    g4f.default = g4f_server
     env = {
         "PROXY_API_KEY": CLIENT_KEY,
         "OPENAI_API_BASE": openai.base_url,
@@ -105,6 +139,7 @@ def main() -> None:
             response,
             "",
         )
+        g4f_models(proxy, headers)
     finally:
         proxy.stop()
         openai.close()

@@ -122,6 +122,10 @@ class ProviderConfig:
     routes: tuple[str, ...] = ()
     #: Serves any model id (G4F): no model list is fetched.
     serves_any: bool = False
+    #: Many backends behind one URL (G4F, or <P>_AGGREGATOR=true): failures count per model.
+    aggregator: bool = False
+    #: The first-byte timeout of an aggregator (G4F_TIMEOUT_FIRST_BYTE), under TIMEOUT_READ.
+    first_byte_timeout: float | None = None
 
     @property
     def prefix(self) -> str:
@@ -158,6 +162,10 @@ class RoutingConfig:
     cache_max_bytes: int = 64 * 1024 * 1024
     #: CACHE_SHARED: one client key's cached answers may serve another's.
     cache_shared: bool = False
+    #: G4F_ALLOWED_FIELDS: G4F control fields clients may send (never a URL).
+    g4f_allowed_fields: tuple[str, ...] = ()
+    #: G4F_STRICT_MODEL: an answer from another model than asked is that attempt's failure.
+    g4f_strict_model: bool = False
     max_response_bytes: int = 32 * 1024 * 1024
     max_event_bytes: int = 4 * 1024 * 1024
     adaptive: AdaptivePolicy = field(default_factory=AdaptivePolicy)
@@ -208,6 +216,8 @@ def _provider(env: Mapping[str, str], prefix: str, keys: list[str]) -> ProviderC
         max_in_flight_per_key=max_in_flight or None,
         custom=known is None,
         tier=_tier(env, prefix, known.tier if known else CUSTOM_TIER),
+        aggregator=(aggregator := env_bool(env, f"{prefix}_AGGREGATOR", False)),
+        first_byte_timeout=_first_byte_timeout(env) if aggregator else None,
     )
 
 
@@ -232,9 +242,16 @@ def _g4f_endpoints(env: Mapping[str, str]) -> list[ProviderConfig]:
                 family=G4F,
                 routes=tuple(r.lower() for r in routes),
                 serves_any=True,
+                aggregator=True,
+                first_byte_timeout=_first_byte_timeout(env),
             )
         )
     return endpoints
+
+
+def _first_byte_timeout(env: Mapping[str, str]) -> float:
+    """G4F_TIMEOUT_FIRST_BYTE: an aggregator's backend may wait minutes on a login page."""
+    return env_float(env, "G4F_TIMEOUT_FIRST_BYTE", 30.0, minimum=0.001)
 
 
 def _check_priorities(env: Mapping[str, str]) -> None:
@@ -307,6 +324,8 @@ def load_routing_config(env: Mapping[str, str], *, pool_maxsize: int = 10) -> Ro
         max_response_bytes=env_int(
             env, "MAX_UPSTREAM_RESPONSE_BYTES", 32 * 1024 * 1024, minimum=1024
         ),
+        g4f_allowed_fields=env_list(env, "G4F_ALLOWED_FIELDS"),
+        g4f_strict_model=env_bool(env, "G4F_STRICT_MODEL", False),
         max_event_bytes=env_int(env, "MAX_UPSTREAM_EVENT_BYTES", 4 * 1024 * 1024, minimum=1024),
         adaptive=AdaptivePolicy(
             enabled=env_bool(env, "ADAPTIVE_TIMEOUT", True),

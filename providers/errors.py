@@ -116,6 +116,16 @@ class ModelNotServed(UpstreamHTTPError):
     outcome = "not_found"
 
 
+class BackendError(UpstreamHTTPError):
+    """An aggregator's backend refused (G4F: a backend's login wall, its rate limit).
+
+    Not the key's fault and not the whole endpoint's: it counts against the model.
+    """
+
+    code = "upstream_backend_error"
+    outcome = "backend_error"
+
+
 class UpstreamServerError(UpstreamHTTPError):
     """408 or 5xx: the provider failed."""
 
@@ -128,6 +138,13 @@ class BadUpstreamResponse(ProviderError):
 
     outcome = "malformed"
     code = "upstream_bad_response"
+
+
+class ModelSwapped(BadUpstreamResponse):
+    """An aggregator answered from another model than asked (``G4F_STRICT_MODEL``)."""
+
+    outcome = "model_swapped"
+    code = "upstream_model_swapped"
 
 
 class UpstreamResponseTooLarge(ProviderError):

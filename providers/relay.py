@@ -8,12 +8,23 @@ the stream belongs to this client; a later failure becomes ``StreamInterrupted``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 
 from .chain import Served
 from .errors import BadUpstreamResponse, ClientGone, ProviderError, StreamInterrupted
 from .guard import ClientWatch
 from .upstream import Chunk, UpstreamStream, commits
+
+
+def header_safe(value: object) -> str | None:
+    """An upstream-chosen string fit for a response header: printable ASCII, 128 at most."""
+    if not isinstance(value, str):
+        return None
+    return _UNSAFE.sub("", value)[:128] or None
+
+
+_UNSAFE = re.compile(r"[^\x21-\x7e]")
 
 
 def read_prelude(stream: UpstreamStream) -> tuple[list[Chunk], Iterator[Chunk]]:
@@ -51,6 +62,8 @@ class ChatStream:
         self._closed = False
         #: Who served the stream.
         self.served = served
+        #: The model the upstream says answered (the first chunk's ``model``).
+        self.served_model = header_safe(prelude[0].get("model")) if prelude else None
         # A client that leaves while the upstream is silent ends the stream at once,
         # not at the next event (which may be a read timeout away).
         self._watch = (

@@ -15,28 +15,31 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
+from .aggregator import ModelHealth
 from .cache import LRUCache, ResponseCache, cache_key, replay_chunks
 from .catalog import G4F
 from .chain import Attempt, Deadline, Served, Trail
-from .circuit import OPEN, Circuit
+from .circuit import OPEN, Circuit, Permit
 from .config import ProviderConfig, RoutingConfig
 from .errors import (
     ClientGone,
     DeadlineExceeded,
     ModelNotFound,
     ModelNotServed,
+    ModelSwapped,
     NoUsableKey,
     ProviderError,
     StreamInterrupted,
     UnsupportedEndpoint,
     UpstreamTimeout,
 )
+from .g4f import g4f_body, same_model
 from .guard import Guard, guarded
 from .http import SessionPool, Timeout
 from .keys import USABLE, InMemoryKeyStore, KeyPolicy, KeyPool, KeyStore, Lease
 from .latency import STREAM, WHOLE, AdaptiveTimeout
 from .models import ModelCatalog
-from .relay import ChatStream, read_prelude
+from .relay import ChatStream, header_safe, read_prelude
 from .secrets import Redactor, url_secrets
 from .upstream import Chunk, Upstream, UpstreamStream
 
@@ -53,6 +56,23 @@ class _Opened(NamedTuple):
     def close(self) -> None:
         """Close the upstream response."""
         self.upstream.close()
+
+
+class Admission:
+    """The permits one candidate was let through with (its circuit's, and its model's on an
+    aggregator); after the first outcome is recorded, later attempts count as ordinary."""
+
+    __slots__ = ("endpoint", "model")
+
+    def __init__(self, endpoint: Permit, model: Permit | None) -> None:
+        self.endpoint = endpoint
+        self.model = model
+
+    def spend(self) -> None:
+        """The trial, if this was one, has had its verdict."""
+        self.endpoint = Permit.PASS
+        if self.model is not None:
+            self.model = Permit.PASS
 
 
 class ProviderRuntime:
@@ -78,6 +98,7 @@ class ProviderRuntime:
             redact,
             max_response=routing.max_response_bytes,
             max_event=routing.max_event_bytes,
+            aggregator=config.aggregator,
         )
         self.keys = KeyPool(
             config.name,
@@ -96,10 +117,24 @@ class ProviderRuntime:
             threshold=routing.circuit_failures,
             open_seconds=routing.circuit_open_seconds,
             max_open_seconds=routing.circuit_max_open_seconds,
+            spread=config.aggregator,
             clock=clock,
         )
-        #: Adaptive first-byte timeouts, learnt from this provider's latency.
-        self.latency = AdaptiveTimeout(routing.adaptive, ceiling=routing.timeout_read)
+        #: Aggregators (G4F): a circuit per model, so one failing model is set aside alone.
+        self.models = (
+            ModelHealth(
+                threshold=routing.circuit_failures,
+                open_seconds=routing.circuit_open_seconds,
+                max_open_seconds=routing.circuit_max_open_seconds,
+                clock=clock,
+            )
+            if config.aggregator
+            else None
+        )
+        #: Adaptive first-byte timeouts, learnt from this provider's latency (under the
+        #: aggregator's own first-byte ceiling, G4F_TIMEOUT_FIRST_BYTE, where it has one).
+        ceiling = config.first_byte_timeout or routing.timeout_read
+        self.latency = AdaptiveTimeout(routing.adaptive, ceiling=min(ceiling, routing.timeout_read))
         self._fetch_timeout: Timeout = (routing.timeout_connect, routing.models_fetch_timeout)
         self.catalog = ModelCatalog(
             declared=config.models,
@@ -129,6 +164,33 @@ class ProviderRuntime:
         if self.config.serves_any:
             return model if self.catalog.allowed(model) else None
         return self.catalog.match(model, fetch=fetch)
+
+    def admit(self, model: str) -> Admission | str:
+        """Permits to try ``model`` here now, or why not: circuit_open or model_set_aside."""
+        model_permit = None
+        if self.models is not None:
+            model_permit = self.models.allow(model)
+            if model_permit is None:
+                return "model_set_aside"
+        permit = self.circuit.allow()
+        if permit is None:
+            if self.models is not None and model_permit is not None:
+                self.models.release(model, model_permit)
+            return "circuit_open"
+        return Admission(permit, model_permit)
+
+    def record(self, admission: Admission, model: str, outcome: str) -> None:
+        """Feed an attempt's outcome to the circuit (and the model's, on an aggregator)."""
+        self.circuit.record(outcome, admission.endpoint, model)
+        if self.models is not None and admission.model is not None:
+            self.models.record(model, outcome, admission.model)
+        admission.spend()
+
+    def release(self, admission: Admission, model: str) -> None:
+        """End an admission that gave no verdict (no key, or the client left)."""
+        self.circuit.release(admission.endpoint)
+        if self.models is not None and admission.model is not None:
+            self.models.release(model, admission.model)
 
     def healthy(self) -> bool:
         """False while the circuit is open or no key is usable: such providers go last."""
@@ -161,6 +223,11 @@ class Completion:
 
     body: dict[str, Any]
     served: Served
+
+    @property
+    def served_model(self) -> str | None:
+        """The model the upstream says answered (its ``model`` field), made header-safe."""
+        return header_safe(self.body.get("model"))
 
 
 #: RouteOptions.cache: read and store; store only (Cache-Control: no-cache); neither (no-store).
@@ -360,15 +427,37 @@ class Router:
             hit = self._cached(key)
             if hit is not None:
                 return hit
-        body, served, _ = self._walk(
-            chain,
-            lambda c, lease, t: c.provider.upstream.chat(_for(payload, c), lease.secret, t),
-            mode=WHOLE,
-            client_gone=options.client_gone,
-        )
+
+        def ask(c: Candidate, lease: Lease, timeout: Timeout) -> dict[str, Any]:
+            body = c.provider.upstream.chat(self._for(payload, c), lease.secret, timeout)
+            self._check_model(c, body.get("model"))
+            return body
+
+        body, served, _ = self._walk(chain, ask, mode=WHOLE, client_gone=options.client_gone)
         if key is not None and self.cache is not None:
             self.cache.put(key, (body, served), len(json.dumps(body, separators=(",", ":"))))
         return Completion(body, served)
+
+    def _for(self, payload: Mapping[str, Any], candidate: Candidate) -> dict[str, Any]:
+        """The client's body for this candidate: its model id, and for G4F no control fields."""
+        if candidate.provider.config.family == G4F:
+            body = g4f_body(payload, self.config.g4f_allowed_fields)
+        else:
+            body = dict(payload)
+        body["model"] = candidate.model
+        return body
+
+    def _check_model(self, candidate: Candidate, served: Any) -> None:
+        """With G4F_STRICT_MODEL, an answer from another model fails the attempt."""
+        if (
+            self.config.g4f_strict_model
+            and candidate.provider.config.family == G4F
+            and isinstance(served, str)
+            and not same_model(candidate.model, served)
+        ):
+            raise ModelSwapped(
+                f"asked for '{candidate.model}', answered by '{header_safe(served)}'"
+            )
 
     def _cache_key(
         self, payload: Mapping[str, Any], chain: list[Candidate], options: RouteOptions
@@ -390,7 +479,9 @@ class Router:
         """Serve an embeddings request."""
         body, served, _ = self._walk(
             self.resolve(str(payload["model"]), embeddings=True, options=options),
-            lambda c, lease, t: c.provider.upstream.embeddings(_for(payload, c), lease.secret, t),
+            lambda c, lease, t: c.provider.upstream.embeddings(
+                self._for(payload, c), lease.secret, t
+            ),
             client_gone=options.client_gone if options else None,
         )
         return Completion(body, served)
@@ -399,8 +490,13 @@ class Router:
         """Open a streamed chat completion, committed to one provider; the caller closes it."""
 
         def open_stream(c: Candidate, lease: Lease, timeout: Timeout) -> _Opened:
-            upstream = c.provider.upstream.stream_chat(_for(payload, c), lease.secret, timeout)
+            upstream = c.provider.upstream.stream_chat(self._for(payload, c), lease.secret, timeout)
             prelude, rest = read_prelude(upstream)
+            try:
+                self._check_model(c, prelude[0].get("model"))
+            except ModelSwapped:
+                upstream.close()
+                raise
             # Committed: from here a read timeout means a stall, not a slow first byte.
             upstream.set_read_timeout(self.config.timeout_read)
             return _Opened(upstream, prelude, rest)
@@ -421,7 +517,8 @@ class Router:
             provider.keys.release(lease)
             if failure is not None:
                 provider.keys.record(lease, failure)
-                provider.circuit.record(StreamInterrupted.outcome)
+                after_commit = Admission(Permit.PASS, Permit.PASS)
+                provider.record(after_commit, candidate.model, StreamInterrupted.outcome)
 
         return ChatStream(
             prelude,
@@ -446,14 +543,15 @@ class Router:
         trail = Trail()
         for index, candidate in enumerate(candidates):
             provider = candidate.provider
-            if not provider.circuit.allow():
-                trail.skip(provider.name, provider.tier, candidate.model, "circuit_open")
+            admission = provider.admit(candidate.model)
+            if isinstance(admission, str):
+                trail.skip(provider.name, provider.tier, candidate.model, admission)
                 continue
             tried: set[str] = set()
             while True:
                 lease = provider.keys.acquire(exclude=tried)
                 if lease is None:
-                    provider.circuit.release()
+                    provider.release(admission, candidate.model)
                     if not tried:
                         trail.skip(
                             provider.name, provider.tier, candidate.model, provider.blocked_reason()
@@ -467,7 +565,7 @@ class Router:
                     result = _within(deadline, client_gone, call, candidate, lease, timeout)
                 except ClientGone as exc:
                     provider.keys.release(lease)
-                    provider.circuit.release()
+                    provider.release(admission, candidate.model)
                     trail.record(self._attempt(candidate, lease, started, exc), exc)
                     exc.trail = trail.entries
                     raise
@@ -476,7 +574,7 @@ class Router:
                         provider.latency.timed_out(mode, limit)
                     provider.keys.release(lease)
                     provider.keys.record(lease, exc)
-                    provider.circuit.record(exc.outcome)
+                    provider.record(admission, candidate.model, exc.outcome)
                     trail.record(self._attempt(candidate, lease, started, exc), exc)
                     if isinstance(exc, DeadlineExceeded) or deadline.expired():
                         trail.deadline_hit = True
@@ -491,12 +589,12 @@ class Router:
                     break
                 except BaseException:
                     provider.keys.release(lease)
-                    provider.circuit.release()
+                    provider.release(admission, candidate.model)
                     raise
                 if mode:
                     provider.latency.observe(mode, self._clock() - started)
                 provider.keys.record(lease, None)
-                provider.circuit.record("success")
+                provider.record(admission, candidate.model, "success")
                 if not hold_key:
                     provider.keys.release(lease)
                 trail.record(self._attempt(candidate, lease, started, None))
@@ -585,10 +683,3 @@ def _listing(runtime: ProviderRuntime) -> tuple[str, ...]:
     if runtime.config.serves_any and runtime.config.models is None:
         return ()
     return runtime.catalog.models() or ()
-
-
-def _for(payload: Mapping[str, Any], candidate: Candidate) -> dict[str, Any]:
-    """The client's body, untouched but for the model id this candidate knows."""
-    body = dict(payload)
-    body["model"] = candidate.model
-    return body

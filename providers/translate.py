@@ -72,6 +72,8 @@ def error_details(data: Any) -> dict[str, Any]:
         data = data[0]
     if not isinstance(data, dict):
         return {}
+    if "error" not in data and isinstance(data.get("detail"), list):
+        return _validation_detail(data["detail"])
     error = data.get("error", data)
     if isinstance(error, str):
         return {"message": clip(error, MAX_ERROR_MESSAGE)}
@@ -88,6 +90,29 @@ def error_details(data: Any) -> dict[str, Any]:
             for d in error["details"][:MAX_ERROR_DETAILS]
             if isinstance(d, dict)
         ]
+    return details
+
+
+def _validation_detail(detail: list[Any]) -> dict[str, Any]:
+    """FastAPI's 422 ``{"detail": [{"loc", "msg"|"message", "type"}]}`` (G4F) as an error object."""
+    first = next((d for d in detail if isinstance(d, dict)), None)
+    if first is None:
+        return {"message": "the upstream refused the request"}
+    loc = [p for p in first.get("loc") or [] if isinstance(p, str | int) and not isinstance(p, bool)]
+    if loc and loc[0] in ("body", "query", "path", "header"):
+        loc = loc[1:]
+    param = ""
+    for part in loc:
+        param += f"[{part}]" if isinstance(part, int) else (f".{part}" if param else str(part))
+    if param.startswith("["):
+        param = ""  # a position in the body, not a parameter
+    text = first.get("msg") or first.get("message") or "invalid value"
+    message = f"{text} ({param})" if param else str(text)
+    details: dict[str, Any] = {"message": clip(str(message), MAX_ERROR_MESSAGE)}
+    if param:
+        details["param"] = clip(param, MAX_ERROR_FIELD)
+    if isinstance(first.get("type"), str):
+        details["code"] = clip(first["type"], MAX_ERROR_FIELD)
     return details
 
 

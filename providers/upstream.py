@@ -8,7 +8,15 @@ from typing import Any
 import requests
 
 from . import jsonlimits
-from .errors import BadUpstreamResponse, InBandError, TransportError
+from .errors import (
+    BackendError,
+    BadUpstreamResponse,
+    InBandError,
+    KeyRejected,
+    ProviderError,
+    RateLimited,
+    TransportError,
+)
 from .http import (
     DEFAULT_MAX_RESPONSE_BYTES,
     SessionPool,
@@ -118,6 +126,15 @@ class UpstreamStream:
         self.response.close()
 
 
+#: What G4F's own API-key check answers (``G4F_API_KEY`` wrong or missing).
+_OWN_AUTH_MESSAGES = frozenset({"not authenticated", "invalid api key", "unauthorized"})
+
+
+def _refuses_our_key(error: ProviderError) -> bool:
+    """An aggregator's 401/403 about the key keyrelay sent, not about one of its backends."""
+    return isinstance(error, KeyRejected) and error.message.strip().lower() in _OWN_AUTH_MESSAGES
+
+
 class Upstream:
     """One OpenAI-compatible base URL, reached through a pooled session."""
 
@@ -130,6 +147,7 @@ class Upstream:
         *,
         max_response: int = DEFAULT_MAX_RESPONSE_BYTES,
         max_event: int = DEFAULT_MAX_EVENT_BYTES,
+        aggregator: bool = False,
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
@@ -137,6 +155,7 @@ class Upstream:
         self._redact = redact
         self._max_response = max_response
         self._max_event = max_event
+        self._aggregator = aggregator
 
     def _send(
         self,
@@ -147,16 +166,23 @@ class Upstream:
         payload: Mapping[str, Any] | None = None,
         stream: bool = False,
     ) -> requests.Response:
-        return send(
-            self._sessions.get(self.base_url),
-            method,
-            f"{self.base_url}/{path}",
-            key=key,
-            timeout=timeout,
-            redact=self._redact,
-            payload=payload,
-            stream=stream,
-        )
+        try:
+            return send(
+                self._sessions.get(self.base_url),
+                method,
+                f"{self.base_url}/{path}",
+                key=key,
+                timeout=timeout,
+                redact=self._redact,
+                payload=payload,
+                stream=stream,
+            )
+        except (RateLimited, KeyRejected) as exc:
+            if self._aggregator and not _refuses_our_key(exc):
+                raise BackendError(
+                    exc.message, upstream_status=exc.upstream_status, body=exc.body
+                ) from None
+            raise
 
     def _json(self, response: requests.Response) -> dict[str, Any]:
         try:

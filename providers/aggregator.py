@@ -1,0 +1,86 @@
+"""Aggregator endpoints (G4F): failures are the model's before they are the endpoint's.
+
+An aggregator serves many models from many backends behind one URL; one model
+failing (a backend down, a login wall, an unknown name) says nothing about the
+others. Each model gets a circuit of its own: a model that keeps failing is set
+aside for a while, exactly as the endpoint's circuit would set the endpoint
+aside, and the endpoint's circuit opens only when failures span models (see
+``Circuit(spread=True)``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from .circuit import OPEN, Circuit, Permit
+
+#: Models tracked per endpoint (names come from clients); the least recent go first.
+MAX_MODELS = 256
+
+
+class ModelHealth:
+    """A circuit per model of one aggregator endpoint, bounded in number."""
+
+    def __init__(
+        self,
+        *,
+        threshold: int,
+        open_seconds: float,
+        max_open_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = (threshold, open_seconds, max_open_seconds)
+        self._clock = clock
+        self._circuits: OrderedDict[str, Circuit] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _circuit(self, model: str) -> Circuit:
+        name = model.lower()
+        with self._lock:
+            circuit = self._circuits.get(name)
+            if circuit is None:
+                threshold, open_seconds, max_open = self._settings
+                circuit = self._circuits[name] = Circuit(
+                    threshold=threshold,
+                    open_seconds=open_seconds,
+                    max_open_seconds=max_open,
+                    clock=self._clock,
+                )
+                if len(self._circuits) > MAX_MODELS:
+                    self._evict()
+            else:
+                self._circuits.move_to_end(name)
+            return circuit
+
+    def _evict(self) -> None:
+        # Forget a model that is not set aside; if every one is, the least recent.
+        for name, circuit in self._circuits.items():
+            if circuit.state() != OPEN:
+                del self._circuits[name]
+                return
+        self._circuits.popitem(last=False)
+
+    def allow(self, model: str) -> Permit | None:
+        """A permit for ``model`` (the trial once its wait is over), or None while set aside."""
+        return self._circuit(model).allow()
+
+    def record(self, model: str, outcome: str, permit: Permit) -> None:
+        """Feed the outcome of an attempt for ``model``."""
+        self._circuit(model).record(outcome, permit)
+
+    def release(self, model: str, permit: Permit) -> None:
+        """End an attempt for ``model`` that gave no verdict."""
+        self._circuit(model).release(permit)
+
+    def set_aside(self) -> dict[str, float]:
+        """The models set aside now, with the seconds until each gets a trial."""
+        with self._lock:
+            circuits = list(self._circuits.items())
+        return {
+            name: round(wait, 3)
+            for name, circuit in circuits
+            if (wait := circuit.retry_in()) is not None
+        }
