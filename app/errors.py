@@ -107,9 +107,7 @@ def init_app(app: Flask) -> None:
         record = g.get("record")
         if record is not None:
             record.error = exc
-        response = error_response(
-            exc.status, provider_error_body(exc), retry_after=exc.retry_after
-        )
+        response = error_response(exc.status, provider_error_body(exc), retry_after=exc.retry_after)
         if isinstance(exc, ChainExhausted) and exc.retry_after is None:
             # keyrelay has already walked its whole chain: an SDK's automatic retries
             # (the openai and anthropic SDKs honour this header) would only repeat it.

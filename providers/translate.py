@@ -98,7 +98,9 @@ def _validation_detail(detail: list[Any]) -> dict[str, Any]:
     first = next((d for d in detail if isinstance(d, dict)), None)
     if first is None:
         return {"message": "the upstream refused the request"}
-    loc = [p for p in first.get("loc") or [] if isinstance(p, str | int) and not isinstance(p, bool)]
+    loc = [
+        p for p in first.get("loc") or [] if isinstance(p, str | int) and not isinstance(p, bool)
+    ]
     if loc and loc[0] in ("body", "query", "path", "header"):
         loc = loc[1:]
     param = ""
