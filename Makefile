@@ -21,9 +21,13 @@ install: $(VENV)/.runtime
 
 install-dev: $(VENV)/.dev
 
+# A new .env gets a random client key (shown once, here); never the template's placeholder.
 .env:
-	cp .env.example .env
-	@echo "created .env from .env.example: add your provider keys there"
+	@key=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))') && \
+	  sed "s/^PROXY_API_KEY=change-me$$/PROXY_API_KEY=$$key/" .env.example > .env && \
+	  chmod 600 .env && \
+	  echo "created .env from .env.example: add your provider keys there" && \
+	  echo "your client key (PROXY_API_KEY in .env): $$key"
 
 run: install .env
 	$(BIN)/gunicorn -c gunicorn.conf.py

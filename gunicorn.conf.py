@@ -57,8 +57,10 @@ limit_request_field_size = _int("LIMIT_REQUEST_FIELD_SIZE", 16380)
 wsgi_app = "wsgi:app"
 preload_app = False
 
-# Logging: access and error logs to stdout/stderr.
-accesslog = os.environ.get("ACCESS_LOG", "-") or None
+# Logging: keyrelay writes one line per request itself (with the model, provider, tier,
+# attempts and latency); gunicorn's access log would say the same again, so it is off
+# unless ACCESS_LOG names a destination ("-" for stdout). Errors go to stderr.
+accesslog = os.environ.get("ACCESS_LOG", "").strip() or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
@@ -86,6 +88,36 @@ def _prepare_metrics_dir() -> None:
 
 
 _prepare_metrics_dir()
+
+
+def on_starting(server: Any) -> None:
+    """Before binding: refuse an open proxy on a public address; name ignored variables once."""
+    from providers.audit import ignored_variables, is_loopback, is_placeholder
+
+    keys = [k for k in os.environ.get("PROXY_API_KEY", "").split(",") if k.strip()]
+    weak = not keys or any(is_placeholder(k) for k in keys)
+    allowed = os.environ.get("ALLOW_OPEN_PROXY", "").strip().lower() in {"1", "true", "yes", "on"}
+    public = [a for a in server.cfg.bind if not is_loopback(a)]
+    if weak and public and not allowed:
+        what = "is not set" if not keys else "is a published placeholder"
+        raise SystemExit(
+            f"keyrelay: refusing to listen on {', '.join(public)}: PROXY_API_KEY {what}, so "
+            "anyone who reaches this address could spend your provider keys. Set PROXY_API_KEY "
+            "to a secret (python -c 'import secrets; print(secrets.token_urlsafe(32))'), or "
+            "set ALLOW_OPEN_PROXY=true if an open proxy is really what you want."
+        )
+    if weak:
+        server.log.warning(
+            "PROXY_API_KEY %s: this proxy is OPEN to anyone who can reach %s",
+            "is not set" if not keys else "is a published placeholder",
+            ", ".join(server.cfg.bind),
+        )
+    try:
+        ignored = ignored_variables(os.environ)
+    except ValueError:
+        return  # an invalid configuration: the workers stop on it with one clear line
+    for item in ignored:
+        server.log.warning("ignored %s: %s", item.variable, item.reason)
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 
 from flask import Blueprint, Flask, Response, g, request
 
+from providers.audit import is_placeholder
+
 from . import auth, body, errors, gateway, logs, observe
 from .config import load_settings
 
@@ -35,7 +37,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    gateway.init_app(app, settings)
+    gateway.init_app(app, settings, config)
     errors.init_app(app)
     app.before_request(_assign_request_id)
     app.before_request(body.limit_writes)
@@ -56,10 +58,11 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.before_request(ticker.ensure_running)
     cli.init_app(app)
 
-    if not settings.client_keys:
+    if not settings.client_keys or any(is_placeholder(k) for k in settings.client_keys):
         log.warning(
-            "PROXY_API_KEY is not set: the proxy is OPEN to anyone who can reach it. "
-            "Set PROXY_API_KEY before binding beyond 127.0.0.1."
+            "PROXY_API_KEY is %s: the proxy is OPEN to anyone who can reach it. "
+            "Set PROXY_API_KEY to a secret before binding beyond 127.0.0.1.",
+            "not set" if not settings.client_keys else "a published placeholder",
         )
     if not settings.routing.providers:
         log.warning("no provider is configured: set <PROVIDER>_API_KEY (see .env.example)")

@@ -36,6 +36,27 @@ def may_see_details() -> bool:
     return not keys or key_matches(presented_key(), keys)
 
 
+def _missing_key_message() -> str:
+    """Why no key was found, naming what the client got wrong (never echoing what it sent)."""
+    header = request.headers.get("Authorization", "").strip()
+    if not header:
+        return (
+            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
+            "or in an 'x-api-key' header."
+        )
+    scheme, _, token = header.partition(" ")
+    if not token.strip():
+        return (
+            "The Authorization header has no 'Bearer ' scheme: send "
+            "'Authorization: Bearer <key>' (or the key alone in an 'x-api-key' header)."
+        )
+    shown = scheme if scheme.isalpha() and len(scheme) <= 20 else "that"
+    return (
+        f"The Authorization scheme '{shown}' is not supported: send "
+        "'Authorization: Bearer <key>' (or the key alone in an 'x-api-key' header)."
+    )
+
+
 def require_client_key() -> None:
     """Reject the request unless it carries one of the configured client keys."""
     keys = gateway().settings.client_keys
@@ -43,11 +64,6 @@ def require_client_key() -> None:
         return
     presented = presented_key()
     if presented is None:
-        raise APIError(
-            401,
-            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
-            "or in an 'x-api-key' header.",
-            code="missing_api_key",
-        )
+        raise APIError(401, _missing_key_message(), code="missing_api_key")
     if not key_matches(presented, keys):
         raise APIError(401, "Incorrect API key provided.", code="invalid_api_key")

@@ -6,6 +6,7 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
+from providers.audit import ignored_variables, is_placeholder
 from providers.errors import ProviderError
 from providers.router import RouteOptions
 from providers.secrets import redact_url
@@ -40,6 +41,11 @@ def config_check() -> None:
     click.echo(f"client keys: {len(state.settings.client_keys)} (PROXY_API_KEY)")
     if not state.settings.client_keys:
         click.echo("warning: PROXY_API_KEY is not set: the proxy is open to anyone who reaches it")
+    elif any(is_placeholder(k) for k in state.settings.client_keys):
+        click.echo(
+            "warning: PROXY_API_KEY is a published placeholder: set a secret before exposing "
+            "keyrelay (gunicorn refuses a non-loopback BIND with it)"
+        )
     click.echo(f"fallback: {'on' if state.settings.routing.fallback_enabled else 'off'}")
     click.echo("providers (tier, name, base URL, keys):")
     for runtime in sorted(router.providers.values(), key=lambda r: (r.tier, r.name)):
@@ -52,6 +58,8 @@ def config_check() -> None:
         )
     for name, entries in state.settings.routing.groups.items():
         click.echo(f"model group {name}: {', '.join(entries)}")
+    for item in ignored_variables(state.env):
+        click.echo(f"warning: ignored {item.variable}: {item.reason}")
     problems = config_problems()
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
@@ -80,6 +88,13 @@ def route(model: str, max_tier: int | None, no_fallback: bool) -> None:
         raise SystemExit(1) from None
     for position, candidate in enumerate(chain, start=1):
         provider = candidate.provider
+        if candidate.skip is not None:
+            click.echo(
+                f"{position}. tier {provider.tier}  {provider.name}  model={candidate.model}  "
+                f"skipped: {candidate.skip} (IGNORE_MODELS_{provider.name.upper()} / "
+                f"WHITELIST_MODELS_{provider.name.upper()})"
+            )
+            continue
         keys = provider.keys
         usable = "no key" if keys.keyless else f"{keys.counts()['usable']}/{len(keys.key_ids)}"
         click.echo(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from flask import Flask, current_app
 
@@ -22,14 +22,16 @@ class Gateway:
     router: Router
     #: The bounded ``model`` label of the request metrics.
     model_labels: Callable[[str], str]
+    #: The variables the settings were read from (for ``config-check``'s audit).
+    env: Mapping[str, str] = field(repr=False, default_factory=dict)
 
 
-def init_app(app: Flask, settings: Settings) -> None:
+def init_app(app: Flask, settings: Settings, env: Mapping[str, str]) -> None:
     """Build the router for this process and attach it to ``app``."""
     from .metrics import ModelLabels
 
     router = Router(settings.routing)
-    app.extensions[EXTENSION] = Gateway(settings, router, ModelLabels(router))
+    app.extensions[EXTENSION] = Gateway(settings, router, ModelLabels(router), env)
 
 
 def gateway() -> Gateway:

@@ -14,7 +14,7 @@ from .gateway import get_router
 bp = Blueprint("providers", __name__)
 
 
-def describe(runtime: ProviderRuntime) -> dict[str, Any]:
+def describe(runtime: ProviderRuntime, waiting: int = 0) -> dict[str, Any]:
     """A provider as operators see it; keys appear only as fingerprints."""
     keys = runtime.keys
     return {
@@ -31,11 +31,15 @@ def describe(runtime: ProviderRuntime) -> dict[str, Any]:
         "models_set_aside": runtime.models.set_aside() if runtime.models else {},
         "adaptive_timeout": runtime.latency.describe(),
         "key_states": keys.describe(),
+        #: Requests of this worker waiting for one of its keys to be given back.
+        "waiting_for_key": waiting,
     }
 
 
 @bp.get("/providers")
 def list_providers() -> Response:
     """List the providers, highest tier first."""
-    runtimes = sorted(get_router().providers.values(), key=lambda r: r.tier)
-    return jsonify({"object": "list", "data": [describe(r) for r in runtimes]})
+    router = get_router()
+    runtimes = sorted(router.providers.values(), key=lambda r: r.tier)
+    data = [describe(r, router.slots.waiting(r.name)) for r in runtimes]
+    return jsonify({"object": "list", "data": data})

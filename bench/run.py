@@ -71,6 +71,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         started.append(targets.direct(upstream.base_url))
         started.append(targets.keyrelay(upstream.base_url, worker_class="gthread"))
         started.append(targets.keyrelay(upstream.base_url, worker_class="gevent"))
+        started.append(
+            targets.keyrelay(upstream.base_url, worker_class="gevent", shipped_logging=True)
+        )
         started.append(targets.floor(upstream.base_url))
         if args.litellm:
             started.append(targets.litellm(upstream.base_url))

@@ -80,15 +80,24 @@ def direct(upstream_url: str) -> Target:
     return Target("direct", upstream_url + "/chat/completions", "fake-model", {})
 
 
+#: Logging off: gunicorn's access log and keyrelay's own request lines.
+LOGS_OFF = {"ACCESS_LOG": "", "LOG_LEVEL": "warning"}
+
+
 def keyrelay(
     upstream_url: str,
     *,
     worker_class: str,
     workers: int = 2,
     extra_env: Mapping[str, str] | None = None,
+    shipped_logging: bool = False,
     **env: str,
 ) -> Target:
-    """keyrelay under gunicorn in front of the fake upstream (``env`` overrides the defaults)."""
+    """keyrelay under gunicorn in front of the fake upstream (``env`` overrides the defaults).
+
+    ``shipped_logging`` keeps the logging a user gets by default (keyrelay's request line,
+    no access log), written to a file; otherwise logging is off.
+    """
     settings = {
         "PROXY_API_KEY": CLIENT_KEY,
         "FAKE_API_BASE": upstream_url,
@@ -96,8 +105,7 @@ def keyrelay(
         "FAKE_MODELS": "fake-model",
         "WEB_CONCURRENCY": str(workers),
         "THREADS": "16",
-        "ACCESS_LOG": "",
-        "LOG_LEVEL": "warning",
+        **({} if shipped_logging else LOGS_OFF),
         **(extra_env or {}),
         **env,
     }
@@ -105,7 +113,7 @@ def keyrelay(
     server = Gunicorn(settings, worker_class=worker_class, python=PROJECT_PYTHON)
     cold = time.monotonic() - started
     target = Target(
-        f"keyrelay {worker_class}",
+        f"keyrelay {worker_class}" + (" (shipped logging)" if shipped_logging else ""),
         server.url + "/v1/chat/completions",
         "fake/fake-model",
         {"Authorization": f"Bearer {CLIENT_KEY}"},
@@ -122,8 +130,7 @@ def floor(upstream_url: str, *, worker_class: str = "gthread", workers: int = 2)
         "FLOOR_UPSTREAM": upstream_url,
         "WEB_CONCURRENCY": str(workers),
         "THREADS": "16",
-        "ACCESS_LOG": "",
-        "LOG_LEVEL": "warning",
+        **LOGS_OFF,
     }
     started = time.monotonic()
     server = Gunicorn(

@@ -111,6 +111,11 @@ class Trail:
         return [e for e in self.entries if not e.outcome.startswith(SKIPPED)]
 
     @property
+    def only_busy(self) -> bool:
+        """True when nothing was sent and every provider was passed over for busy keys."""
+        return not self.attempts and self.skipped == {"busy"}
+
+    @property
     def skipped(self) -> set[str]:
         """Why providers were passed over: cooling, disabled, exhausted, busy, circuit_open."""
         return {
@@ -159,6 +164,15 @@ class Trail:
                 code="rate_limit_exceeded",
                 error_type="rate_limit_error",
                 retry_after=soonest,
+                attempts=report,
+            )
+        if self.only_busy:
+            return ChainExhausted(
+                "every key that could serve this model stayed busy (at its "
+                "MAX_CONCURRENT_REQUESTS_PER_KEY limit) until the request deadline; retry shortly",
+                status=503,
+                code="keys_busy",
+                retry_after=soonest or 1.0,
                 attempts=report,
             )
         if not self.attempts:

@@ -24,10 +24,10 @@ from .catalog import (
 from .latency import AdaptivePolicy
 from .secrets import redact_url
 
-_KEY_VAR = re.compile(r"^(?P<provider>[A-Z0-9_]+?)_API_KEY(?:_[A-Za-z0-9_]+)?$")
+KEY_VAR = re.compile(r"^(?P<provider>[A-Z0-9_]+?)_API_KEY(?:_[A-Za-z0-9_]+)?$")
 _BASE_VAR = re.compile(r"^(?P<provider>[A-Z0-9_]+)_API_BASE$")
 #: Prefixes of variables that are settings, never provider names.
-_RESERVED = frozenset({"PROXY", "METRICS", "G4F"})
+RESERVED = frozenset({"PROXY", "METRICS", "G4F", "ADMIN"})
 _PRIORITY_VAR = re.compile(r"^PROVIDER_PRIORITY_(?P<provider>[A-Z0-9_]+)$")
 _GROUP_VAR = re.compile(r"^MODEL_GROUP_(?P<name>[A-Za-z0-9_\-.]+)$")
 
@@ -174,8 +174,8 @@ class RoutingConfig:
 def _keys_by_provider(env: Mapping[str, str]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for name in sorted(env):
-        match = _KEY_VAR.match(name)
-        if not match or match["provider"] in _RESERVED:
+        match = KEY_VAR.match(name)
+        if not match or match["provider"] in RESERVED:
             continue
         values = (v.strip() for v in env[name].split(","))
         found.setdefault(match["provider"], []).extend(v for v in values if v)
@@ -224,7 +224,7 @@ def _provider(env: Mapping[str, str], prefix: str, keys: list[str]) -> ProviderC
 def _g4f_endpoints(env: Mapping[str, str]) -> list[ProviderConfig]:
     """The G4F endpoints with a base URL, sharing G4F_API_KEY (sent only when set)."""
     key = env_str(env, "G4F_API_KEY")
-    tier = _tier(env, "G4F", G4F_TIER)
+    family_tier = _tier(env, "G4F", G4F_TIER)
     endpoints = []
     for part in G4F_ENDPOINTS:
         var = f"G4F_{part.upper()}_API_BASE"
@@ -238,7 +238,8 @@ def _g4f_endpoints(env: Mapping[str, str]) -> list[ProviderConfig]:
                 keys=(key,) if key else (),
                 models=env_list(env, "G4F_MODELS") or None,
                 embeddings=False,
-                tier=tier,
+                # PROVIDER_PRIORITY_G4F_<ENDPOINT> sets one endpoint; PROVIDER_PRIORITY_G4F all.
+                tier=_tier(env, f"G4F_{part.upper()}", family_tier),
                 family=G4F,
                 routes=tuple(r.lower() for r in routes),
                 serves_any=True,
@@ -288,7 +289,7 @@ def load_providers(env: Mapping[str, str]) -> tuple[ProviderConfig, ...]:
         for name in env
         if (m := _BASE_VAR.match(name))
         and m["provider"].lower() not in KNOWN_PROVIDERS
-        and m["provider"] not in _RESERVED
+        and m["provider"] not in RESERVED
         and not m["provider"].startswith("G4F_")
         and env[name].strip()
     )

@@ -177,6 +177,15 @@ class ClientGone(ProviderError):
     outcome = "client_gone"
 
 
+class NoProviderConfigured(ProviderError):
+    """Nothing to route to: no provider key and no base URL in the configuration."""
+
+    status = 503
+    error_type = "server_error"
+    code = "no_provider_configured"
+    outcome = "no_provider"
+
+
 class ModelNotFound(ProviderError):
     """No configured provider serves the requested model."""
 

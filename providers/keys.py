@@ -292,8 +292,11 @@ class KeyPool:
         policy: KeyPolicy | None = None,
         max_in_flight: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_release: Callable[[str], None] | None = None,
     ) -> None:
         self.name = name
+        #: Told the pool's name when a key is given back (requests may wait for a slot).
+        self._on_release = on_release if max_in_flight else None
         # A keyless provider (a local server) has one pseudo-key: the empty secret.
         self._secrets = {fingerprint(s): s for s in (secrets or [""])}
         self.key_ids = tuple(self._secrets)
@@ -323,6 +326,8 @@ class KeyPool:
         if not lease.released:
             lease.released = True
             self._store.release(self.name, lease.key_id)
+            if self._on_release is not None:
+                self._on_release(self.name)
 
     def record(self, lease: Lease, error: ProviderError | None) -> None:
         """Apply an upstream outcome to the key that produced it."""

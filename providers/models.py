@@ -83,6 +83,10 @@ class ModelCatalog:
             return False
         return model_allowed(model, self._ignore, self._whitelist)
 
+    def filtered(self, model: str) -> bool:
+        """True when IGNORE_MODELS / WHITELIST_MODELS exclude ``model``."""
+        return not model_allowed(model, self._ignore, self._whitelist)
+
     def mark_missing(self, model: str, seconds: float) -> None:
         """Remember for ``seconds`` that the upstream does not serve ``model``."""
         if len(model) > MAX_MODEL_NAME:
@@ -168,6 +172,25 @@ class ModelCatalog:
             if self._clock() >= self._next_fetch:
                 self._refresh()
             return self._fetched
+        finally:
+            self._lock.release()
+
+    @property
+    def known(self) -> bool:
+        """True when a list is known: declared, or fetched at least once."""
+        return self._declared is not None or self._fetched is not None
+
+    def ensure_listed(self, wait: float) -> None:
+        """Fetch now if the list was never fetched; concurrent callers share that one fetch,
+        each waiting for it at most ``wait`` seconds. A failed fetch is not retried before
+        its back-off ends."""
+        if self.known or self._clock() < self._next_fetch:
+            return
+        if not self._lock.acquire(timeout=wait):
+            return
+        try:
+            if not self.known and self._clock() >= self._next_fetch:
+                self._refresh()
         finally:
             self._lock.release()
 

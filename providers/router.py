@@ -27,6 +27,7 @@ from .errors import (
     ModelNotFound,
     ModelNotServed,
     ModelSwapped,
+    NoProviderConfigured,
     NoUsableKey,
     ProviderError,
     StreamInterrupted,
@@ -41,6 +42,7 @@ from .latency import STREAM, WHOLE, AdaptiveTimeout
 from .models import ModelCatalog
 from .relay import ChatStream, header_safe, read_prelude
 from .secrets import Redactor, url_secrets
+from .slots import SlotQueue
 from .upstream import Chunk, Upstream, UpstreamStream
 
 T = TypeVar("T")
@@ -87,6 +89,7 @@ class ProviderRuntime:
         sessions: SessionPool,
         redact: Redactor,
         clock: Callable[[], float],
+        on_release: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
         self.name = config.name
@@ -112,6 +115,7 @@ class ProviderRuntime:
             ),
             max_in_flight=config.max_in_flight_per_key,
             clock=clock,
+            on_release=on_release,
         )
         self.circuit = Circuit(
             threshold=routing.circuit_failures,
@@ -162,6 +166,9 @@ class ProviderRuntime:
     def model_for(self, model: str, *, fetch: bool) -> str | None:
         """This provider's id for ``model``, or None if it is not known to serve it."""
         if self.config.serves_any:
+            return model if self.catalog.allowed(model) else None
+        if not self.catalog.known:
+            # The list could not be fetched: let the upstream judge (a 404 marks it missing).
             return model if self.catalog.allowed(model) else None
         return self.catalog.match(model, fetch=fetch)
 
@@ -215,6 +222,8 @@ class Candidate:
 
     provider: ProviderRuntime
     model: str
+    #: Why this provider is passed over without a request (shown in the trail), if it is.
+    skip: str | None = None
 
 
 @dataclass(frozen=True)
@@ -269,6 +278,8 @@ class Router:
         #: The response cache, or None when CACHE_TTL_SECONDS is 0.
         self.cache = cache
         self.sessions = SessionPool(pool_maxsize=config.pool_maxsize)
+        #: Requests waiting for a busy key to be given back.
+        self.slots = SlotQueue()
         self.redact = Redactor(
             [k for p in config.providers for k in p.keys]
             + [s for p in config.providers for s in url_secrets(p.base_url)]
@@ -276,7 +287,13 @@ class Router:
         store = store or InMemoryKeyStore()
         self.providers: dict[str, ProviderRuntime] = {
             p.name: ProviderRuntime(
-                p, config, store=store, sessions=self.sessions, redact=self.redact, clock=clock
+                p,
+                config,
+                store=store,
+                sessions=self.sessions,
+                redact=self.redact,
+                clock=clock,
+                on_release=self.slots.released,
             )
             for p in config.providers
         }
@@ -298,6 +315,12 @@ class Router:
         serves it, by tier, then G4F; a model group is exactly its own chain.
         """
         options = options or RouteOptions(fallback=self.config.fallback_enabled)
+        if not self.providers:
+            raise NoProviderConfigured(
+                "No provider is configured, so nothing can serve a model: set a key such as "
+                "GROQ_API_KEY (or <NAME>_API_BASE for any OpenAI-compatible server) in .env "
+                "and restart keyrelay; .env.example lists every provider"
+            )
         group = self.config.groups.get(model.lower())
         if group is not None:
             chain = [c for entry in group for c in self._named(entry)]
@@ -323,7 +346,14 @@ class Router:
                 raise ModelNotFound(
                     f"No provider within tier {options.max_tier} serves '{model}'", param="model"
                 )
-        return chain if options.fallback else chain[:1]
+        first = next((i for i, c in enumerate(chain) if c.skip is None), None)
+        if first is None:
+            raise ModelNotFound(
+                f"The model '{model}' is excluded by this server's configuration "
+                "(IGNORE_MODELS_<PROVIDER> / WHITELIST_MODELS_<PROVIDER>)",
+                param="model",
+            )
+        return chain if options.fallback else chain[: first + 1]
 
     def _named(self, entry: str) -> list[Candidate]:
         """The candidates for ``provider/model`` at that provider (G4F: endpoint, then main)."""
@@ -331,7 +361,14 @@ class Router:
         family = self.families.get(prefix.lower(), [])
         if prefix.lower() == G4F:
             return self._g4f(rest)
-        return [Candidate(p, rest) for p in family if p.catalog.serves(rest) is not False]
+        chain = []
+        for runtime in family:
+            if runtime.catalog.filtered(rest):
+                # The operator excluded it (IGNORE_MODELS_<P>): said in the trail, not silently.
+                chain.append(Candidate(runtime, rest, skip="ignored_by_config"))
+            elif runtime.catalog.serves(rest) is not False:
+                chain.append(Candidate(runtime, rest))
+        return chain
 
     def _g4f(self, model: str) -> list[Candidate]:
         endpoints = self.families.get(G4F, [])
@@ -381,11 +418,21 @@ class Router:
         return ordered
 
     def _refresh_catalogs(self) -> None:
-        """Fetch, in parallel, the model lists that are not known yet (bare-model lookups)."""
-        stale = [p for p in self.providers.values() if not p.config.serves_any and p.catalog.stale]
-        if len(stale) > 1:
-            with ThreadPoolExecutor(max_workers=min(8, len(stale))) as pool:
-                list(pool.map(lambda p: p.catalog.models(), stale))
+        """Fetch the model lists never fetched yet, before a bare model is looked up.
+
+        A fresh worker must not answer 404 for a model its provider lists. Concurrent
+        requests share each fetch, and wait for it at most MODELS_FETCH_TIMEOUT (plus the
+        connect timeout); lists already known refresh in the background instead.
+        """
+        unknown = [
+            p for p in self.providers.values() if not p.config.serves_any and not p.catalog.known
+        ]
+        wait = self.config.models_fetch_timeout + self.config.timeout_connect
+        if len(unknown) == 1:
+            unknown[0].catalog.ensure_listed(wait)
+        elif unknown:
+            with ThreadPoolExecutor(max_workers=min(8, len(unknown))) as pool:
+                list(pool.map(lambda p: p.catalog.ensure_listed(wait), unknown))
 
     def knows_model(self, model: str) -> bool:
         """True for a model group, or a model some provider lists now (never fetches).
@@ -538,11 +585,43 @@ class Router:
         hold_key: bool = False,
         client_gone: Callable[[], bool] | None = None,
     ) -> tuple[T, Served, tuple[Candidate, Lease]]:
-        """Try candidates and keys in order; ``mode`` (stream/whole) selects adaptive timeouts."""
+        """Try candidates and keys in order; ``mode`` (stream/whole) selects adaptive timeouts.
+
+        When every key that could serve is busy (none blocked), wait for one to be given
+        back, within the deadline, and walk again.
+        """
         deadline = Deadline(self.config.request_deadline, self._clock)
-        trail = Trail()
+        again = False
+        while True:
+            trail = Trail()
+            found = self._pass(candidates, call, deadline, trail, mode, hold_key, client_gone)
+            if found is not None:
+                return found
+            if not trail.only_busy or deadline.expired():
+                raise trail.exhausted(self._soonest(candidates))
+            names = {c.provider.name for c in candidates if c.skip is None}
+            if not self.slots.wait(names, deadline.remaining(), client_gone, again=again):
+                if client_gone is not None and client_gone():
+                    raise ClientGone("the client closed its connection while waiting for a key")
+                raise trail.exhausted(self._soonest(candidates))
+            again = True
+
+    def _pass(
+        self,
+        candidates: list[Candidate],
+        call: Callable[[Candidate, Lease, Timeout], T],
+        deadline: Deadline,
+        trail: Trail,
+        mode: str | None,
+        hold_key: bool,
+        client_gone: Callable[[], bool] | None,
+    ) -> tuple[T, Served, tuple[Candidate, Lease]] | None:
+        """One walk down the candidates: what served, or None (the trail says why)."""
         for index, candidate in enumerate(candidates):
             provider = candidate.provider
+            if candidate.skip is not None:
+                trail.skip(provider.name, provider.tier, candidate.model, candidate.skip)
+                continue
             admission = provider.admit(candidate.model)
             if isinstance(admission, str):
                 trail.skip(provider.name, provider.tier, candidate.model, admission)
@@ -608,7 +687,7 @@ class Router:
                     started,
                 )
                 return result, served, (candidate, lease)
-        raise trail.exhausted(self._soonest(candidates))
+        return None
 
     def _attempt(
         self, candidate: Candidate, lease: Lease, started: float, error: ProviderError | None

@@ -131,8 +131,14 @@ _OWN_AUTH_MESSAGES = frozenset({"not authenticated", "invalid api key", "unautho
 
 
 def _refuses_our_key(error: ProviderError) -> bool:
-    """An aggregator's 401/403 about the key keyrelay sent, not about one of its backends."""
-    return isinstance(error, KeyRejected) and error.message.strip().lower() in _OWN_AUTH_MESSAGES
+    """An aggregator's 401/403/429 about the key keyrelay sent, not about one of its backends.
+
+    G4F answers its own API-key check with ``Not authenticated``; it drops a backend's
+    Retry-After, so a 429 that carries one is G4F's own rate limit (the key's).
+    """
+    if isinstance(error, RateLimited):
+        return error.retry_after is not None
+    return error.message.strip().lower() in _OWN_AUTH_MESSAGES
 
 
 class Upstream:

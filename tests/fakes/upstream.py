@@ -154,7 +154,8 @@ class FakeUpstream:
         self.hits: list[Hit] = []
         #: TCP connections accepted so far (a pooled client reuses them).
         self.connections = 0
-        self.default: Callable[[Hit], Reply] | None = None
+        #: Answers requests no script covers; None (or returning None): the normal answer.
+        self.default: Callable[[Hit], Reply | None] | None = None
         self._scripts: dict[str | None, deque[Reply]] = defaultdict(deque)
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _handler(self))

@@ -300,7 +300,8 @@ def test_bare_model_routes_to_a_provider_that_serves_it(gateway: Gunicorn) -> No
 
 
 def test_max_concurrent_requests_per_key(start_gateway: StartGateway, fake: FakeUpstream) -> None:
-    gateway = start_gateway(fake_env(fake, KEY_A, MAX_CONCURRENT_REQUESTS_PER_KEY_FAKE="1"))
+    env = fake_env(fake, KEY_A, MAX_CONCURRENT_REQUESTS_PER_KEY_FAKE="1", REQUEST_DEADLINE="1")
+    gateway = start_gateway(env)
     content = {"choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason": None}]}
     stream = Reply(
         events=[
@@ -316,10 +317,12 @@ def test_max_concurrent_requests_per_key(start_gateway: StartGateway, fake: Fake
         "POST", "/v1/chat/completions", json=body, headers=AUTH, stream=True
     ) as held:
         assert held.status_code == 200
-        # The only key is busy with the open stream: the next request is turned away.
+        # The only key is busy with the open stream: the next request waits for it until
+        # its deadline, then is turned away with a Retry-After.
         busy = gateway.request("POST", "/v1/chat/completions", json=CHAT, headers=AUTH)
         assert busy.status_code == 503
-        assert busy.json()["error"]["code"] == "no_usable_provider"
+        assert busy.json()["error"]["code"] == "keys_busy"
+        assert busy.headers["Retry-After"] == "1"
         stream.advance(2)
         assert held.content.endswith(b"data: [DONE]\n\n")
     # The stream ended, the key came back.

@@ -54,3 +54,55 @@ def test_credentials_in_a_base_url_never_reach_the_output() -> None:
     assert result.exit_code == 0, result.output
     assert "hunter2" not in result.output and "admin" not in result.output
     assert "http://***@127.0.0.1:9/v1" in result.output
+
+
+def test_config_check_names_ignored_variables_without_their_values() -> None:
+    env = {
+        **ENV,
+        "COHERE_API_KEY_1": "co-secret-value-123456",
+        "CHUTES_API_KEY_1": "chutes-secret-value-987",
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+        "PROVIDER_PRIORITY_MISTRAL": "2",
+        "ROTATION_MODE_GEMINI": "sequential",
+        "GEMINI_CLI_OAUTH_1": "/home/me/.gemini/creds.json",
+    }
+    result = create_app(env).test_cli_runner().invoke(args=["config-check"])
+    assert result.exit_code == 0, result.output  # warnings, not errors
+    for name in (
+        "COHERE_API_KEY_1",
+        "CHUTES_API_KEY_1",
+        "OPENAI_BASE_URL",
+        "PROVIDER_PRIORITY_MISTRAL",
+        "ROTATION_MODE_GEMINI",
+        "GEMINI_CLI_OAUTH_1",
+    ):
+        assert f"warning: ignored {name}:" in result.output
+    for value in ("co-secret", "chutes-secret", "sequential", "creds.json", "127.0.0.1:9"):
+        assert value not in result.output
+    assert "OPENAI_API_BASE" in result.output  # the spelling keyrelay reads
+
+
+def test_config_check_says_the_client_key_is_a_placeholder() -> None:
+    result = (
+        create_app({**ENV, "PROXY_API_KEY": "change-me"})
+        .test_cli_runner()
+        .invoke(args=["config-check"])
+    )
+    assert "published placeholder" in result.output
+
+
+def test_route_shows_a_provider_the_operator_excluded() -> None:
+    env = {
+        **ENV,
+        "GROQ_MODELS": "text-embedding-3-small",
+        "IGNORE_MODELS_GROQ": "*embedding*",
+        "OTHER_API_BASE": "http://127.0.0.1:4/v1",
+        "OTHER_API_KEY": "sk-other-eeeeeeeeeeeeeeee",
+        "OTHER_MODELS": "text-embedding-3-small",
+    }
+    result = create_app(env).test_cli_runner().invoke(args=["route", "groq/text-embedding-3-small"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "groq" in lines[0] and "skipped: ignored_by_config" in lines[0]
+    assert "IGNORE_MODELS_GROQ" in lines[0]
+    assert any("  other  " in line for line in lines[1:])  # the same model elsewhere
