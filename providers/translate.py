@@ -80,6 +80,9 @@ def error_details(data: Any) -> dict[str, Any]:
     if not isinstance(error, dict):
         return {}
     details = {k: _bounded(error[k]) for k in ERROR_FIELDS[1:6] if k in error}
+    if error is not data and isinstance(data.get("provider"), str):
+        # G4F names the backend that failed beside the error: not the endpoint's own error.
+        details["backend"] = clip(data["provider"], MAX_ERROR_FIELD)
     message = error.get("message")
     if not isinstance(message, str):
         message = _as_text(message or error.get("detail") or error.get("msg"))

@@ -126,19 +126,20 @@ class UpstreamStream:
         self.response.close()
 
 
-#: What G4F's own API-key check answers (``G4F_API_KEY`` wrong or missing).
-_OWN_AUTH_MESSAGES = frozenset({"not authenticated", "invalid api key", "unauthorized"})
+def _blames_a_backend(error: ProviderError, *, keyless: bool) -> bool:
+    """True when an aggregator's 401/403/429 is about one of its backends, not keyrelay's key.
 
-
-def _refuses_our_key(error: ProviderError) -> bool:
-    """An aggregator's 401/403/429 about the key keyrelay sent, not about one of its backends.
-
-    G4F answers its own API-key check with ``Not authenticated``; it drops a backend's
-    Retry-After, so a 429 that carries one is G4F's own rate limit (the key's).
+    G4F drops a backend's Retry-After, so a 429 that carries one is G4F's own limit.
+    Without a key there is no key to blame. With one, G4F's own check answers ``Not
+    authenticated``; a backend's refusal names the backend (``"provider": "Puter"``) or
+    is a ``MissingAuthError``.
     """
     if isinstance(error, RateLimited):
-        return error.retry_after is not None
-    return error.message.strip().lower() in _OWN_AUTH_MESSAGES
+        return error.retry_after is None
+    if keyless:
+        return True
+    body = error.body or {}
+    return bool(body.get("backend")) or "missingautherror" in error.message.lower()
 
 
 class Upstream:
@@ -184,7 +185,7 @@ class Upstream:
                 stream=stream,
             )
         except (RateLimited, KeyRejected) as exc:
-            if self._aggregator and not _refuses_our_key(exc):
+            if self._aggregator and _blames_a_backend(exc, keyless=not key):
                 raise BackendError(
                     exc.message, upstream_status=exc.upstream_status, body=exc.body
                 ) from None

@@ -305,20 +305,26 @@ def test_every_candidate_rate_limited_is_429_with_the_soonest_retry(
     assert P1 not in response.text and B1 not in response.text
 
 
-def test_every_key_rejected_is_502_credentials_exhausted(gateway: Gunicorn, ladder: Ladder) -> None:
+@pytest.fixture
+def keyed(ladder: Ladder, start_gateway: StartGateway) -> Gunicorn:
+    """The ladder with a G4F_API_KEY: a keyless G4F endpoint's 401 is a backend's, not a key's."""
+    return start_gateway(ladder.env(TIMEOUT_READ="2", G4F_API_KEY="g4f-key-ffffffffffff"))
+
+
+def test_every_key_rejected_is_502_credentials_exhausted(keyed: Gunicorn, ladder: Ladder) -> None:
     for fake in (ladder.premium, ladder.backup, ladder.g4f):
         fake.default = lambda hit: Reply(status=401)
-    response = ask(gateway, stream=True)
+    response = ask(keyed, stream=True)
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "upstream_credentials_exhausted"
 
 
-def test_nothing_usable_is_503_with_retry_after(gateway: Gunicorn, ladder: Ladder) -> None:
+def test_nothing_usable_is_503_with_retry_after(keyed: Gunicorn, ladder: Ladder) -> None:
     for fake in (ladder.premium, ladder.backup, ladder.g4f):
         fake.default = lambda hit: Reply(status=401)
-    ask(gateway, stream=False)
+    ask(keyed, stream=False)
     hits = ladder.chat_hits()
-    response = ask(gateway, stream=False)
+    response = ask(keyed, stream=False)
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) > 0
     assert ladder.chat_hits() == hits

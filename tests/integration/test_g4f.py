@@ -99,12 +99,13 @@ def test_failures_across_models_open_the_endpoint(
 # -- 2. a backend's 401 / 429 is the model's, not the key's -------------------------------
 
 
+@pytest.mark.parametrize("key", ["", "g4f-key-aaaaaaaaaaaa"], ids=["keyless", "keyed"])
 @pytest.mark.parametrize("name", ["api_puter_chat.txt", "c_429_ns.txt"])
 def test_a_backend_login_wall_or_rate_limit_does_not_disable_the_endpoint(
-    start_gateway: StartGateway, fake: FakeUpstream, name: str
+    start_gateway: StartGateway, fake: FakeUpstream, name: str, key: str
 ) -> None:
     fake.default = by_model({"walled": lambda: recorded(name)})
-    gateway = start_gateway(g4f_env(fake))
+    gateway = start_gateway(g4f_env(fake, **({"G4F_API_KEY": key} if key else {})))
     failed = chat(gateway, "g4f/walled")
     assert failed.status_code == 502
     assert failed.json()["error"]["code"] == "upstream_backend_error"
