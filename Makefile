@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint fmt demo bench install install-dev lock clean
+.PHONY: run test check cov lint fmt demo bench install install-dev lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,15 @@ bench: install bench/.venv/.installed
 
 test: install-dev
 	$(BIN)/python -m pytest
+
+# The inner loop, in seconds: lint, types, and the unit tests (no gunicorn, no sockets).
+check: lint
+	$(BIN)/python -m pytest -q tests/unit
+
+# Branch coverage of app/ and providers/ over the whole suite: a terminal report and htmlcov/.
+cov: install-dev
+	$(BIN)/python -m pytest --cov=app --cov=providers --cov-branch \
+	  --cov-report=term-missing:skip-covered --cov-report=html
 
 lint: install-dev
 	$(BIN)/ruff check .

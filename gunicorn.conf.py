@@ -93,10 +93,11 @@ _prepare_metrics_dir()
 def on_starting(server: Any) -> None:
     """Before binding: refuse an open proxy on a public address; name ignored variables once."""
     from providers.audit import ignored_variables, is_loopback, is_placeholder
+    from providers.env import parse_bool
 
     keys = [k for k in os.environ.get("PROXY_API_KEY", "").split(",") if k.strip()]
     weak = not keys or any(is_placeholder(k) for k in keys)
-    allowed = os.environ.get("ALLOW_OPEN_PROXY", "").strip().lower() in {"1", "true", "yes", "on"}
+    allowed = parse_bool(os.environ.get("ALLOW_OPEN_PROXY", "")) is True
     public = [a for a in server.cfg.bind if not is_loopback(a)]
     if weak and public and not allowed:
         what = "is not set" if not keys else "is a published placeholder"

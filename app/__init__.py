@@ -9,11 +9,10 @@ import uuid
 from collections.abc import Mapping
 
 from flask import Blueprint, Flask, Response, g, request
-
-from providers.audit import is_placeholder
+from providers import is_placeholder
 
 from . import auth, body, errors, gateway, logs, observe
-from .config import load_settings
+from .config import Settings, load_settings
 
 log = logging.getLogger("keyrelay")
 
@@ -58,6 +57,12 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.before_request(ticker.ensure_running)
     cli.init_app(app)
 
+    _warn_about(settings)
+    return app
+
+
+def _warn_about(settings: Settings) -> None:
+    """Say at start-up what makes this service open or useless."""
     if not settings.client_keys or any(is_placeholder(k) for k in settings.client_keys):
         log.warning(
             "PROXY_API_KEY is %s: the proxy is OPEN to anyone who can reach it. "
@@ -66,7 +71,6 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         )
     if not settings.routing.providers:
         log.warning("no provider is configured: set <PROVIDER>_API_KEY (see .env.example)")
-    return app
 
 
 def _assign_request_id() -> None:

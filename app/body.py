@@ -19,8 +19,7 @@ from typing import Any
 
 from flask import Response, request
 from gunicorn.http.errors import ParseException
-
-from providers.alarm import ALARM
+from providers import ALARM
 
 from .errors import APIError
 from .gateway import gateway

@@ -5,11 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 from flask.cli import with_appcontext
-
-from providers.audit import ignored_variables, is_placeholder
-from providers.errors import ProviderError
-from providers.router import RouteOptions
-from providers.secrets import redact_url
+from providers import ProviderError, RouteOptions, ignored_variables, is_placeholder
 
 from .gateway import gateway
 
@@ -19,12 +15,12 @@ def config_problems() -> list[str]:
     state = gateway()
     router = state.router
     problems = []
-    if not router.providers:
+    if not router.status():
         problems.append("no provider is configured: set <PROVIDER>_API_KEY (see .env.example)")
     for name, entries in state.settings.routing.groups.items():
         for entry in entries:
             prefix = entry.split("/", 1)[0].lower()
-            if prefix not in router.families:
+            if prefix not in router.prefixes:
                 problems.append(
                     f"MODEL_GROUP_{name.upper()}: '{entry}' names provider '{prefix}', "
                     "which is not configured"
@@ -48,13 +44,12 @@ def config_check() -> None:
         )
     click.echo(f"fallback: {'on' if state.settings.routing.fallback_enabled else 'off'}")
     click.echo("providers (tier, name, base URL, keys):")
-    for runtime in sorted(router.providers.values(), key=lambda r: (r.tier, r.name)):
-        keys = runtime.keys
-        listed = "no key" if keys.keyless else f"{len(keys.key_ids)}: " + " ".join(keys.key_ids)
-        routes = f"  routes: {','.join(runtime.config.routes)}" if runtime.config.routes else ""
+    for status in router.status():
+        ids = status.key_ids
+        listed = "no key" if status.keyless else f"{len(ids)}: " + " ".join(ids)
+        routes = f"  routes: {','.join(status.routes)}" if status.routes else ""
         click.echo(
-            f"  {runtime.tier:>2}  {runtime.name:<12} {redact_url(runtime.config.base_url)}"
-            f"  [{listed}]{routes}"
+            f"  {status.tier:>2}  {status.provider:<12} {status.base_url}  [{listed}]{routes}"
         )
     for name, entries in state.settings.routing.groups.items():
         click.echo(f"model group {name}: {', '.join(entries)}")
@@ -82,25 +77,20 @@ def route(model: str, max_tier: int | None, no_fallback: bool) -> None:
         fallback=router.config.fallback_enabled and not no_fallback, max_tier=max_tier
     )
     try:
-        chain = router.resolve(model, options=options)
+        steps = router.route(model, options)
     except ProviderError as exc:
         click.echo(f"error: {exc.message}", err=True)
         raise SystemExit(1) from None
-    for position, candidate in enumerate(chain, start=1):
-        provider = candidate.provider
-        if candidate.skip is not None:
+    for position, step in enumerate(steps, start=1):
+        head = f"{position}. tier {step.tier}  {step.provider}  model={step.model}  "
+        if step.skip is not None:
+            name = step.provider.upper()
             click.echo(
-                f"{position}. tier {provider.tier}  {provider.name}  model={candidate.model}  "
-                f"skipped: {candidate.skip} (IGNORE_MODELS_{provider.name.upper()} / "
-                f"WHITELIST_MODELS_{provider.name.upper()})"
+                f"{head}skipped: {step.skip} (IGNORE_MODELS_{name} / WHITELIST_MODELS_{name})"
             )
             continue
-        keys = provider.keys
-        usable = "no key" if keys.keyless else f"{keys.counts()['usable']}/{len(keys.key_ids)}"
-        click.echo(
-            f"{position}. tier {provider.tier}  {provider.name}  model={candidate.model}  "
-            f"keys usable={usable}  circuit={provider.circuit.state()}"
-        )
+        usable = "no key" if step.keyless else f"{step.usable}/{step.keys}"
+        click.echo(f"{head}keys usable={usable}  circuit={step.circuit}")
 
 
 def init_app(app: Flask) -> None:

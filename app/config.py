@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from providers.config import (
+from providers import (
     ConfigError,
     RoutingConfig,
     env_float,

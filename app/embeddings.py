@@ -21,5 +21,4 @@ def create_embeddings() -> Response:
     options = route_options()
     completion = get_router().embed(payload, options)
     record.serve(completion.served, stream=False)
-    completion.body["model"] = payload["model"]
     return add_served_headers(jsonify(completion.body), completion.served, options)

@@ -7,10 +7,8 @@ import math
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
+from providers import CallerError, ChainExhausted, ProviderError
 from werkzeug.exceptions import HTTPException
-
-from providers import ProviderError
-from providers.errors import CallerError, ChainExhausted
 
 log = logging.getLogger(__name__)
 

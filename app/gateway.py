@@ -6,7 +6,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from flask import Flask, current_app
-
 from providers import Router
 
 from .config import Settings

@@ -25,7 +25,7 @@ def ready() -> Response:
     counts only go to a caller with a client key or METRICS_API_KEY.
     """
     router = get_router()
-    keys = router.key_summary()
+    keys = {s.provider: s.counts for s in router.status()}
     details = {"providers": keys} if may_see_details() else {}
     if router.ready():
         return jsonify({"status": "ready", **details})

@@ -25,9 +25,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
-
-from providers import Attempt, Router
-from providers.circuit import CLOSED, HALF_OPEN, OPEN
+from providers import SKIPPED, Attempt, CircuitState, Outcome, Router
 
 from .auth import key_matches, presented_key
 from .errors import error_body, error_response
@@ -100,7 +98,7 @@ ADAPTIVE_TIMEOUT = Gauge(
     ["provider", "tier", "mode"],
     multiprocess_mode="liveall",
 )
-_CIRCUIT_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
+_CIRCUIT_VALUES = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
 #: The label of every model name that is not a known model, a group, or past the bounds below.
 OTHER_MODEL = "other"
 MAX_MODEL_LABEL = 128
@@ -139,11 +137,11 @@ bp = Blueprint("metrics", __name__)
 def record_attempts(entries: list[Attempt]) -> None:
     """Count each attempt of a trail and observe its duration."""
     for attempt in entries:
-        if attempt.outcome.startswith("skipped_"):
+        if attempt.outcome.startswith(SKIPPED):
             continue
         labels = (attempt.provider, str(attempt.tier))
         ATTEMPTS.labels(*labels, attempt.outcome).inc()
-        if attempt.outcome == "success":
+        if attempt.outcome == Outcome.SUCCESS:
             TTFT.labels(*labels).observe(attempt.seconds)
         else:
             UPSTREAM_LATENCY.labels(*labels).observe(attempt.seconds)
@@ -151,13 +149,14 @@ def record_attempts(entries: list[Attempt]) -> None:
 
 def publish_router_state(router: Router) -> None:
     """Set this worker's key and circuit gauges from the router's current state."""
-    for runtime in router.providers.values():
-        tier = str(runtime.tier)
-        for state, count in runtime.keys.counts().items():
-            KEYS.labels(runtime.name, tier, state).set(count)
-        CIRCUIT.labels(runtime.name, tier).set(_CIRCUIT_VALUES[runtime.circuit.state()])
-        for mode, state in runtime.latency.describe().items():
-            ADAPTIVE_TIMEOUT.labels(runtime.name, tier, mode).set(state["timeout"])
+    for status in router.status():
+        tier = str(status.tier)
+        for state, count in status.counts.items():
+            KEYS.labels(status.provider, tier, state).set(count)
+        circuit = _CIRCUIT_VALUES[CircuitState(status.circuit)]
+        CIRCUIT.labels(status.provider, tier).set(circuit)
+        for mode, state in status.adaptive_timeout.items():
+            ADAPTIVE_TIMEOUT.labels(status.provider, tier, mode).set(state["timeout"])
 
 
 class GaugeTicker:

@@ -6,8 +6,7 @@ import time
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
-
-from providers.errors import ModelNotFound
+from providers import ModelNotFound
 
 from .gateway import get_router
 

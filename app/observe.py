@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import Flask, Response, current_app, g, request
-
 from providers import Attempt, ProviderError, Served
 
 from . import metrics

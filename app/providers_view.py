@@ -2,44 +2,38 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
-
-from providers.router import ProviderRuntime
-from providers.secrets import redact_url
+from providers import ProviderStatus
 
 from .gateway import get_router
 
 bp = Blueprint("providers", __name__)
 
 
-def describe(runtime: ProviderRuntime, waiting: int = 0) -> dict[str, Any]:
+def describe(status: ProviderStatus) -> dict[str, Any]:
     """A provider as operators see it; keys appear only as fingerprints."""
-    keys = runtime.keys
     return {
-        "provider": runtime.name,
-        "prefix": runtime.config.prefix,
-        "tier": runtime.tier,
-        "base_url": redact_url(runtime.config.base_url),
-        "keys": 0 if keys.keyless else len(keys.key_ids),
-        **keys.counts(),
-        "circuit": runtime.circuit.state(),
-        "circuit_retry_in": runtime.circuit.retry_in(),
-        "aggregator": runtime.config.aggregator,
+        "provider": status.provider,
+        "prefix": status.prefix,
+        "tier": status.tier,
+        "base_url": status.base_url,
+        "keys": 0 if status.keyless else len(status.key_ids),
+        **status.counts,
+        "circuit": status.circuit,
+        "circuit_retry_in": status.circuit_retry_in,
+        "aggregator": status.aggregator,
         # Aggregators (G4F): models set aside after failing, and seconds until their trial.
-        "models_set_aside": runtime.models.set_aside() if runtime.models else {},
-        "adaptive_timeout": runtime.latency.describe(),
-        "key_states": keys.describe(),
-        #: Requests of this worker waiting for one of its keys to be given back.
-        "waiting_for_key": waiting,
+        "models_set_aside": status.models_set_aside,
+        "adaptive_timeout": status.adaptive_timeout,
+        "key_states": [asdict(key) for key in status.keys],
+        "waiting_for_key": status.waiting_for_key,
     }
 
 
 @bp.get("/providers")
 def list_providers() -> Response:
     """List the providers, highest tier first."""
-    router = get_router()
-    runtimes = sorted(router.providers.values(), key=lambda r: r.tier)
-    data = [describe(r, router.slots.waiting(r.name)) for r in runtimes]
-    return jsonify({"object": "list", "data": data})
+    return jsonify({"object": "list", "data": [describe(s) for s in get_router().status()]})

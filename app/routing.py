@@ -3,58 +3,49 @@
 from __future__ import annotations
 
 from flask import Response, g, request
-
-from providers import Served
-from providers.config import positive_int
-from providers.router import CACHE_OFF, CACHE_REFRESH, CACHE_USE, RouteOptions
-from providers.secrets import fingerprint
+from providers import CacheMode, RouteOptions, Served, fingerprint, parse_bool, positive_int
 
 from .auth import presented_key
 from .body import client_probe
 from .errors import APIError
 from .gateway import gateway
 
-_OFF = {"off", "false", "0", "no"}
-_ON = {"on", "true", "1", "yes"}
 
-
-def route_options() -> RouteOptions:
+def route_options(*, include_usage: bool = False) -> RouteOptions:
     """Read ``X-Fallback: off`` and ``X-Max-Tier: N``; FALLBACK_ENABLED=false wins over both."""
     fallback = gateway().settings.routing.fallback_enabled
-    header = request.headers.get("X-Fallback", "").strip().lower()
-    if header and header not in _OFF | _ON:
+    header = request.headers.get("X-Fallback", "").strip()
+    allowed = parse_bool(header) if header else True
+    if allowed is None:
         raise APIError(400, "X-Fallback must be 'on' or 'off'", code="invalid_header")
-    if header in _OFF:
-        fallback = False
     raw = request.headers.get("X-Max-Tier", "").strip()
     max_tier = positive_int(raw) if raw else None
     if raw and max_tier is None:
         raise APIError(400, "X-Max-Tier must be a positive integer", code="invalid_header")
-    directives = {d.strip().lower() for d in request.headers.get("Cache-Control", "").split(",")}
-    cache = (
-        CACHE_OFF
-        if "no-store" in directives
-        else CACHE_REFRESH
-        if "no-cache" in directives
-        else CACHE_USE
-    )
-    client = fingerprint(presented_key() or "")
     return RouteOptions(
-        fallback=fallback,
+        fallback=fallback and allowed,
         max_tier=max_tier,
-        cache=cache,
-        client=client,
+        cache=_cache_mode(),
+        client=fingerprint(presented_key() or ""),
         client_gone=client_probe(),
+        include_usage=include_usage,
     )
+
+
+def _cache_mode() -> CacheMode:
+    directives = {d.strip().lower() for d in request.headers.get("Cache-Control", "").split(",")}
+    if "no-store" in directives:
+        return CacheMode.OFF
+    return CacheMode.REFRESH if "no-cache" in directives else CacheMode.USE
 
 
 def cache_result(served: Served, options: RouteOptions) -> str | None:
     """hit, miss or bypass; None when the response cache is off."""
-    if gateway().router.cache is None:
+    if gateway().router.cache.cache is None:
         return None
     if served.cached:
         return "hit"
-    return "miss" if options.cache == CACHE_USE else "bypass"
+    return "miss" if options.cache == CacheMode.USE else "bypass"
 
 
 def add_served_headers(

@@ -10,9 +10,7 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validates_schema
 from marshmallow.validate import Length, OneOf, Range
-
-from providers import jsonlimits
-from providers.models import MAX_MODEL_NAME
+from providers import MAX_JSON_DEPTH, MAX_MODEL_NAME, JSONTooDeep, loads_bounded
 
 from .body import read_body
 from .errors import APIError
@@ -235,11 +233,11 @@ def parse_body(schema: Schema) -> dict[str, Any]:
     """Return the request's JSON object, validated by ``schema``, or raise ``APIError`` (400)."""
     raw = read_body()
     try:
-        data = jsonlimits.loads(raw)
-    except jsonlimits.JSONTooDeep:
+        data = loads_bounded(raw)
+    except JSONTooDeep:
         raise APIError(
             400,
-            f"The JSON body nests deeper than {jsonlimits.MAX_JSON_DEPTH} levels.",
+            f"The JSON body nests deeper than {MAX_JSON_DEPTH} levels.",
             code="invalid_json",
         ) from None
     except ValueError:

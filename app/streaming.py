@@ -1,17 +1,19 @@
-"""Server-Sent Events to the client: a chunked generator that relays as chunks arrive."""
+"""Server-Sent Events to the client: a chunked generator that relays as chunks arrive.
+
+The stream arrives in the client's terms (``providers`` normalised it): this
+module only encodes events, counts bytes, and ends an interrupted stream with an
+error event instead of ``[DONE]``.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterator
 from typing import Any
 
 from flask import Response
-
-from providers import ChatStream
-from providers.errors import ClientGone, StreamInterrupted
+from providers import ChatStream, ClientGone, StreamInterrupted
 
 from . import metrics
 from .errors import error_body
@@ -28,52 +30,14 @@ def encode_event(data: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
 
 
-def shape_chunks(
-    chunks: Iterator[dict[str, Any]], *, model: str, include_usage: bool
-) -> Iterator[dict[str, Any]]:
-    """Echo the client's model name, and give usage once, as OpenAI does, when asked for.
-
-    Some upstreams (G4F) put usage on the last content chunk instead of a final
-    ``choices: []`` chunk: it is taken off that chunk (so a client summing usage
-    counts it once) and sent in a synthesised final chunk. Usage-only chunks the
-    client did not ask for are dropped.
-    """
-    usage: Any = None
-    usage_sent = False
-    last: dict[str, Any] = {}
-    for chunk in chunks:
-        chunk["model"] = model
-        last = chunk
-        if not chunk.get("choices") and chunk.get("usage"):
-            if include_usage:
-                usage_sent = True
-                yield chunk
-            continue
-        if chunk.get("usage"):
-            usage = chunk["usage"]
-            chunk["usage"] = None
-        yield chunk
-    if include_usage and usage is not None and not usage_sent:
-        yield {
-            "id": last.get("id"),
-            "object": "chat.completion.chunk",
-            "created": last.get("created", int(time.time())),
-            "model": model,
-            "choices": [],
-            "usage": usage,
-        }
-
-
-def sse_response(
-    stream: ChatStream, *, model: str, include_usage: bool, record: RequestRecord
-) -> Response:
+def sse_response(stream: ChatStream, *, record: RequestRecord) -> Response:
     """Relay a committed stream as ``text/event-stream``; the upstream closes with the response."""
     served = stream.served
 
     def generate() -> Iterator[bytes]:
         metrics.OPEN_STREAMS.inc()
         try:
-            for chunk in shape_chunks(iter(stream), model=model, include_usage=include_usage):
+            for chunk in stream:
                 event = encode_event(chunk)
                 record.bytes += len(event)
                 yield event

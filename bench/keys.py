@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import time
 
-from providers.keys import InMemoryKeyStore, KeyPool
+from providers.keys import KeyPool
+from providers.keystore import InMemoryKeyStore
 
 ROUNDS = 5
 OPERATIONS = 20_000

@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from .circuit import OPEN, Circuit, Permit
+from .config import RoutingConfig
 
 #: Models tracked per endpoint (names come from clients); the least recent go first.
 MAX_MODELS = 256
@@ -36,6 +37,16 @@ class ModelHealth:
         self._clock = clock
         self._circuits: OrderedDict[str, Circuit] = OrderedDict()
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_routing(cls, routing: RoutingConfig, *, clock: Callable[[], float]) -> ModelHealth:
+        """Model circuits with the thresholds and waits a routing configuration sets."""
+        return cls(
+            threshold=routing.circuit_failures,
+            open_seconds=routing.circuit_open_seconds,
+            max_open_seconds=routing.circuit_max_open_seconds,
+            clock=clock,
+        )
 
     def _circuit(self, model: str) -> Circuit:
         name = model.lower()

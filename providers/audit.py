@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .catalog import G4F_ENDPOINTS, KNOWN_PROVIDERS
-from .config import KEY_VAR, RESERVED, load_providers
+from .settings import KEY_VAR, RESERVED, load_providers
 
 #: Client keys that are published somewhere (templates, examples): never a real secret.
 PLACEHOLDER_KEYS = frozenset(

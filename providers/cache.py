@@ -17,6 +17,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
+from .attempts import Served
+from .config import RoutingConfig
+from .options import CacheMode, RouteOptions
+
 #: Body fields that change how an answer is delivered, not what it is.
 DELIVERY_FIELDS = frozenset({"stream", "stream_options"})
 
@@ -130,3 +134,57 @@ def replay_chunks(completion: Mapping[str, Any], *, include_usage: bool) -> list
     if include_usage and completion.get("usage"):
         chunks.append({**base, "choices": [], "usage": completion["usage"]})
     return chunks
+
+
+class CachePolicy:
+    """When the router reads and writes the cache, and under which key."""
+
+    def __init__(
+        self,
+        cache: ResponseCache | None,
+        *,
+        shared: bool,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        #: The store, or None when CACHE_TTL_SECONDS is 0.
+        self.cache = cache
+        self._shared = shared
+        self._clock = clock
+
+    @classmethod
+    def from_routing(
+        cls, routing: RoutingConfig, cache: ResponseCache | None, clock: Callable[[], float]
+    ) -> CachePolicy:
+        """The policy a routing configuration sets (an LRU when CACHE_TTL_SECONDS > 0)."""
+        if cache is None and routing.cache_ttl > 0:
+            cache = LRUCache(
+                max_entries=routing.cache_max_entries,
+                ttl=routing.cache_ttl,
+                max_bytes=routing.cache_max_bytes,
+            )
+        return cls(cache, shared=routing.cache_shared, clock=clock)
+
+    def key(
+        self, payload: Mapping[str, Any], chain: Iterable[tuple[str, str]], options: RouteOptions
+    ) -> str | None:
+        """The cache key for this request, or None when the cache is not used."""
+        if self.cache is None or options.cache == CacheMode.OFF:
+            return None
+        return cache_key(payload, chain, "" if self._shared else options.client)
+
+    def lookup(
+        self, key: str | None, options: RouteOptions
+    ) -> tuple[dict[str, Any], Served] | None:
+        """A stored (body, served-from-cache), when this request may read the cache."""
+        if key is None or self.cache is None or options.cache != CacheMode.USE:
+            return None
+        stored = self.cache.get(key)
+        if stored is None:
+            return None
+        body, served = stored
+        return body, served.from_cache(self._clock())
+
+    def store(self, key: str | None, body: dict[str, Any], served: Served) -> None:
+        """Keep a successful whole completion."""
+        if key is not None and self.cache is not None:
+            self.cache.put(key, (body, served), len(json.dumps(body, separators=(",", ":"))))

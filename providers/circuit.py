@@ -19,6 +19,9 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 
+from .config import RoutingConfig
+from .outcomes import PROVIDER_FAILURES
+
 
 class CircuitState(StrEnum):
     """Where a circuit is: letting requests through, refusing them, or trying one."""
@@ -37,21 +40,6 @@ class Permit(StrEnum):
 
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
 
-#: Outcomes that say the provider itself is failing (the others say it is alive).
-PROVIDER_FAILURES = frozenset(
-    {
-        "server_error",
-        "connection",
-        "timeout",
-        "malformed",
-        "in_band_error",
-        "stream_interrupted",
-        "too_large",
-        "backend_error",
-        "model_swapped",
-    }
-)
-
 
 class Circuit:
     """The circuit of one provider; safe to use from many threads."""
@@ -59,9 +47,9 @@ class Circuit:
     def __init__(
         self,
         *,
-        threshold: int = 3,
-        open_seconds: float = 30.0,
-        max_open_seconds: float = 600.0,
+        threshold: int = RoutingConfig.circuit_failures,
+        open_seconds: float = RoutingConfig.circuit_open_seconds,
+        max_open_seconds: float = RoutingConfig.circuit_max_open_seconds,
         spread: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -79,6 +67,19 @@ class Circuit:
         self._opens = 0
         self._open_until = 0.0
         self._trial = False
+
+    @classmethod
+    def from_routing(
+        cls, routing: RoutingConfig, *, spread: bool = False, clock: Callable[[], float]
+    ) -> Circuit:
+        """A circuit with the thresholds and waits a routing configuration sets."""
+        return cls(
+            threshold=routing.circuit_failures,
+            open_seconds=routing.circuit_open_seconds,
+            max_open_seconds=routing.circuit_max_open_seconds,
+            spread=spread,
+            clock=clock,
+        )
 
     def state(self) -> CircuitState:
         """CLOSED, OPEN (refusing) or HALF_OPEN (one trial allowed)."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .outcomes import Outcome
+
 
 class ProviderError(Exception):
     """Base of every upstream outcome other than success."""
@@ -23,7 +25,7 @@ class ProviderError(Exception):
     #: The caller is at fault: relay to the client, never rotate.
     caller_fault: bool = False
     #: Short label for attempt trails and metrics.
-    outcome: str = "error"
+    outcome: str = Outcome.ERROR
 
     def __init__(
         self,
@@ -50,7 +52,7 @@ class ProviderError(Exception):
 class TransportError(ProviderError):
     """No usable HTTP answer: the connection failed or broke."""
 
-    outcome = "connection"
+    outcome = Outcome.CONNECTION
     code = "upstream_connection_error"
 
 
@@ -58,7 +60,7 @@ class UpstreamTimeout(TransportError):
     """The upstream did not answer within the connect or read timeout."""
 
     status = 504
-    outcome = "timeout"
+    outcome = Outcome.TIMEOUT
     code = "upstream_timeout"
 
 
@@ -73,7 +75,7 @@ class RateLimited(UpstreamHTTPError):
     error_type = "rate_limit_error"
     code = "rate_limit_exceeded"
     key_specific = True
-    outcome = "rate_limited"
+    outcome = Outcome.RATE_LIMITED
 
 
 class QuotaExhausted(UpstreamHTTPError):
@@ -82,7 +84,7 @@ class QuotaExhausted(UpstreamHTTPError):
     error_type = "insufficient_quota"
     code = "upstream_quota_exhausted"
     key_specific = True
-    outcome = "quota"
+    outcome = Outcome.QUOTA
 
 
 class KeyRejected(UpstreamHTTPError):
@@ -90,7 +92,7 @@ class KeyRejected(UpstreamHTTPError):
 
     code = "upstream_credentials_rejected"
     key_specific = True
-    outcome = "auth"
+    outcome = Outcome.AUTH
 
 
 class CallerError(UpstreamHTTPError):
@@ -99,7 +101,7 @@ class CallerError(UpstreamHTTPError):
     error_type = "invalid_request_error"
     code = None
     caller_fault = True
-    outcome = "client_error"
+    outcome = Outcome.CLIENT_ERROR
 
     def __init__(self, message: str, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
@@ -113,7 +115,7 @@ class ModelNotServed(UpstreamHTTPError):
     status = 404
     error_type = "invalid_request_error"
     code = "model_not_found"
-    outcome = "not_found"
+    outcome = Outcome.NOT_FOUND
 
 
 class BackendError(UpstreamHTTPError):
@@ -123,48 +125,48 @@ class BackendError(UpstreamHTTPError):
     """
 
     code = "upstream_backend_error"
-    outcome = "backend_error"
+    outcome = Outcome.BACKEND_ERROR
 
 
 class UpstreamServerError(UpstreamHTTPError):
     """408 or 5xx: the provider failed."""
 
-    outcome = "server_error"
+    outcome = Outcome.SERVER_ERROR
     code = "upstream_server_error"
 
 
 class BadUpstreamResponse(ProviderError):
     """A 2xx answer that is not what the protocol promises (malformed or empty)."""
 
-    outcome = "malformed"
+    outcome = Outcome.MALFORMED
     code = "upstream_bad_response"
 
 
 class ModelSwapped(BadUpstreamResponse):
     """An aggregator answered from another model than asked (``G4F_STRICT_MODEL``)."""
 
-    outcome = "model_swapped"
+    outcome = Outcome.MODEL_SWAPPED
     code = "upstream_model_swapped"
 
 
 class UpstreamResponseTooLarge(ProviderError):
     """A whole answer over MAX_UPSTREAM_RESPONSE_BYTES, or a stream event over its cap."""
 
-    outcome = "too_large"
+    outcome = Outcome.TOO_LARGE
     code = "upstream_response_too_large"
 
 
 class InBandError(ProviderError):
     """An error carried inside a 200 answer (a JSON body or a stream event)."""
 
-    outcome = "in_band_error"
+    outcome = Outcome.IN_BAND_ERROR
     code = "upstream_error"
 
 
 class StreamInterrupted(ProviderError):
     """A committed stream failed: the client gets an error event, not ``[DONE]``."""
 
-    outcome = "stream_interrupted"
+    outcome = Outcome.STREAM_INTERRUPTED
     code = "upstream_stream_interrupted"
 
 
@@ -174,7 +176,7 @@ class ClientGone(ProviderError):
     status = 499
     error_type = "invalid_request_error"
     code = "client_closed_request"
-    outcome = "client_gone"
+    outcome = Outcome.CLIENT_GONE
 
 
 class NoProviderConfigured(ProviderError):
@@ -183,7 +185,7 @@ class NoProviderConfigured(ProviderError):
     status = 503
     error_type = "server_error"
     code = "no_provider_configured"
-    outcome = "no_provider"
+    outcome = Outcome.NO_PROVIDER
 
 
 class ModelNotFound(ProviderError):
@@ -193,7 +195,7 @@ class ModelNotFound(ProviderError):
     error_type = "invalid_request_error"
     code = "model_not_found"
     caller_fault = True
-    outcome = "model_not_found"
+    outcome = Outcome.MODEL_NOT_FOUND
 
 
 class UnsupportedEndpoint(ProviderError):
@@ -203,14 +205,14 @@ class UnsupportedEndpoint(ProviderError):
     error_type = "invalid_request_error"
     code = "unsupported_endpoint"
     caller_fault = True
-    outcome = "unsupported"
+    outcome = Outcome.UNSUPPORTED
 
 
 class DeadlineExceeded(ProviderError):
     """``REQUEST_DEADLINE`` ran out before any candidate answered."""
 
     status = 504
-    outcome = "timeout"
+    outcome = Outcome.TIMEOUT
     code = "deadline_exceeded"
 
 
@@ -219,7 +221,7 @@ class NoUsableKey(ProviderError):
 
     status = 503
     code = "no_usable_key"
-    outcome = "no_key"
+    outcome = Outcome.NO_KEY
 
 
 class ChainExhausted(ProviderError):

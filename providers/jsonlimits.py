@@ -18,7 +18,7 @@ class JSONTooDeep(ValueError):
     """The document nests objects and arrays deeper than allowed."""
 
 
-def loads(raw: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+def loads_bounded(raw: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """``json.loads`` that refuses nesting deeper than ``max_depth`` (``ValueError``)."""
     try:
         data = json.loads(raw)

@@ -194,11 +194,6 @@ class ModelCatalog:
         finally:
             self._lock.release()
 
-    @property
-    def stale(self) -> bool:
-        """True when the list comes from the upstream and is due for a fetch."""
-        return self._declared is None and self._clock() >= self._next_fetch
-
     def _refresh_and_release(self) -> None:
         try:
             self._refresh()

@@ -1,30 +1,62 @@
-"""A committed stream: the upstream answered with output, and the client will get it all.
+"""Streams, and their commit point: the whole rule in one place.
 
 Before the first chunk that carries output (content, tool calls, refusal,
-reasoning or a finish reason), nothing has reached the client and the router
-may still try elsewhere: ``open_committed`` reads up to that chunk. After it,
-the stream belongs to this client; a later failure becomes ``StreamInterrupted``.
+reasoning or a finish reason), nothing has reached the client and the walk may
+still try elsewhere: ``open_stream`` reads up to that chunk. After it, the
+stream belongs to this client (``ChatStream``): a later failure becomes
+``StreamInterrupted``, and the key it holds is given back when it closes.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from .chain import Served
-from .errors import BadUpstreamResponse, ClientGone, ProviderError, StreamInterrupted
+from .answers import Chunk, chunks_for_client, header_safe
+from .attempts import Served
+from .config import RoutingConfig
+from .errors import BadUpstreamResponse, ClientGone, ModelSwapped, ProviderError, StreamInterrupted
 from .guard import ClientWatch
-from .upstream import Chunk, UpstreamStream, commits
+from .http import Timeout
+from .payload import body_for, check_model
+from .resolve import Candidate
+from .runtime import Held
+from .upstream import UpstreamStream, commits
 
 
-def header_safe(value: object) -> str | None:
-    """An upstream-chosen string fit for a response header: printable ASCII, 128 at most."""
-    if not isinstance(value, str):
-        return None
-    return _UNSAFE.sub("", value)[:128] or None
+@dataclass(frozen=True)
+class Opened:
+    """A stream read up to its commit point."""
+
+    upstream: UpstreamStream
+    prelude: list[Chunk]
+    rest: Iterator[Chunk]
+
+    def close(self) -> None:
+        """Close the upstream response."""
+        self.upstream.close()
 
 
-_UNSAFE = re.compile(r"[^\x21-\x7e]")
+def open_stream(
+    payload: Mapping[str, Any], config: RoutingConfig
+) -> Callable[[Candidate, str, Timeout], Opened]:
+    """The walk's call for a stream: open it at one candidate and read to the commit point."""
+
+    def call(candidate: Candidate, secret: str, timeout: Timeout) -> Opened:
+        body = body_for(payload, candidate, config)
+        upstream = candidate.provider.upstream.stream_chat(body, secret, timeout)
+        prelude, rest = read_prelude(upstream)
+        try:
+            check_model(candidate, prelude[0].get("model"), config)
+        except ModelSwapped:
+            upstream.close()
+            raise
+        # Committed: from here a read timeout means a stall, not a slow first byte.
+        upstream.set_read_timeout(config.timeout_read)
+        return Opened(upstream, prelude, rest)
+
+    return call
 
 
 def read_prelude(stream: UpstreamStream) -> tuple[list[Chunk], Iterator[Chunk]]:
@@ -43,36 +75,43 @@ def read_prelude(stream: UpstreamStream) -> tuple[list[Chunk], Iterator[Chunk]]:
 
 
 class ChatStream:
-    """The chunks of a committed stream; iterate once, then ``close``."""
+    """A committed stream in the client's terms; iterate once, then ``close``."""
 
     def __init__(
         self,
-        prelude: list[Chunk],
-        rest: Iterator[Chunk],
-        upstream: UpstreamStream | None,
-        on_close: Callable[[ProviderError | None], None],
+        opened: Opened | list[Chunk],
         served: Served,
+        *,
+        model: str,
+        include_usage: bool,
+        held: Held | None = None,
         client_gone: Callable[[], bool] | None = None,
     ) -> None:
+        if isinstance(opened, Opened):
+            self._upstream: UpstreamStream | None = opened.upstream
+            prelude, self._rest = opened.prelude, opened.rest
+        else:  # a replay from the response cache: chunks, no upstream
+            self._upstream, prelude, self._rest = None, opened, iter(())
         self._prelude = prelude
-        self._rest = rest
-        self._upstream = upstream
-        self._on_close = on_close
+        self._held = held
+        self._model, self._include_usage = model, include_usage
         self._failure: ProviderError | None = None
         self._closed = False
-        #: Who served the stream.
+        #: Who served the stream, and the model the upstream says answered.
         self.served = served
-        #: The model the upstream says answered (the first chunk's ``model``).
         self.served_model = header_safe(prelude[0].get("model")) if prelude else None
         # A client that leaves while the upstream is silent ends the stream at once,
         # not at the next event (which may be a read timeout away).
-        self._watch = (
-            ClientWatch(client_gone, upstream.abort)
-            if client_gone is not None and upstream is not None
-            else None
-        )
+        upstream = self._upstream
+        watching = client_gone is not None and upstream is not None
+        self._watch = ClientWatch(client_gone, upstream.abort) if watching else None  # type: ignore[arg-type,union-attr]
 
     def __iter__(self) -> Iterator[Chunk]:
+        return chunks_for_client(
+            self._chunks(), model=self._model, include_usage=self._include_usage
+        )
+
+    def _chunks(self) -> Iterator[Chunk]:
         yield from self._prelude
         self._prelude = []
         try:
@@ -97,4 +136,5 @@ class ChatStream:
             if self._upstream is not None:
                 self._upstream.close()
         finally:
-            self._on_close(self._failure)
+            if self._held is not None:
+                self._held.finish(self._failure)

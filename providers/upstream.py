@@ -8,6 +8,7 @@ from typing import Any
 import requests
 
 from . import jsonlimits
+from .config import ProviderConfig, RoutingConfig
 from .errors import (
     BackendError,
     BadUpstreamResponse,
@@ -96,7 +97,7 @@ class UpstreamStream:
                 self._done = True
                 return
             try:
-                chunk = jsonlimits.loads(event.data)
+                chunk = jsonlimits.loads_bounded(event.data)
             except ValueError:
                 raise BadUpstreamResponse("the upstream sent an event that is not JSON") from None
             if not isinstance(chunk, dict):
@@ -164,6 +165,25 @@ class Upstream:
         self._max_event = max_event
         self._aggregator = aggregator
 
+    @classmethod
+    def from_config(
+        cls,
+        config: ProviderConfig,
+        routing: RoutingConfig,
+        sessions: SessionPool,
+        redact: Callable[[str], str],
+    ) -> Upstream:
+        """The upstream of one configured provider, with the routing limits."""
+        return cls(
+            config.name,
+            config.base_url,
+            sessions,
+            redact,
+            max_response=routing.max_response_bytes,
+            max_event=routing.max_event_bytes,
+            aggregator=config.aggregator,
+        )
+
     def _send(
         self,
         method: str,
@@ -197,7 +217,7 @@ class Upstream:
         finally:
             response.close()
         try:
-            data = jsonlimits.loads(raw)
+            data = jsonlimits.loads_bounded(raw)
         except jsonlimits.JSONTooDeep:
             raise BadUpstreamResponse("the upstream's JSON answer is nested too deeply") from None
         except ValueError:

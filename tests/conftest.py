@@ -14,6 +14,8 @@ from flask.testing import FlaskClient
 
 from app import create_app
 
+from .helpers import CLIENT_KEY, UPSTREAM, UPSTREAM_KEYS, FakeClock
+
 #: Variables that must never leak from the developer's shell into a test.
 _LEAKY = ("_API_KEY", "_API_BASE", "_MODELS", "PROVIDER_PRIORITY_", "G4F_", "PROXY", "_proxy")
 
@@ -39,11 +41,6 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
         return real(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", guarded)
-
-
-CLIENT_KEY = "client-key-for-tests"
-UPSTREAM = "https://upstream.test/v1"
-UPSTREAM_KEYS = ("sk-test-key-number-one-aaaa", "sk-test-key-number-two-bbbb")
 
 
 @pytest.fixture
@@ -78,32 +75,11 @@ def auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {CLIENT_KEY}"}
 
 
-COMPLETION = {
-    "id": "chatcmpl-unit",
-    "object": "chat.completion",
-    "created": 1,
-    "model": "fake-model",
-    "choices": [
-        {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
-    ],
-}
-
-
 @pytest.fixture
 def mocked() -> Iterator[responses.RequestsMock]:
     """Outbound HTTP mocked with ``responses``; an unmocked request fails the test."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
-
-
-class FakeClock:
-    """A monotonic clock that moves only when a test sets ``now``."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from tests.fakes.upstream import FakeUpstream
 
 from .gunicorn import Gunicorn
-
-CLIENT_KEY = "client-key-integration"
-KEY_A = "sk-fake-upstream-key-aaaaaaaaaaaa"
-KEY_B = "sk-fake-upstream-key-bbbbbbbbbbbb"
-
-StartGateway = Callable[..., Gunicorn]
+from .helpers import StartGateway, fake_env
 
 
 @pytest.fixture
@@ -41,23 +36,7 @@ def start_gateway() -> Iterator[StartGateway]:
         server.stop()
 
 
-def fake_env(fake: FakeUpstream, *keys: str, **extra: str) -> dict[str, str]:
-    """Environment for one custom provider 'fake' served by ``fake`` with ``keys``."""
-    env = {
-        "PROXY_API_KEY": CLIENT_KEY,
-        "FAKE_API_BASE": fake.base_url,
-        "FAKE_MODELS": "fake-model,other-model",
-    }
-    for index, key in enumerate(keys or (KEY_A, KEY_B), start=1):
-        env[f"FAKE_API_KEY_{index}"] = key
-    env.update(extra)
-    return env
-
-
 @pytest.fixture
 def gateway(fake: FakeUpstream, start_gateway: StartGateway) -> Gunicorn:
     """gunicorn (gthread) in front of ``fake`` with two keys."""
     return start_gateway(fake_env(fake))
-
-
-AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}

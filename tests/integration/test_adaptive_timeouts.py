@@ -8,7 +8,7 @@ import pytest
 
 from tests.fakes.upstream import FakeUpstream, Reply
 
-from .conftest import AUTH, CLIENT_KEY, StartGateway
+from .helpers import AUTH, CLIENT_KEY, StartGateway
 
 pytestmark = pytest.mark.integration
 

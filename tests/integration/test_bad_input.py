@@ -15,8 +15,8 @@ import pytest
 
 from tests.fakes.upstream import FakeUpstream
 
-from .conftest import CLIENT_KEY, fake_env
 from .gunicorn import Gunicorn
+from .helpers import CLIENT_KEY, fake_env
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fakes.upstream import FakeUpstream
 
-from .conftest import AUTH, CLIENT_KEY, StartGateway, fake_env
 from .gunicorn import Gunicorn
+from .helpers import AUTH, CLIENT_KEY, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ import requests
 
 from tests.fakes.upstream import FakeUpstream, Reply
 
-from .conftest import AUTH, StartGateway, fake_env
 from .gunicorn import Gunicorn
+from .helpers import AUTH, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration
 

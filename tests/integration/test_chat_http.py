@@ -6,8 +6,8 @@ import pytest
 
 from tests.fakes.upstream import FakeUpstream, Reply
 
-from .conftest import AUTH, KEY_A, KEY_B, StartGateway, fake_env
 from .gunicorn import Gunicorn
+from .helpers import AUTH, KEY_A, KEY_B, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.upstream import free_port, nginx_binary, start_nginx
 from tests.fakes.upstream import FakeUpstream, Reply, chunk, stream_events, wait_until
 
-from .conftest import AUTH, CLIENT_KEY, KEY_A, StartGateway, fake_env
 from .gunicorn import ROOT, Gunicorn
+from .helpers import AUTH, CLIENT_KEY, KEY_A, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration
 

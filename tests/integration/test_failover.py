@@ -15,8 +15,8 @@ import requests
 
 from tests.fakes.upstream import FakeUpstream, Reply, chunk, stream_events
 
-from .conftest import AUTH, CLIENT_KEY, StartGateway
 from .gunicorn import Gunicorn
+from .helpers import AUTH, CLIENT_KEY, StartGateway
 
 pytestmark = pytest.mark.integration
 

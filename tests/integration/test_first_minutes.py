@@ -14,8 +14,8 @@ import requests
 
 from tests.fakes.upstream import FakeUpstream, Hit, Reply, stream_events, wait_until
 
-from .conftest import AUTH, CLIENT_KEY, KEY_A, StartGateway, fake_env
 from .gunicorn import ROOT, Gunicorn
+from .helpers import AUTH, CLIENT_KEY, KEY_A, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,8 @@ import requests
 from tests.fakes.g4f import recorded
 from tests.fakes.upstream import FakeUpstream, Hit, Reply, completion
 
-from .conftest import AUTH, CLIENT_KEY, StartGateway
 from .gunicorn import Gunicorn
+from .helpers import AUTH, CLIENT_KEY, StartGateway
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,8 @@ import requests
 
 from tests.fakes.upstream import FakeUpstream, Reply, chunk, wait_until
 
-from .conftest import AUTH, CLIENT_KEY, KEY_A, StartGateway, fake_env
 from .gunicorn import Gunicorn
+from .helpers import AUTH, CLIENT_KEY, KEY_A, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.fakes.upstream import FakeUpstream, Reply, chunk, wait_until
 
-from .conftest import AUTH, KEY_A, StartGateway, fake_env
+from .helpers import AUTH, KEY_A, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration
 

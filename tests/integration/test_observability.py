@@ -13,8 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fakes.upstream import FakeUpstream, Reply, stream_events, wait_until
 
-from .conftest import AUTH, CLIENT_KEY, KEY_A, KEY_B, StartGateway, fake_env
 from .gunicorn import Gunicorn
+from .helpers import AUTH, CLIENT_KEY, KEY_A, KEY_B, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ import pytest
 
 from tests.fakes.upstream import FakeUpstream, Reply
 
-from .conftest import CLIENT_KEY, KEY_A, KEY_B, StartGateway
 from .gunicorn import Gunicorn
+from .helpers import CLIENT_KEY, KEY_A, KEY_B, StartGateway
 
 pytestmark = pytest.mark.integration
 

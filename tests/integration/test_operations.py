@@ -8,7 +8,7 @@ import pytest
 
 from tests.fakes.upstream import FakeUpstream, Reply
 
-from .conftest import AUTH, CLIENT_KEY, KEY_A, KEY_B, StartGateway, fake_env
+from .helpers import AUTH, CLIENT_KEY, KEY_A, KEY_B, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration
 

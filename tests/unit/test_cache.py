@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from providers.cache import LRUCache, cache_key, replay_chunks
-from tests.conftest import FakeClock
+from tests.helpers import FakeClock
 
 CHAIN = [("groq", "llama"), ("g4f-main", "llama")]
 

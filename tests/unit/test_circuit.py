@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from providers.circuit import CLOSED, HALF_OPEN, OPEN, Circuit, Permit
-from tests.conftest import FakeClock as Clock
+from tests.helpers import FakeClock as Clock
 
 
 def test_opens_after_threshold_consecutive_failures(clock: Clock) -> None:

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
 from providers.errors import KeyRejected
-from tests.conftest import CLIENT_KEY, COMPLETION, UPSTREAM
+from tests.helpers import CLIENT_KEY, COMPLETION, UPSTREAM
 
 CHAT = {"model": "fake/fake-model", "messages": [{"role": "user", "content": "hi"}]}
 

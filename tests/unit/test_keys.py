@@ -7,9 +7,10 @@ import threading
 import pytest
 
 from providers.errors import KeyRejected, QuotaExhausted, RateLimited, UpstreamServerError
-from providers.keys import COOLING, DISABLED, EXHAUSTED, InMemoryKeyStore, KeyPolicy, KeyPool
+from providers.keys import KeyPolicy, KeyPool
+from providers.keystore import COOLING, DISABLED, EXHAUSTED, InMemoryKeyStore
 from providers.secrets import Redactor, fingerprint
-from tests.conftest import FakeClock as Clock
+from tests.helpers import FakeClock as Clock
 
 
 def pool(clock: Clock, n: int = 3, **kwargs: object) -> KeyPool:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from providers.keys import COOLING, DISABLED, EXHAUSTED, USABLE, InMemoryKeyStore
+from providers.keystore import COOLING, DISABLED, EXHAUSTED, USABLE, InMemoryKeyStore
 
 
 @dataclass

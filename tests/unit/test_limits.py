@@ -7,8 +7,9 @@ import json
 import pytest
 
 from providers import jsonlimits
-from providers.config import ConfigError, load_providers, positive_int
+from providers.env import ConfigError, positive_int
 from providers.secrets import Redactor, redact_url
+from providers.settings import load_providers
 from providers.translate import MAX_ERROR_MESSAGE, parse_error_body
 
 KEY = "sk-proj-abcdefghijklmnopqrstuvwx"
@@ -29,13 +30,13 @@ def test_a_superscript_priority_is_a_config_error_not_a_traceback() -> None:
 
 
 def test_json_depth_is_bounded_both_ways() -> None:
-    assert jsonlimits.loads(b"[" * 128 + b"]" * 128) is not None
+    assert jsonlimits.loads_bounded(b"[" * 128 + b"]" * 128) is not None
     for depth in (129, 900, 100_000):
         with pytest.raises(jsonlimits.JSONTooDeep):
-            jsonlimits.loads("[" * depth + "]" * depth)
+            jsonlimits.loads_bounded("[" * depth + "]" * depth)
     # Many containers side by side are not deep.
     wide = json.dumps([{"a": [1]} for _ in range(5000)])
-    assert len(jsonlimits.loads(wide)) == 5000
+    assert len(jsonlimits.loads_bounded(wide)) == 5000
 
 
 def test_userinfo_in_a_base_url_is_hidden() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from providers.models import ModelCatalog
-from tests.conftest import FakeClock
+from tests.helpers import FakeClock
 
 LISTED = [
     "openai/gpt-4o",

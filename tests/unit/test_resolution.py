@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from providers import Router, load_routing_config
+from providers import RouteOptions, Router, load_routing_config
 from providers.errors import ModelNotFound
-from providers.router import RouteOptions
 
 ENV = {
     "OPENAI_API_KEY": "sk-openai-unit-aaaaaaaaaaaaaa",

@@ -9,7 +9,7 @@ import pytest
 import responses
 from flask.testing import FlaskClient
 
-from tests.conftest import COMPLETION, UPSTREAM
+from tests.helpers import COMPLETION, UPSTREAM
 
 MSG = [{"role": "user", "content": "hi"}]
 

@@ -1,4 +1,4 @@
-"""One request's walk through its candidates: the deadline, the attempt trail, the final verdict."""
+"""The records of a request's walk: its deadline, each attempt, who served, the trail."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 from .errors import ChainExhausted, DeadlineExceeded, ProviderError
 from .http import Timeout
-from .verdict import mixed_verdict
+from .outcomes import SKIPPED, Skip
+from .verdict import Facts, verdict
 
-SKIPPED = "skipped_"
 #: Below this, an attempt could not even connect: count the deadline as spent.
 MIN_ATTEMPT_SECONDS = 0.01
 
@@ -78,6 +78,32 @@ class Served:
     #: Answered from the response cache, without an upstream call.
     cached: bool = False
 
+    @classmethod
+    def of(cls, provider: Any, model: str, key: str, trail: Trail, started: float) -> Served:
+        """Who served, from the provider (name, tier) and the trail that led to it."""
+        return cls(
+            provider=provider.name,
+            tier=provider.tier,
+            model=model,
+            key=key,
+            attempts=trail.attempts,
+            entries=trail.entries,
+            started=started,
+        )
+
+    def from_cache(self, now: float) -> Served:
+        """The same provider and model, answered again from the cache."""
+        return Served(
+            provider=self.provider,
+            tier=self.tier,
+            model=self.model,
+            key="",
+            attempts=[],
+            entries=[],
+            started=now,
+            cached=True,
+        )
+
     @property
     def fell_back(self) -> bool:
         """True when a provider other than the first candidate served."""
@@ -113,7 +139,7 @@ class Trail:
     @property
     def only_busy(self) -> bool:
         """True when nothing was sent and every provider was passed over for busy keys."""
-        return not self.attempts and self.skipped == {"busy"}
+        return not self.attempts and self.skipped == {Skip.BUSY}
 
     @property
     def skipped(self) -> set[str]:
@@ -130,89 +156,36 @@ class Trail:
 
     def skip(self, provider: str, tier: int, model: str, reason: str) -> None:
         """Note a provider passed over without a request (no usable key, open circuit)."""
-        self.entries.append(Attempt(provider, tier, model, "", SKIPPED + reason, None, 0))
+        self.entries.append(
+            Attempt(
+                provider=provider,
+                tier=tier,
+                model=model,
+                key="",
+                outcome=SKIPPED + reason,
+                status=None,
+                ms=0,
+            )
+        )
 
     def report(self) -> list[dict[str, Any]]:
         """The trail for the error body."""
         return [e.to_dict() for e in self.entries]
 
     def exhausted(self, soonest: float | None) -> ChainExhausted:
-        """The verdict when nothing served, with this trail attached (``error.trail``)."""
-        error = self._verdict(soonest)
-        error.trail = self.entries
-        return error
-
-    def _verdict(self, soonest: float | None) -> ChainExhausted:
-        """Build the error that tells the client, truthfully, why nothing served it.
+        """The verdict when nothing served, with this trail attached (``error.trail``).
 
         ``soonest`` is the number of seconds until some candidate's key is usable again.
         """
-        outcomes = {a.outcome for a in self.attempts}
-        skipped = self.skipped
-        report = self.report()
-        if self.deadline_hit:
-            return ChainExhausted(
-                "the request deadline ran out before any provider answered",
-                status=504,
-                code="deadline_exceeded",
-                attempts=report,
+        error = verdict(
+            Facts(
+                attempts=self.attempts,
+                skipped=self.skipped,
+                deadline_hit=self.deadline_hit,
+                last_error=self.last_error,
+                soonest=soonest,
+                report=self.report(),
             )
-        if outcomes <= {"rate_limited"} and skipped <= {"cooling"}:
-            return ChainExhausted(
-                "every provider key for this model is rate limited; retry later",
-                status=429,
-                code="rate_limit_exceeded",
-                error_type="rate_limit_error",
-                retry_after=soonest,
-                attempts=report,
-            )
-        if self.only_busy:
-            return ChainExhausted(
-                "every key that could serve this model stayed busy (at its "
-                "MAX_CONCURRENT_REQUESTS_PER_KEY limit) until the request deadline; retry shortly",
-                status=503,
-                code="keys_busy",
-                retry_after=soonest or 1.0,
-                attempts=report,
-            )
-        if not self.attempts:
-            return ChainExhausted(
-                "no provider for this model is usable right now "
-                "(keys cooling, disabled or busy, or circuits open)",
-                status=503,
-                code="no_usable_provider",
-                retry_after=soonest,
-                attempts=report,
-            )
-        if outcomes <= {"not_found"}:
-            body = self.last_error.body if self.last_error else None
-            return ChainExhausted(
-                str((body or {}).get("message") or "no provider serves this model"),
-                status=404,
-                code="model_not_found",
-                error_type="invalid_request_error",
-                attempts=report,
-            )
-        if outcomes <= {"auth", "quota"}:
-            return ChainExhausted(
-                "the upstream provider rejected every configured key for this model",
-                status=502,
-                code="upstream_credentials_exhausted",
-                attempts=report,
-            )
-        if outcomes <= {"timeout"}:
-            return ChainExhausted(
-                "the upstream provider did not answer in time",
-                status=504,
-                code="upstream_timeout",
-                attempts=report,
-            )
-        if len(outcomes) == 1 and self.last_error is not None:
-            error = self.last_error
-            return ChainExhausted(
-                f"the upstream provider failed: {error.message}",
-                status=502,
-                code=error.code or "upstream_error",
-                attempts=report,
-            )
-        return mixed_verdict(self.attempts, soonest, report)
+        )
+        error.trail = self.entries
+        return error

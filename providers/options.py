@@ -1,0 +1,33 @@
+"""What a client allowed for one request: fallback, lowest tier, cache use, its identity."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class CacheMode(StrEnum):
+    """How a request uses the response cache."""
+
+    #: Read and store.
+    USE = "use"
+    #: Store only (``Cache-Control: no-cache``).
+    REFRESH = "refresh"
+    #: Neither (``Cache-Control: no-store``).
+    OFF = "off"
+
+
+@dataclass(frozen=True)
+class RouteOptions:
+    """What the client allowed for this request."""
+
+    fallback: bool = True
+    max_tier: int | None = None
+    cache: CacheMode = CacheMode.USE
+    #: The client key's fingerprint: cached answers are kept apart per client key.
+    client: str = ""
+    #: Says whether the client has closed its connection (checked while waiting upstream).
+    client_gone: Callable[[], bool] | None = None
+    #: Streams: the client asked for usage in a final chunk (``stream_options.include_usage``).
+    include_usage: bool = False

@@ -1,0 +1,36 @@
+"""What each candidate is sent, and whether its answer came from the model asked for."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .catalog import G4F
+from .config import RoutingConfig
+from .errors import ModelSwapped
+from .g4f import g4f_body, same_model
+from .resolve import Candidate
+
+
+def body_for(
+    payload: Mapping[str, Any], candidate: Candidate, config: RoutingConfig
+) -> dict[str, Any]:
+    """The client's body for this candidate: its model id, and for G4F no control fields."""
+    if candidate.provider.config.family == G4F:
+        body = g4f_body(payload, config.g4f_allowed_fields)
+    else:
+        body = dict(payload)
+    body["model"] = candidate.model
+    return body
+
+
+def check_model(candidate: Candidate, served: object, config: RoutingConfig) -> None:
+    """With G4F_STRICT_MODEL, an answer from another model fails the attempt."""
+    if (
+        config.g4f_strict_model
+        and candidate.provider.config.family == G4F
+        and isinstance(served, str)
+        and not same_model(candidate.model, served)
+    ):
+        shown = "".join(c for c in served[:128] if c.isprintable())
+        raise ModelSwapped(f"asked for '{candidate.model}', answered by '{shown}'")

@@ -1,0 +1,237 @@
+"""A provider at run time: its upstream, keys, circuit, model health, latency and catalog.
+
+``ProviderRuntime.attempt`` is the one place an attempt's outcome is recorded: on
+the key, on the circuit (and the model's circuit, on an aggregator) and in the
+latency window, however the attempt ends; the key goes back unless the attempt
+keeps it (a stream past its commit point keeps it until the stream closes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from .aggregator import ModelHealth
+from .circuit import OPEN, Circuit, Permit
+from .config import ProviderConfig, RoutingConfig
+from .errors import ClientGone, NoUsableKey, ProviderError, UpstreamTimeout
+from .guard import guarded
+from .http import SessionPool, Timeout
+from .keys import KeyPolicy, KeyPool, Lease
+from .keystore import KeyStatus, KeyStore
+from .latency import AdaptiveTimeout
+from .models import ModelCatalog
+from .outcomes import Outcome, Skip
+from .secrets import Redactor, url_secrets
+from .upstream import Upstream
+
+
+class Admission:
+    """The permits a candidate was let through with (its circuit's, and its model's on an
+    aggregator); once one outcome is recorded, later attempts count as ordinary ones."""
+
+    __slots__ = ("endpoint", "model")
+
+    def __init__(self, endpoint: Permit, model: Permit | None) -> None:
+        self.endpoint = endpoint
+        self.model = model
+
+    def spend(self) -> None:
+        """The trial, if this was one, has had its verdict."""
+        self.endpoint = Permit.PASS
+        if self.model is not None:
+            self.model = Permit.PASS
+
+
+class Held:
+    """A key kept past its attempt (a committed stream): ``finish`` gives it back."""
+
+    def __init__(self, runtime: ProviderRuntime, lease: Lease, model: str) -> None:
+        self._runtime, self._lease, self._model = runtime, lease, model
+
+    def finish(self, failure: ProviderError | None) -> None:
+        """Give the key back; a failure after the commit point counts against the provider."""
+        runtime = self._runtime
+        if failure is not None:
+            runtime.keys.record(self._lease, failure)
+            runtime.record(Admission(Permit.PASS, Permit.PASS), self._model, failure.outcome)
+        runtime.keys.release(self._lease)
+
+
+class AttemptScope:
+    """What an attempt's body gets: the key's secret, the read timeout, and ``keep``."""
+
+    def __init__(self, runtime: ProviderRuntime, lease: Lease, model: str, limit: float) -> None:
+        self.secret = lease.secret
+        #: The read timeout this attempt may use (adaptive, per provider and mode).
+        self.limit = limit
+        self._runtime, self._lease, self._model = runtime, lease, model
+        self.held: Held | None = None
+
+    def keep(self) -> Held:
+        """Keep the key when the attempt ends well (a stream); ``Held.finish`` gives it back."""
+        self.held = Held(self._runtime, self._lease, self._model)
+        return self.held
+
+
+class ProviderRuntime:
+    """One configured provider with everything it needs at run time."""
+
+    def __init__(
+        self,
+        config: ProviderConfig,
+        routing: RoutingConfig,
+        *,
+        store: KeyStore,
+        sessions: SessionPool,
+        redact: Redactor,
+        clock: Callable[[], float],
+        on_release: Callable[[str], None] | None = None,
+    ) -> None:
+        self.config, self.name, self.tier = config, config.name, config.tier
+        self._clock = clock
+        self._read_timeout = routing.timeout_read
+        self.upstream = Upstream.from_config(config, routing, sessions, redact)
+        self.keys = KeyPool(
+            config.name,
+            config.keys,
+            store,
+            policy=KeyPolicy.from_routing(routing),
+            max_in_flight=config.max_in_flight_per_key,
+            clock=clock,
+            on_release=on_release,
+        )
+        self.circuit = Circuit.from_routing(routing, spread=config.aggregator, clock=clock)
+        #: Aggregators (G4F): a circuit per model, so one failing model is set aside alone.
+        self.models = ModelHealth.from_routing(routing, clock=clock) if config.aggregator else None
+        # Adaptive first-byte timeouts, under an aggregator's own ceiling where it has one.
+        ceiling = min(config.first_byte_timeout or routing.timeout_read, routing.timeout_read)
+        self.latency = AdaptiveTimeout(routing.adaptive, ceiling=ceiling)
+        self._fetch_timeout: Timeout = (routing.timeout_connect, routing.models_fetch_timeout)
+        self.catalog = ModelCatalog(
+            declared=config.models,
+            fetch=self._fetch_models,
+            ignore=config.ignore,
+            whitelist=config.whitelist,
+            ttl=routing.models_cache_ttl,
+            clock=clock,
+        )
+
+    @contextmanager
+    def attempt(
+        self, lease: Lease, admission: Admission | None, model: str, mode: str | None
+    ) -> Iterator[AttemptScope]:
+        """One attempt on ``lease``: its outcome is recorded however it ends."""
+        limit = self.latency.current(mode) if mode else self._read_timeout
+        scope = AttemptScope(self, lease, model, limit)
+        started = self._clock()
+        try:
+            yield scope
+        except ClientGone:
+            if admission is not None:
+                self.release(admission, model)  # no verdict: the client left
+            raise
+        except ProviderError as exc:
+            if mode and isinstance(exc, UpstreamTimeout):
+                self.latency.timed_out(mode, limit)
+            self.keys.record(lease, exc)
+            if admission is not None:
+                self.record(admission, model, exc.outcome)
+            raise
+        except BaseException:
+            if admission is not None:
+                self.release(admission, model)
+            raise
+        else:
+            if mode:
+                self.latency.observe(mode, self._clock() - started)
+            self.keys.record(lease, None)
+            if admission is not None:
+                self.record(admission, model, Outcome.SUCCESS)
+        finally:
+            if scope.held is None:
+                self.keys.release(lease)
+
+    def _fetch_models(self) -> list[str]:
+        lease = self.keys.acquire()
+        if lease is None:
+            raise NoUsableKey(f"{self.name} has no usable key to list its models")
+        with self.attempt(lease, None, "", None), guarded(sum(self._fetch_timeout)):
+            return self.upstream.list_models(lease.secret, self._fetch_timeout)
+
+    def model_for(self, model: str, *, fetch: bool) -> str | None:
+        """This provider's id for ``model``, or None if it is not known to serve it."""
+        if self.config.serves_any or not self.catalog.known:
+            # G4F serves any name; a list that could not be fetched lets the upstream judge.
+            return model if self.catalog.allowed(model) else None
+        return self.catalog.match(model, fetch=fetch)
+
+    def admit(self, model: str) -> Admission | Skip:
+        """Permits to try ``model`` here now, or why not."""
+        model_permit = None
+        if self.models is not None:
+            model_permit = self.models.allow(model)
+            if model_permit is None:
+                return Skip.MODEL_SET_ASIDE
+        permit = self.circuit.allow()
+        if permit is None:
+            if self.models is not None and model_permit is not None:
+                self.models.release(model, model_permit)
+            return Skip.CIRCUIT_OPEN
+        return Admission(permit, model_permit)
+
+    def record(self, admission: Admission, model: str, outcome: str) -> None:
+        """Feed an outcome to the circuit (and the model's, on an aggregator)."""
+        self.circuit.record(outcome, admission.endpoint, model)
+        if self.models is not None and admission.model is not None:
+            self.models.record(model, outcome, admission.model)
+        admission.spend()
+
+    def release(self, admission: Admission, model: str) -> None:
+        """End an admission that gave no verdict (no key, or the client left)."""
+        self.circuit.release(admission.endpoint)
+        if self.models is not None and admission.model is not None:
+            self.models.release(model, admission.model)
+
+    def healthy(self) -> bool:
+        """False while the circuit is open or no key is usable: such providers go last."""
+        return self.circuit.state() != OPEN and self.keys.counts()[KeyStatus.USABLE] > 0
+
+    def blocked_reason(self) -> Skip:
+        """Why no key could be acquired: cooling, disabled, exhausted or busy."""
+        counts = self.keys.counts()
+        if counts[KeyStatus.USABLE]:
+            return Skip.BUSY
+        reason = max((n, s) for s, n in counts.items() if s != KeyStatus.USABLE)[1]
+        return Skip(reason)
+
+    def available_in(self) -> float | None:
+        """Seconds until this provider can be tried again, if it cannot be now."""
+        waits = [w for w in (self.keys.next_available_in(), self.circuit.retry_in()) if w]
+        return max(waits) if waits else None
+
+
+def build_runtimes(
+    config: RoutingConfig,
+    *,
+    store: KeyStore,
+    sessions: SessionPool,
+    clock: Callable[[], float],
+    on_release: Callable[[str], None] | None = None,
+) -> dict[str, ProviderRuntime]:
+    """Every configured provider at run time, by name, sharing one redactor of every secret."""
+    secrets = [k for p in config.providers for k in p.keys]
+    secrets += [s for p in config.providers for s in url_secrets(p.base_url)]
+    redact = Redactor(secrets)
+    return {
+        p.name: ProviderRuntime(
+            p,
+            config,
+            store=store,
+            sessions=sessions,
+            redact=redact,
+            clock=clock,
+            on_release=on_release,
+        )
+        for p in config.providers
+    }
