@@ -10,8 +10,11 @@ by the process's alarm, which shuts the socket's read side when it passes.
 
 from __future__ import annotations
 
+import array
+import fcntl
 import select
 import socket
+import termios
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -80,20 +83,30 @@ def _linger(sock: Any) -> None:
 
 
 def client_probe() -> Callable[[], bool] | None:
-    """A check, safe from any thread, of whether the client has closed its connection."""
+    """A check, safe from any thread or greenlet and never blocking, of whether the client
+    has closed its connection."""
     sock = _client_socket()
-    if sock is None:
-        return None
+    return None if sock is None else closed_probe(sock.fileno())
+
+
+def closed_probe(fd: int) -> Callable[[], bool]:
+    """Whether the peer of socket ``fd`` has closed it, asked without reading or waiting."""
+    waiting = array.array("i", [0])
 
     def gone() -> bool:
+        # poll (not select: a busy worker's descriptors pass 1024) asks without waiting;
+        # readable with nothing to read is the client's FIN (data: a pipelined request).
+        # FIONREAD asks the kernel without reading, so no socket object waits on the socket.
         try:
-            readable, _, _ = select.select([sock], [], [], 0)
-            if not readable:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+            events = poller.poll(0)
+            if not events:
                 return False
-            # Readable with nothing to read is the client's FIN; data is a pipelined request.
-            return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"")
-        except BlockingIOError:
-            return False
+            if events[0][1] & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
+                return True
+            fcntl.ioctl(fd, termios.FIONREAD, waiting)
+            return waiting[0] == 0
         except (OSError, ValueError):
             return True
 
