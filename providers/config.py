@@ -81,3 +81,7 @@ class RoutingConfig:
     max_response_bytes: int = 32 * 1024 * 1024
     max_event_bytes: int = 4 * 1024 * 1024
     adaptive: AdaptivePolicy = field(default_factory=AdaptivePolicy)
+    #: STATE_URL: where key state lives (memory:// per process, sqlite:///path per host).
+    state_url: str = "memory://"
+    #: STATE_TIMEOUT: the longest a request waits on the state store, in seconds.
+    state_timeout: float = 0.1

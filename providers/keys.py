@@ -80,7 +80,8 @@ class KeyPool:
         self._store = store
         self._policy = policy or KeyPolicy()
         self._max_in_flight = max_in_flight
-        self._clock = clock
+        # A shared store keeps wall-clock times, the same in every process and after a restart.
+        self._clock: Callable[[], float] = getattr(store, "clock", None) or clock
 
     @property
     def keyless(self) -> bool:

@@ -18,7 +18,7 @@ from .circuit import OPEN
 from .config import RoutingConfig
 from .failover import Failover
 from .http import SessionPool, Timeout
-from .keystore import InMemoryKeyStore, KeyStore
+from .keystore import KeyStore
 from .latency import STREAM, WHOLE
 from .options import RouteOptions
 from .payload import body_for, check_model
@@ -26,6 +26,7 @@ from .relay import ChatStream, open_stream
 from .resolve import Candidate, Resolver
 from .runtime import build_runtimes
 from .slots import SlotQueue
+from .state import open_store
 from .status import ProviderStatus, RouteStep, provider_status, route_step
 
 
@@ -46,7 +47,7 @@ class Router:
         self.slots = SlotQueue()
         self.providers = build_runtimes(
             config,
-            store=store or InMemoryKeyStore(),
+            store=store or open_store(config),
             sessions=self.sessions,
             clock=clock,
             on_release=self.slots.released,

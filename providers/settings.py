@@ -208,6 +208,8 @@ def _cache_and_limits(env: Mapping[str, str]) -> dict[str, Any]:
         "max_event_bytes": env_int(
             env, "MAX_UPSTREAM_EVENT_BYTES", d.max_event_bytes, minimum=1024
         ),
+        "state_url": env_str(env, "STATE_URL", d.state_url),
+        "state_timeout": env_float(env, "STATE_TIMEOUT", d.state_timeout, minimum=0.001),
     }
 
 

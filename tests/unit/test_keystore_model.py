@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from providers.keystore import COOLING, DISABLED, EXHAUSTED, USABLE, InMemoryKeyStore
+from providers.keystore import COOLING, DISABLED, EXHAUSTED, USABLE, InMemoryKeyStore, KeyStore
+from providers.sqlstore import SqliteKeyStore
 
 
 @dataclass
@@ -50,12 +53,23 @@ class Model:
         return counts
 
 
+def memory(tmp_path: Path) -> KeyStore:
+    return InMemoryKeyStore()
+
+
+def sqlite(tmp_path: Path) -> KeyStore:
+    return SqliteKeyStore(tmp_path / "state.db")
+
+
+@pytest.mark.parametrize("make_store", [memory, sqlite])
 @pytest.mark.parametrize("seed", range(20))
-def test_store_matches_the_brute_force_model(seed: int) -> None:
+def test_store_matches_the_brute_force_model(
+    seed: int, make_store: Callable[[Path], KeyStore], tmp_path: Path
+) -> None:
     rng = random.Random(seed)
     keys = [f"k{i}" for i in range(rng.choice([1, 3, 8, 40]))]
     max_in_flight = rng.choice([None, 1, 2])
-    model, store = Model(keys), InMemoryKeyStore()
+    model, store = Model(keys), make_store(tmp_path)
     held: list[str] = []
     now = 1.0
     assert store.counts("p", keys, now)[USABLE] == len(keys)  # the pool is introduced with its keys

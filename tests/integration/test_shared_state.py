@@ -1,0 +1,83 @@
+"""Key state shared by every worker of a host and kept across restarts (STATE_URL=sqlite)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.fakes.upstream import FakeUpstream, Reply
+
+from .helpers import AUTH, KEY_A, KEY_B, StartGateway, fake_env
+
+pytestmark = pytest.mark.integration
+
+CHAT = {"model": "fake/fake-model", "messages": [{"role": "user", "content": "Hi"}]}
+
+
+def ask_on_new_connections(url: str, count: int) -> list[int]:
+    statuses = []
+    for _ in range(count):
+        with requests.Session() as session:  # a new connection: any worker may take it
+            statuses.append(
+                session.post(url + "/v1/chat/completions", json=CHAT, headers=AUTH).status_code
+            )
+    return statuses
+
+
+def pids_that_served(logs: str) -> set[int]:
+    lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    return {int(line["pid"]) for line in lines if line.get("msg") == "request"}
+
+
+def test_a_rate_limited_key_is_asked_once_by_four_workers(
+    start_gateway: StartGateway, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    fake.default = lambda hit: (
+        Reply(status=429, headers={"Retry-After": "60"}) if hit.key == KEY_A else None
+    )
+    env = fake_env(fake, KEY_A, KEY_B, WEB_CONCURRENCY="4", STATE_URL=f"sqlite:///{tmp_path}/s.db")
+    gateway = start_gateway(env)
+    assert ask_on_new_connections(gateway.url, 40) == [200] * 40
+    assert len(pids_that_served(gateway.logs())) >= 2  # the requests did spread over workers
+    assert len(fake.hits_for(KEY_A, path="/chat/completions")) == 1
+
+
+def test_each_worker_asks_the_rate_limited_key_with_per_process_state(
+    start_gateway: StartGateway, fake: FakeUpstream
+) -> None:
+    """The control: with memory:// every worker learns the 429 for itself."""
+    fake.default = lambda hit: (
+        Reply(status=429, headers={"Retry-After": "60"}) if hit.key == KEY_A else None
+    )
+    gateway = start_gateway(fake_env(fake, KEY_A, KEY_B, WEB_CONCURRENCY="4"))
+    assert ask_on_new_connections(gateway.url, 40) == [200] * 40
+    served_by = pids_that_served(gateway.logs())
+    assert len(fake.hits_for(KEY_A, path="/chat/completions")) == len(served_by) > 1
+
+
+def test_a_key_out_of_quota_stays_aside_after_a_restart(
+    start_gateway: StartGateway, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    fake.script(KEY_A, Reply(status=402))
+    env = fake_env(fake, KEY_A, KEY_B, STATE_URL=f"sqlite:///{tmp_path}/s.db")
+    first = start_gateway(env)
+    assert ask_on_new_connections(first.url, 1) == [200]
+    first.stop()
+    again = start_gateway(env)  # a restart on the same state file
+    assert ask_on_new_connections(again.url, 5) == [200] * 5
+    assert len(fake.hits_for(KEY_A, path="/chat/completions")) == 1
+    listing = again.request("GET", "/v1/providers", headers=AUTH).json()["data"][0]
+    assert listing["exhausted"] == 1
+
+
+def test_an_unusable_state_file_stops_start_up_naming_it(
+    start_gateway: StartGateway, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    broken = tmp_path / "state.db"
+    broken.write_bytes(b"this is not an SQLite database, not even close" * 100)
+    with pytest.raises(RuntimeError) as failed:
+        start_gateway(fake_env(fake, STATE_URL=f"sqlite:///{broken}"))
+    assert str(broken) in str(failed.value)

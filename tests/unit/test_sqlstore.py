@@ -1,0 +1,67 @@
+"""The SQLite key store: shared between store objects and processes, durable, lease expiry."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from providers.keystore import COOLING, EXHAUSTED, USABLE
+from providers.sqlstore import SqliteKeyStore
+
+KEYS = ["key-a", "key-b"]
+
+
+def test_a_block_is_seen_by_every_store_on_the_file_and_after_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    first, second = SqliteKeyStore(path), SqliteKeyStore(path)
+    now = time.time()
+    assert first.acquire("p", KEYS, exclude=(), max_in_flight=None, now=now) == "key-a"
+    first.block("p", "key-a", until=now + 60, reason=EXHAUSTED, strike=False, now=now)
+    # Another worker (store object) never picks the blocked key.
+    assert second.acquire("p", KEYS, exclude=(), max_in_flight=None, now=now) == "key-b"
+    restarted = SqliteKeyStore(path)
+    assert restarted.counts("p", KEYS, now)[EXHAUSTED] == 1
+    assert restarted.next_available("p", KEYS, now) == now + 60
+
+
+def test_a_shorter_block_never_shortens_a_longer_one(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    first, second = SqliteKeyStore(path), SqliteKeyStore(path)
+    now = time.time()
+    first.counts("p", KEYS, now)
+    first.block("p", "key-a", until=now + 600, reason=EXHAUSTED, strike=False, now=now)
+    second.block("p", "key-a", until=now + 5, reason=COOLING, strike=True, now=now)
+    state = first.snapshot("p", KEYS)["key-a"]
+    assert (state.blocked_until, state.reason, state.strikes) == (now + 600, EXHAUSTED, 1)
+
+
+def test_in_flight_counts_across_stores_and_a_dead_process_frees_its_lease(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    script = (
+        "import os, sys, time; sys.path.insert(0, sys.argv[2]);"
+        "from providers.sqlstore import SqliteKeyStore;"
+        "s = SqliteKeyStore(sys.argv[1]);"
+        "assert s.acquire('p', ['key-a'], exclude=(), max_in_flight=1, now=time.time());"
+        "os._exit(0)"  # killed: never releases
+    )
+    root = str(Path(__file__).resolve().parents[2])
+    subprocess.run([sys.executable, "-c", script, str(path), root], check=True, timeout=30)
+    store = SqliteKeyStore(path)
+    # The lease's process is gone: the key is free again (the cap is 1).
+    assert store.acquire("p", ["key-a"], exclude=(), max_in_flight=1, now=time.time()) == "key-a"
+    # A live holder (this process) keeps it busy for every other store on the file.
+    other = SqliteKeyStore(path)
+    assert other.acquire("p", ["key-a"], exclude=(), max_in_flight=1, now=time.time()) is None
+    store.release("p", "key-a")
+    assert other.acquire("p", ["key-a"], exclude=(), max_in_flight=1, now=time.time()) == "key-a"
+    assert other.counts("p", ["key-a"], time.time())[USABLE] == 1
+
+
+def test_the_state_file_and_its_folder_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "state.db"
+    SqliteKeyStore(path)
+    assert os.stat(path).st_mode & 0o077 == 0
+    assert os.stat(path.parent).st_mode & 0o077 == 0
