@@ -93,7 +93,51 @@ def route(model: str, max_tier: int | None, no_fallback: bool) -> None:
         click.echo(f"{head}keys usable={usable}  circuit={step.circuit}")
 
 
+@click.group("keys", invoke_without_command=True)
+@click.pass_context
+@with_appcontext
+def keys(context: click.Context) -> None:
+    """List every key by fingerprint: provider, tier, state, blocked for how long, and why."""
+    if context.invoked_subcommand is not None:
+        return
+    router = gateway().router
+    if not router.state_shared:
+        click.echo("note: STATE_URL=memory:// keeps state in each worker: this is a new process's")
+    click.echo("provider     tier  key           state      blocked for  strikes  in flight")
+    for status in router.status():
+        for key in status.keys:
+            blocked = f"{key.available_in:.0f} s" if key.available_in else "-"
+            click.echo(
+                f"{status.provider:<12} {status.tier:>4}  {key.key:<13} {key.status:<10} "
+                f"{blocked:>11}  {key.strikes:>7}  {key.in_flight:>9}"
+            )
+
+
+@keys.command("reset")
+@click.argument("provider")
+@click.argument("fingerprint", required=False)
+@with_appcontext
+def keys_reset(provider: str, fingerprint: str | None) -> None:
+    """Lift the blocks of PROVIDER's keys (or of the one FINGERPRINT), after a key was
+    replaced or topped up."""
+    router = gateway().router
+    if not router.state_shared:
+        click.echo(
+            "error: STATE_URL=memory:// keeps state inside each worker, out of this command's "
+            "reach: restart keyrelay to forget every block, or use STATE_URL=sqlite:///...",
+            err=True,
+        )
+        raise SystemExit(1)
+    try:
+        lifted = router.unblock(provider.lower(), fingerprint)
+    except KeyError as exc:
+        click.echo(f"error: no provider or key {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(f"lifted {len(lifted)}: {' '.join(lifted) if lifted else 'nothing was blocked'}")
+
+
 def init_app(app: Flask) -> None:
     """Register the operator commands."""
     app.cli.add_command(config_check)
     app.cli.add_command(route)
+    app.cli.add_command(keys)

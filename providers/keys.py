@@ -23,6 +23,8 @@ class KeySnapshot:
     status: str
     in_flight: int
     available_in: float
+    #: Consecutive 429s without a Retry-After (the default backoff doubles with each).
+    strikes: int = 0
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ class KeyPool:
                 status=str(state.status(now)),
                 in_flight=state.in_flight,
                 available_in=round(max(0.0, state.blocked_until - now), 3),
+                strikes=state.strikes,
             )
             for key_id, state in self.states().items()
         ]
@@ -151,6 +154,21 @@ class KeyPool:
     def counts(self) -> dict[str, int]:
         """Count keys by status: usable, cooling, disabled, exhausted."""
         return self._store.counts(self.name, self.key_ids, self._clock())
+
+    def unblock(self, key_id: str | None = None) -> list[str]:
+        """Lift the blocks of one key (by fingerprint) or of every key; the ones lifted."""
+        states = self.states()
+        if key_id is not None and key_id not in states:
+            raise KeyError(key_id)
+        now = self._clock()
+        lifted = [
+            k
+            for k, state in states.items()
+            if (key_id is None or k == key_id) and (state.blocked_until > now or state.strikes)
+        ]
+        for k in lifted:
+            self._store.unblock(self.name, k)
+        return lifted
 
     def next_available_in(self) -> float | None:
         """Seconds until the first blocked key becomes usable, or None if none is blocked."""

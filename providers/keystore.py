@@ -89,6 +89,10 @@ class KeyStore(Protocol):
         """When (``now``'s clock) the first blocked key becomes usable, or None."""
         ...
 
+    def unblock(self, pool: str, key_id: str) -> None:
+        """Lift a key's block and strikes (an operator replaced or topped up the key)."""
+        ...
+
 
 #: A usable-heap entry: (in flight, last used, configured position, version, key id).
 _Entry = tuple[int, float, int, int, str]
@@ -261,6 +265,17 @@ class InMemoryKeyStore:
                     return until
                 heapq.heappop(keys.blocked)
             return None
+
+    def unblock(self, pool: str, key_id: str) -> None:
+        """Lift a key's block and strikes (an operator replaced or topped up the key)."""
+        with self._lock:
+            keys = self._pools.get(pool)
+            if keys is None or key_id not in keys.states:
+                return
+            state = keys.states[key_id]
+            keys.states[key_id] = replace(state, blocked_until=0.0, reason=USABLE, strikes=0)
+            if keys.parked.pop(key_id, None) is not None:
+                keys.push(key_id)
 
 
 _FRESH = KeyState()

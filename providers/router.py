@@ -150,6 +150,18 @@ class Router:
         runtimes = sorted(self.providers.values(), key=lambda r: (r.tier, r.name))
         return tuple(provider_status(r, self.slots.waiting(r.name)) for r in runtimes)
 
+    def unblock(self, provider: str, key: str | None = None) -> list[str]:
+        """Lift the blocks of a provider's keys (one, by fingerprint, or all): the ones lifted.
+
+        ``KeyError`` names an unknown provider or fingerprint.
+        """
+        return self.providers[provider].keys.unblock(key)
+
+    @property
+    def state_shared(self) -> bool:
+        """True when key state is shared by every worker (STATE_URL is not memory://)."""
+        return self.config.state_url != "memory://"
+
     def ready(self) -> bool:
         """True when at least one provider has a usable key and a closed circuit."""
         return any(s.usable and s.circuit != OPEN for s in self.status())

@@ -183,6 +183,15 @@ class SqliteKeyStore:
                 (pool, key_id),
             )
 
+    def unblock(self, pool: str, key_id: str) -> None:
+        """Lift a key's block and strikes, for every worker sharing the file."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE keys SET blocked_until = 0, reason = 'usable', strikes = 0"
+                " WHERE pool = ? AND key = ?",
+                (pool, key_id),
+            )
+
     def snapshot(self, pool: str, key_ids: Sequence[str]) -> dict[str, KeyState]:
         """Return the state of each key (a read: no write lock once the pool is known)."""
         if pool not in self._pools or self._pid != os.getpid():

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from app import create_app
+from providers.errors import QuotaExhausted
 
 ENV = {
     "PROXY_API_KEY": "client",
@@ -106,3 +109,28 @@ def test_route_shows_a_provider_the_operator_excluded() -> None:
     assert "groq" in lines[0] and "skipped: ignored_by_config" in lines[0]
     assert "IGNORE_MODELS_GROQ" in lines[0]
     assert any("  other  " in line for line in lines[1:])  # the same model elsewhere
+
+
+def test_keys_lists_fingerprints_and_reset_lifts_a_shared_block(tmp_path: Path) -> None:
+    env = {**ENV, "STATE_URL": f"sqlite:///{tmp_path}/state.db"}
+    worker = create_app(env)  # a worker that met a quota error
+    runtime = worker.extensions["keyrelay"].router.providers["groq"]
+    lease = runtime.keys.acquire()
+    assert lease is not None
+    runtime.keys.record(lease, QuotaExhausted("no credit", upstream_status=402))
+    runtime.keys.release(lease)
+    operator = create_app(env).test_cli_runner()  # the operator's own process
+    listing = operator.invoke(args=["keys"])
+    assert listing.exit_code == 0, listing.output
+    line = next(x for x in listing.output.splitlines() if x.startswith("groq"))
+    assert lease.key_id in line and "exhausted" in line
+    assert "gsk_cli" not in listing.output
+    reset = operator.invoke(args=["keys", "reset", "groq", lease.key_id])
+    assert reset.exit_code == 0 and f"lifted 1: {lease.key_id}" in reset.output
+    # Every worker on the state file sees the key usable again.
+    assert runtime.keys.counts()["usable"] == 1
+
+
+def test_keys_reset_refuses_per_process_state() -> None:
+    result = create_app(ENV).test_cli_runner().invoke(args=["keys", "reset", "groq"])
+    assert result.exit_code == 1 and "STATE_URL=memory://" in result.output
