@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 from flask import Flask
 from flask.cli import with_appcontext
@@ -103,13 +105,21 @@ def keys(context: click.Context) -> None:
     router = gateway().router
     if not router.state_shared:
         click.echo("note: STATE_URL=memory:// keeps state in each worker: this is a new process's")
-    click.echo("provider     tier  key           state      blocked for  strikes  in flight")
+    today = {
+        (r.provider, r.key): r for r in router.usage.rows(provider=None, days=1, now=time.time())
+    }
+    click.echo(
+        "provider     tier  key           state      blocked for  strikes  in flight"
+        "  requests today  tokens today"
+    )
     for status in router.status():
         for key in status.keys:
             blocked = f"{key.available_in:.0f} s" if key.available_in else "-"
+            used = today.get((status.provider, key.key))
             click.echo(
                 f"{status.provider:<12} {status.tier:>4}  {key.key:<13} {key.status:<10} "
                 f"{blocked:>11}  {key.strikes:>7}  {key.in_flight:>9}"
+                f"  {used.requests if used else 0:>14}  {used.total_tokens if used else 0:>12}"
             )
 
 

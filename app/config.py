@@ -28,6 +28,8 @@ class Settings:
     routing: RoutingConfig
     log_format: str = "json"
     metrics_key: str = field(default="", repr=False)
+    #: ADMIN_API_KEY: reads /v1/usage (besides the client keys).
+    admin_key: str = field(default="", repr=False)
     #: CLIENT_BODY_TIMEOUT: seconds a client has to send its whole request body.
     client_body_timeout: float = 30.0
     #: CLIENT_SEND_TIMEOUT: seconds one write to the client may wait for it to read.
@@ -52,6 +54,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     return Settings(
         log_format=log_format,
         metrics_key=env_str(env, "METRICS_API_KEY"),
+        admin_key=env_str(env, "ADMIN_API_KEY"),
         client_keys=env_list(env, "PROXY_API_KEY"),
         max_body_bytes=env_int(env, "MAX_REQUEST_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, minimum=1),
         log_level=level,

@@ -13,25 +13,49 @@ class KnownProvider:
     base_url: str
     tier: int
     embeddings: bool
+    #: Accepts ``stream_options.include_usage``: keyrelay asks for usage on every stream.
+    stream_usage: bool = False
 
 
 #: Every provider a ``<P>_API_KEY`` variable can enable without declaring a base URL.
 KNOWN_PROVIDERS: dict[str, KnownProvider] = {
     p.name: p
     for p in (
-        KnownProvider("openai", "https://api.openai.com/v1", 1, embeddings=True),
+        KnownProvider(
+            "openai",
+            "https://api.openai.com/v1",
+            1,
+            embeddings=True,
+            stream_usage=True,
+        ),
         KnownProvider("anthropic", "https://api.anthropic.com/v1", 1, embeddings=False),
-        KnownProvider("groq", "https://api.groq.com/openai/v1", 2, embeddings=False),
-        KnownProvider("openrouter", "https://openrouter.ai/api/v1", 2, embeddings=False),
-        KnownProvider("cerebras", "https://api.cerebras.ai/v1", 2, embeddings=False),
+        KnownProvider(
+            "groq", "https://api.groq.com/openai/v1", 2, embeddings=False, stream_usage=True
+        ),
+        KnownProvider(
+            "openrouter", "https://openrouter.ai/api/v1", 2, embeddings=False, stream_usage=True
+        ),
+        KnownProvider(
+            "cerebras", "https://api.cerebras.ai/v1", 2, embeddings=False, stream_usage=True
+        ),
         KnownProvider(
             "gemini", "https://generativelanguage.googleapis.com/v1beta/openai", 3, embeddings=True
         ),
         KnownProvider("mistral", "https://api.mistral.ai/v1", 3, embeddings=True),
-        KnownProvider("xai", "https://api.x.ai/v1", 3, embeddings=False),
+        KnownProvider(
+            "xai",
+            "https://api.x.ai/v1",
+            3,
+            embeddings=False,
+            stream_usage=True,
+        ),
         KnownProvider("nvidia", "https://integrate.api.nvidia.com/v1", 3, embeddings=True),
-        KnownProvider("deepseek", "https://api.deepseek.com/v1", 3, embeddings=False),
-        KnownProvider("together", "https://api.together.xyz/v1", 3, embeddings=True),
+        KnownProvider(
+            "deepseek", "https://api.deepseek.com/v1", 3, embeddings=False, stream_usage=True
+        ),
+        KnownProvider(
+            "together", "https://api.together.xyz/v1", 3, embeddings=True, stream_usage=True
+        ),
     )
 }
 

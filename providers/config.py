@@ -34,6 +34,8 @@ class ProviderConfig:
     routes: tuple[str, ...] = ()
     #: Serves any model id (G4F): no model list is fetched.
     serves_any: bool = False
+    #: Ask for usage on every stream (``stream_options.include_usage``), for accounting.
+    stream_usage: bool = False
     #: Many backends behind one URL (G4F, or <P>_AGGREGATOR=true): failures count per model.
     aggregator: bool = False
     #: The first-byte timeout of an aggregator (G4F_TIMEOUT_FIRST_BYTE), under TIMEOUT_READ.
@@ -85,3 +87,5 @@ class RoutingConfig:
     state_url: str = "memory://"
     #: STATE_TIMEOUT: the longest a request waits on the state store, in seconds.
     state_timeout: float = 0.1
+    #: USAGE_RETENTION_DAYS: how long per-key usage is kept.
+    usage_retention_days: int = 90

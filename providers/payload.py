@@ -21,6 +21,9 @@ def body_for(
     else:
         body = dict(payload)
     body["model"] = candidate.model
+    if body.get("stream") and candidate.provider.config.stream_usage:
+        # For usage accounting; the usage chunk is dropped when the client did not ask.
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
     return body
 
 

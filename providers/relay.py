@@ -86,6 +86,7 @@ class ChatStream:
         include_usage: bool,
         held: Held | None = None,
         client_gone: Callable[[], bool] | None = None,
+        on_usage: Callable[[object], None] | None = None,
     ) -> None:
         if isinstance(opened, Opened):
             self._upstream: UpstreamStream | None = opened.upstream
@@ -97,6 +98,8 @@ class ChatStream:
         self._model, self._include_usage = model, include_usage
         self._failure: ProviderError | None = None
         self._closed = False
+        #: The usage the upstream reported, counted when the stream closes.
+        self._on_usage, self._usage = on_usage, None
         #: Who served the stream, and the model the upstream says answered.
         self.served = served
         self.served_model = header_safe(prelude[0].get("model")) if prelude else None
@@ -115,7 +118,10 @@ class ChatStream:
         yield from self._prelude
         self._prelude = []
         try:
-            yield from self._rest
+            for chunk in self._rest:
+                if chunk.get("usage"):
+                    self._usage = chunk["usage"]
+                yield chunk
         except ProviderError as exc:
             if self._watch is not None and self._watch.fired:
                 raise ClientGone("the client closed its connection during the stream") from exc
@@ -138,3 +144,5 @@ class ChatStream:
         finally:
             if self._held is not None:
                 self._held.finish(self._failure)
+            if self._on_usage is not None and self._usage is not None:
+                self._on_usage(self._usage)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .answers import Completion, completion_for_client
+from .attempts import Served
 from .cache import CachePolicy, ResponseCache, replay_chunks
 from .circuit import OPEN
 from .config import RoutingConfig
@@ -26,7 +27,7 @@ from .relay import ChatStream, open_stream
 from .resolve import Candidate, Resolver
 from .runtime import build_runtimes
 from .slots import SlotQueue
-from .state import open_store
+from .state import open_state
 from .status import ProviderStatus, RouteStep, provider_status, route_step
 
 
@@ -45,9 +46,15 @@ class Router:
         self.sessions = SessionPool(pool_maxsize=config.pool_maxsize)
         #: Requests waiting for a busy key to be given back.
         self.slots = SlotQueue()
+        state = open_state(config)
+        #: Usage per provider, key and day; shared when the key state is.
+        self.usage = state.usage
+        #: True when key state is shared by every worker (STATE_URL is not memory://).
+        self.state_shared = state.shared and store is None
         self.providers = build_runtimes(
             config,
-            store=store or open_store(config),
+            store=store or state.keys,
+            usage=self.usage,
             sessions=self.sessions,
             clock=clock,
             on_release=self.slots.released,
@@ -93,6 +100,7 @@ class Router:
             return answer
 
         walked = self._failover.walk(chain, ask, mode=WHOLE, client_gone=options.client_gone)
+        self._count_tokens(walked.served, walked.result.get("usage"))
         self.cache.store(key, walked.result, walked.served)
         return completion_for_client(walked.result, walked.served, asked)
 
@@ -113,6 +121,7 @@ class Router:
             include_usage=options.include_usage,
             held=walked.held,
             client_gone=options.client_gone,
+            on_usage=lambda usage: self._count_tokens(walked.served, usage),
         )
 
     def embed(self, payload: Mapping[str, Any], options: RouteOptions | None = None) -> Completion:
@@ -126,7 +135,11 @@ class Router:
             return candidate.provider.upstream.embeddings(body, secret, timeout)
 
         walked = self._failover.walk(chain, embed, client_gone=options.client_gone)
+        self._count_tokens(walked.served, walked.result.get("usage"))
         return completion_for_client(walked.result, walked.served, asked)
+
+    def _count_tokens(self, served: Served, usage: object) -> None:
+        self.providers[served.provider].add_tokens(served.key, usage)
 
     def route(self, model: str, options: RouteOptions | None = None) -> list[RouteStep]:
         """The chain ``model`` resolves to, as snapshots (``flask --app wsgi route``)."""
@@ -156,11 +169,6 @@ class Router:
         ``KeyError`` names an unknown provider or fingerprint.
         """
         return self.providers[provider].keys.unblock(key)
-
-    @property
-    def state_shared(self) -> bool:
-        """True when key state is shared by every worker (STATE_URL is not memory://)."""
-        return self.config.state_url != "memory://"
 
     def ready(self) -> bool:
         """True when at least one provider has a usable key and a closed circuit."""

@@ -8,6 +8,7 @@ keeps it (a stream past its commit point keeps it until the stream closes).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -24,6 +25,7 @@ from .models import ModelCatalog
 from .outcomes import Outcome, Skip
 from .secrets import Redactor, url_secrets
 from .upstream import Upstream
+from .usage import UsageStore, token_counts
 
 
 class Admission:
@@ -86,9 +88,11 @@ class ProviderRuntime:
         sessions: SessionPool,
         redact: Redactor,
         clock: Callable[[], float],
+        usage: UsageStore | None = None,
         on_release: Callable[[str], None] | None = None,
     ) -> None:
         self.config, self.name, self.tier = config, config.name, config.tier
+        self._usage = usage
         self._clock = clock
         self._read_timeout = routing.timeout_read
         self.upstream = Upstream.from_config(config, routing, sessions, redact)
@@ -128,6 +132,7 @@ class ProviderRuntime:
         try:
             yield scope
         except ClientGone:
+            self._count(lease, Outcome.CLIENT_GONE)
             if admission is not None:
                 self.release(admission, model)  # no verdict: the client left
             raise
@@ -135,6 +140,7 @@ class ProviderRuntime:
             if mode and isinstance(exc, UpstreamTimeout):
                 self.latency.timed_out(mode, limit)
             self.keys.record(lease, exc)
+            self._count(lease, exc.outcome)
             if admission is not None:
                 self.record(admission, model, exc.outcome)
             raise
@@ -146,11 +152,22 @@ class ProviderRuntime:
             if mode:
                 self.latency.observe(mode, self._clock() - started)
             self.keys.record(lease, None)
+            self._count(lease, Outcome.SUCCESS)
             if admission is not None:
                 self.record(admission, model, Outcome.SUCCESS)
         finally:
             if scope.held is None:
                 self.keys.release(lease)
+
+    def _count(self, lease: Lease, outcome: str) -> None:
+        if self._usage is not None:
+            self._usage.count(self.name, lease.key_id, outcome, time.time())
+
+    def add_tokens(self, key_id: str, usage: object) -> None:
+        """Count the tokens an upstream reported (its ``usage`` object) for one of its keys."""
+        tokens = token_counts(usage)
+        if tokens is not None and self._usage is not None:
+            self._usage.add_tokens(self.name, key_id, tokens, time.time())
 
     def _fetch_models(self) -> list[str]:
         lease = self.keys.acquire()
@@ -217,6 +234,7 @@ def build_runtimes(
     store: KeyStore,
     sessions: SessionPool,
     clock: Callable[[], float],
+    usage: UsageStore | None = None,
     on_release: Callable[[str], None] | None = None,
 ) -> dict[str, ProviderRuntime]:
     """Every configured provider at run time, by name, sharing one redactor of every secret."""
@@ -231,6 +249,7 @@ def build_runtimes(
             sessions=sessions,
             redact=redact,
             clock=clock,
+            usage=usage,
             on_release=on_release,
         )
         for p in config.providers

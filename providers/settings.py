@@ -76,6 +76,9 @@ def _provider(env: Mapping[str, str], prefix: str, keys: list[str]) -> ProviderC
         ignore=env_list(env, f"IGNORE_MODELS_{prefix}"),
         whitelist=env_list(env, f"WHITELIST_MODELS_{prefix}"),
         embeddings=known.embeddings if known else True,
+        stream_usage=known.stream_usage
+        if known
+        else env_bool(env, f"{prefix}_STREAM_USAGE", False),
         max_in_flight_per_key=max_in_flight or None,
         custom=known is None,
         tier=_tier(env, prefix, known.tier if known else CUSTOM_TIER),
@@ -210,6 +213,9 @@ def _cache_and_limits(env: Mapping[str, str]) -> dict[str, Any]:
         ),
         "state_url": env_str(env, "STATE_URL", d.state_url),
         "state_timeout": env_float(env, "STATE_TIMEOUT", d.state_timeout, minimum=0.001),
+        "usage_retention_days": env_int(
+            env, "USAGE_RETENTION_DAYS", d.usage_retention_days, minimum=1
+        ),
     }
 
 

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .keystore import COOLING, DISABLED, EXHAUSTED, USABLE, KeyState
+from .usage import SECONDS_PER_DAY, UsageRow, utc_day
 
 #: A lease older than this no longer counts (a backstop: dead processes are reaped sooner).
 LEASE_SECONDS = 3600.0
@@ -37,7 +38,23 @@ CREATE TABLE IF NOT EXISTS leases (
     pid INTEGER NOT NULL, taken REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS leases_by_key ON leases (pool, key);
+CREATE TABLE IF NOT EXISTS usage (
+    day TEXT NOT NULL, provider TEXT NOT NULL, key TEXT NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0, succeeded INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0, total_tokens INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, provider, key)
+) WITHOUT ROWID;
 """
+_ADD_USAGE = (
+    "INSERT INTO usage (day, provider, key, requests, succeeded, failed, prompt_tokens,"
+    " completion_tokens, total_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (day, provider, key) DO UPDATE SET requests = requests + excluded.requests,"
+    " succeeded = succeeded + excluded.succeeded, failed = failed + excluded.failed,"
+    " prompt_tokens = prompt_tokens + excluded.prompt_tokens,"
+    " completion_tokens = completion_tokens + excluded.completion_tokens,"
+    " total_tokens = total_tokens + excluded.total_tokens"
+)
 
 
 class SqliteKeyStore:
@@ -46,9 +63,11 @@ class SqliteKeyStore:
     #: Shared stores keep wall-clock times (``KeyPool`` reads its clock from here).
     clock: Callable[[], float] = staticmethod(time.time)
 
-    def __init__(self, path: str | Path, *, timeout: float = 0.1) -> None:
+    def __init__(self, path: str | Path, *, timeout: float = 0.1, retention_days: int = 90) -> None:
         self.path = Path(path)
         self._timeout = timeout
+        self._retention = retention_days
+        self._pruned = 0.0
         self._lock = threading.Lock()
         self._pid = 0
         self._db: sqlite3.Connection | None = None
@@ -228,6 +247,39 @@ class SqliteKeyStore:
         waits = [s.blocked_until for s in self.snapshot(pool, key_ids).values()]
         later = [w for w in waits if w > now]
         return min(later) if later else None
+
+    # -- usage (providers.usage.UsageStore) ----------------------------------------------
+
+    def count(self, provider: str, key: str, outcome: str, now: float) -> None:
+        """One upstream request that ended with ``outcome``."""
+        won = int(outcome == "success")
+        with self._write() as db:
+            db.execute(_ADD_USAGE, (utc_day(now), provider, key, 1, won, 1 - won, 0, 0, 0))
+            if now - self._pruned > 3600:
+                self._pruned = now
+                oldest = utc_day(now - self._retention * SECONDS_PER_DAY)
+                db.execute("DELETE FROM usage WHERE day < ?", (oldest,))
+
+    def add_tokens(self, provider: str, key: str, tokens: tuple[int, int, int], now: float) -> None:
+        """Tokens the upstream reported for a request already counted."""
+        with self._write() as db:
+            db.execute(_ADD_USAGE, (utc_day(now), provider, key, 0, 0, 0, *tokens))
+
+    def rows(self, *, provider: str | None, days: int, now: float) -> list[UsageRow]:
+        """The rows of the last ``days`` UTC days (today included), newest first."""
+        oldest = utc_day(now - (days - 1) * SECONDS_PER_DAY)
+        with self._lock:
+            found = (
+                self._connect()
+                .execute(
+                    "SELECT provider, key, day, requests, succeeded, failed, prompt_tokens,"
+                    " completion_tokens, total_tokens FROM usage WHERE day >= ?"
+                    " AND (? IS NULL OR provider = ?) ORDER BY day DESC, provider, key",
+                    (oldest, provider, provider),
+                )
+                .fetchall()
+            )
+        return [UsageRow(*row) for row in found]
 
 
 def _alive(pid: int) -> bool:

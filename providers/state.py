@@ -8,25 +8,40 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 
 from .config import RoutingConfig
 from .env import ConfigError
 from .keystore import InMemoryKeyStore, KeyStore
 from .secrets import redact_url
 from .sqlstore import SqliteKeyStore
+from .usage import InMemoryUsage, UsageStore
 
 
-def open_store(config: RoutingConfig) -> KeyStore:
-    """The key store ``STATE_URL`` names; ``ConfigError`` naming the URL if it cannot be used."""
+@dataclass(frozen=True)
+class State:
+    """Where key state and usage live."""
+
+    keys: KeyStore
+    usage: UsageStore
+    #: Shared by every worker (and kept across restarts), not per process.
+    shared: bool
+
+
+def open_state(config: RoutingConfig) -> State:
+    """The stores ``STATE_URL`` names; ``ConfigError`` naming the URL if they cannot be used."""
     url = config.state_url
     if url == "memory://":
-        return InMemoryKeyStore()
+        return State(InMemoryKeyStore(), InMemoryUsage(config.usage_retention_days), False)
     if url.startswith("sqlite:///"):
         path = url.removeprefix("sqlite:///")  # "/abs" for sqlite:////abs
         if not path or path == "/":
             raise ConfigError(f"STATE_URL={url!r} names no file")
         try:
-            return SqliteKeyStore(path, timeout=config.state_timeout)
+            store = SqliteKeyStore(
+                path, timeout=config.state_timeout, retention_days=config.usage_retention_days
+            )
+            return State(store, store, True)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"STATE_URL: cannot use the state file {path!r}: {exc}") from None
         except sqlite3.DatabaseError as exc:  # a corrupt or foreign file

@@ -81,3 +81,46 @@ def test_an_unusable_state_file_stops_start_up_naming_it(
     with pytest.raises(RuntimeError) as failed:
         start_gateway(fake_env(fake, STATE_URL=f"sqlite:///{broken}"))
     assert str(broken) in str(failed.value)
+
+
+def test_usage_adds_up_over_workers_and_shows_no_key(
+    start_gateway: StartGateway, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    state = tmp_path / "s.db"
+    env = fake_env(
+        fake,
+        KEY_A,
+        WEB_CONCURRENCY="2",
+        STATE_URL=f"sqlite:///{state}",
+        FAKE_STREAM_USAGE="true",
+        ADMIN_API_KEY="admin-key-for-usage",
+    )
+    gateway = start_gateway(env)
+    assert ask_on_new_connections(gateway.url, 6) == [200] * 6  # whole: 5 + 7 = 12 tokens each
+    for _ in range(4):  # streamed, the client not asking for usage: keyrelay asks for it
+        with requests.Session() as session:
+            body = {**CHAT, "stream": True}
+            streamed = session.post(gateway.url + "/v1/chat/completions", json=body, headers=AUTH)
+            assert streamed.status_code == 200 and b'"usage":{' not in streamed.content
+    hits = fake.hits_for(KEY_A, path="/chat/completions")
+    assert [h.body["stream_options"] for h in hits if (h.body or {}).get("stream")] == [
+        {"include_usage": True}
+    ] * 4
+    admin = {"Authorization": "Bearer admin-key-for-usage"}
+    answer = gateway.request("GET", "/v1/usage?provider=fake&days=1", headers=admin)
+    assert answer.status_code == 200, answer.text
+    (row,) = answer.json()["data"]
+    assert (row["requests"], row["succeeded"], row["failed"]) == (10, 10, 0)
+    # Whole: 5 prompt + 7 completion; streamed: 5 prompt + 4 completion (one per word).
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (50, 6 * 7 + 4 * 4)
+    assert row["total_tokens"] == 50 + 58
+    assert row["key"].startswith("key-") and KEY_A not in answer.text
+    assert KEY_A.encode() not in state.read_bytes() and KEY_A not in gateway.logs()
+    assert gateway.request("GET", "/v1/usage").status_code == 401  # never open
+
+
+def test_usage_is_never_open(start_gateway: StartGateway, fake: FakeUpstream) -> None:
+    env = fake_env(fake)
+    del env["PROXY_API_KEY"]
+    gateway = start_gateway(env)
+    assert gateway.request("GET", "/v1/usage").status_code == 403

@@ -1,0 +1,49 @@
+"""``GET /v1/usage``: requests and tokens per provider, key fingerprint and UTC day."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+
+from flask import Blueprint, Response, jsonify, request
+from providers import positive_int
+
+from .auth import key_matches, presented_key
+from .errors import APIError
+from .gateway import gateway
+
+bp = Blueprint("usage", __name__)
+
+
+def _authorize() -> None:
+    """The client key or ADMIN_API_KEY; never open, even when the proxy itself is."""
+    settings = gateway().settings
+    keys = settings.client_keys + ((settings.admin_key,) if settings.admin_key else ())
+    if not keys:
+        raise APIError(
+            403,
+            "Usage is never open: set PROXY_API_KEY or ADMIN_API_KEY to read it.",
+            code="usage_disabled",
+        )
+    if not key_matches(presented_key(), keys):
+        raise APIError(401, "A client key or ADMIN_API_KEY is required.", code="invalid_api_key")
+
+
+@bp.get("/usage")
+def usage() -> Response:
+    """Usage rows, newest day first; ``?provider=`` and ``?days=`` filter them."""
+    _authorize()
+    router = gateway().router
+    retention = router.config.usage_retention_days
+    raw = request.args.get("days", "").strip()
+    days = positive_int(raw) if raw else 7
+    if days is None or days > retention:
+        raise APIError(
+            400,
+            f"days must be a whole number from 1 to {retention}",
+            param="days",
+            code="invalid_value",
+        )
+    provider = request.args.get("provider", "").strip().lower() or None
+    rows = router.usage.rows(provider=provider, days=days, now=time.time())
+    return jsonify({"object": "list", "data": [asdict(row) for row in rows]})
