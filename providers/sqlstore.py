@@ -1,107 +1,41 @@
-"""Key state in an SQLite file: one truth for every worker on a host, and across restarts.
+"""Key state in the host's SQLite state file: one truth for every worker, and after restarts.
 
 Times are wall-clock seconds (``time.time``), so blocks survive restarts and mean the
 same in every process. In-flight counts are leases: one row per key in use, owned by
 a process; a lease whose process has died, or that is older than ``LEASE_SECONDS``,
-no longer counts, so a killed worker cannot hold a key forever. Every operation is
-one short ``BEGIN IMMEDIATE`` transaction (WAL, ``synchronous=NORMAL``), never held
-across I/O; the busy handler waits at most ``timeout`` seconds.
+no longer counts, so a killed worker cannot hold a key forever.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from .keystore import COOLING, DISABLED, EXHAUSTED, USABLE, KeyState
-from .usage import SECONDS_PER_DAY, UsageRow, utc_day
+from .sqlite import SqliteFile
 
 #: A lease older than this no longer counts (a backstop: dead processes are reaped sooner).
 LEASE_SECONDS = 3600.0
 #: How often a process looks for the leases of dead processes on its host.
 REAP_SECONDS = 5.0
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS keys (
-    pool TEXT NOT NULL, key TEXT NOT NULL, position INTEGER NOT NULL,
-    last_used REAL NOT NULL DEFAULT 0, blocked_until REAL NOT NULL DEFAULT 0,
-    reason TEXT NOT NULL DEFAULT 'usable', strikes INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (pool, key)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS leases (
-    id INTEGER PRIMARY KEY, pool TEXT NOT NULL, key TEXT NOT NULL,
-    pid INTEGER NOT NULL, taken REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS leases_by_key ON leases (pool, key);
-CREATE TABLE IF NOT EXISTS usage (
-    day TEXT NOT NULL, provider TEXT NOT NULL, key TEXT NOT NULL,
-    requests INTEGER NOT NULL DEFAULT 0, succeeded INTEGER NOT NULL DEFAULT 0,
-    failed INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
-    completion_tokens INTEGER NOT NULL DEFAULT 0, total_tokens INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (day, provider, key)
-) WITHOUT ROWID;
-"""
-_ADD_USAGE = (
-    "INSERT INTO usage (day, provider, key, requests, succeeded, failed, prompt_tokens,"
-    " completion_tokens, total_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (day, provider, key) DO UPDATE SET requests = requests + excluded.requests,"
-    " succeeded = succeeded + excluded.succeeded, failed = failed + excluded.failed,"
-    " prompt_tokens = prompt_tokens + excluded.prompt_tokens,"
-    " completion_tokens = completion_tokens + excluded.completion_tokens,"
-    " total_tokens = total_tokens + excluded.total_tokens"
-)
 
-
-class SqliteKeyStore:
-    """``KeyStore`` over one SQLite file shared by the processes of a host."""
+class SqliteKeyStore(SqliteFile):
+    """``KeyStore`` over the state file shared by the processes of a host."""
 
     #: Shared stores keep wall-clock times (``KeyPool`` reads its clock from here).
     clock: Callable[[], float] = staticmethod(time.time)
 
-    def __init__(self, path: str | Path, *, timeout: float = 0.1, retention_days: int = 90) -> None:
-        self.path = Path(path)
-        self._timeout = timeout
-        self._retention = retention_days
-        self._pruned = 0.0
-        self._lock = threading.Lock()
-        self._pid = 0
-        self._db: sqlite3.Connection | None = None
+    def __init__(self, path: str | Path, *, timeout: float = 0.1) -> None:
         self._pools: set[str] = set()
         self._reaped = 0.0
-        self._connect()  # fails at start-up, naming the path, if the file is unusable
+        super().__init__(path, timeout=timeout)
 
-    def _connect(self) -> sqlite3.Connection:
-        if self._db is not None and self._pid == os.getpid():
-            return self._db
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fresh = not self.path.exists()
-        db = sqlite3.connect(
-            self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
-        )
-        if fresh:
-            os.chmod(self.path, 0o600)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_SCHEMA)
-        self._db, self._pid, self._pools = db, os.getpid(), set()
-        return db
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            db = self._connect()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    def _connected(self) -> None:
+        self._pools = set()
 
     def _introduce(self, db: sqlite3.Connection, pool: str, key_ids: Sequence[str]) -> None:
         if pool in self._pools:
@@ -247,39 +181,6 @@ class SqliteKeyStore:
         waits = [s.blocked_until for s in self.snapshot(pool, key_ids).values()]
         later = [w for w in waits if w > now]
         return min(later) if later else None
-
-    # -- usage (providers.usage.UsageStore) ----------------------------------------------
-
-    def count(self, provider: str, key: str, outcome: str, now: float) -> None:
-        """One upstream request that ended with ``outcome``."""
-        won = int(outcome == "success")
-        with self._write() as db:
-            db.execute(_ADD_USAGE, (utc_day(now), provider, key, 1, won, 1 - won, 0, 0, 0))
-            if now - self._pruned > 3600:
-                self._pruned = now
-                oldest = utc_day(now - self._retention * SECONDS_PER_DAY)
-                db.execute("DELETE FROM usage WHERE day < ?", (oldest,))
-
-    def add_tokens(self, provider: str, key: str, tokens: tuple[int, int, int], now: float) -> None:
-        """Tokens the upstream reported for a request already counted."""
-        with self._write() as db:
-            db.execute(_ADD_USAGE, (utc_day(now), provider, key, 0, 0, 0, *tokens))
-
-    def rows(self, *, provider: str | None, days: int, now: float) -> list[UsageRow]:
-        """The rows of the last ``days`` UTC days (today included), newest first."""
-        oldest = utc_day(now - (days - 1) * SECONDS_PER_DAY)
-        with self._lock:
-            found = (
-                self._connect()
-                .execute(
-                    "SELECT provider, key, day, requests, succeeded, failed, prompt_tokens,"
-                    " completion_tokens, total_tokens FROM usage WHERE day >= ?"
-                    " AND (? IS NULL OR provider = ?) ORDER BY day DESC, provider, key",
-                    (oldest, provider, provider),
-                )
-                .fetchall()
-            )
-        return [UsageRow(*row) for row in found]
 
 
 def _alive(pid: int) -> bool:

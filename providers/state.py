@@ -15,6 +15,7 @@ from .env import ConfigError
 from .keystore import InMemoryKeyStore, KeyStore
 from .secrets import redact_url
 from .sqlstore import SqliteKeyStore
+from .sqlusage import SqliteUsage
 from .usage import InMemoryUsage, UsageStore
 
 
@@ -38,10 +39,11 @@ def open_state(config: RoutingConfig) -> State:
         if not path or path == "/":
             raise ConfigError(f"STATE_URL={url!r} names no file")
         try:
-            store = SqliteKeyStore(
+            keys = SqliteKeyStore(path, timeout=config.state_timeout)
+            usage = SqliteUsage(
                 path, timeout=config.state_timeout, retention_days=config.usage_retention_days
             )
-            return State(store, store, True)
+            return State(keys, usage, True)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"STATE_URL: cannot use the state file {path!r}: {exc}") from None
         except sqlite3.DatabaseError as exc:  # a corrupt or foreign file

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.sqlstore import SqliteKeyStore
+from providers.sqlusage import SqliteUsage
 from providers.usage import SECONDS_PER_DAY, InMemoryUsage, UsageStore, token_counts
 
 NOW = 1_795_000_000.0  # a fixed day
@@ -16,7 +16,7 @@ NOW = 1_795_000_000.0  # a fixed day
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> UsageStore:
     if request.param == "memory":
         return InMemoryUsage(retention_days=3)
-    return SqliteKeyStore(tmp_path / "s.db", retention_days=3)
+    return SqliteUsage(tmp_path / "s.db", retention_days=3)
 
 
 def test_counts_and_tokens_add_up_per_day_and_key(store: UsageStore) -> None:
