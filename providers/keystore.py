@@ -165,6 +165,10 @@ class InMemoryKeyStore:
             state = self._pools[pool] = _Pool(key_ids)
         return state
 
+    def knows(self, pool: str) -> bool:
+        """True once ``pool`` has been introduced with its keys."""
+        return pool in self._pools
+
     def acquire(
         self,
         pool: str,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .config import RoutingConfig
 from .env import ConfigError
+from .fallback import FallbackKeyStore
 from .keystore import InMemoryKeyStore, KeyStore
 from .secrets import redact_url
 from .sqlstore import SqliteKeyStore
@@ -39,7 +40,7 @@ def open_state(config: RoutingConfig) -> State:
         if not path or path == "/":
             raise ConfigError(f"STATE_URL={url!r} names no file")
         try:
-            keys = SqliteKeyStore(path, timeout=config.state_timeout)
+            keys = FallbackKeyStore(SqliteKeyStore(path, timeout=config.state_timeout))
             usage = SqliteUsage(
                 path, timeout=config.state_timeout, retention_days=config.usage_retention_days
             )

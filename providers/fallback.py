@@ -1,0 +1,126 @@
+"""A shared store that cannot answer never fails a request: this process's own state does.
+
+``FallbackKeyStore`` asks the shared store first; when it raises ``sqlite3.Error`` (a
+lock held past ``STATE_TIMEOUT``, a disk error) it answers from an in-process store
+with the same rules, logs one warning per change of state (not per request), and
+goes back to the shared store on the next call. Keys taken from the local store are
+given back there.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, TypeVar
+
+from .keystore import InMemoryKeyStore, KeyState, KeyStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+#: What a shared store raises when it cannot answer in time.
+STORE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error,)
+
+
+class FallbackKeyStore:
+    """``shared``, or this process's own key state while ``shared`` cannot answer."""
+
+    def __init__(self, shared: KeyStore) -> None:
+        self.shared = shared
+        self.local = InMemoryKeyStore()
+        #: Shared stores keep wall-clock times; the local one follows the same clock.
+        self.clock: Callable[[], float] | None = getattr(shared, "clock", None)
+        self._local_leases: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+        #: True while the shared store answers (published as keyrelay_state_store_up).
+        self.up = True
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            result = getattr(self.shared, name)(*args, **kwargs)
+        except STORE_ERRORS as exc:
+            self._mark(False, exc)
+            return getattr(self.local, name)(*args, **kwargs)
+        self._mark(True, None)
+        return result
+
+    def _mark(self, up: bool, error: BaseException | None) -> None:
+        if up == self.up:
+            return
+        self.up = up
+        if up:
+            log.warning("the shared state store answers again: back to shared key state")
+        else:
+            log.warning(
+                "the shared state store does not answer (%s): using this process's own key "
+                "state until it does",
+                type(error).__name__,
+            )
+
+    def acquire(
+        self,
+        pool: str,
+        key_ids: Sequence[str],
+        *,
+        exclude: Collection[str],
+        max_in_flight: int | None,
+        now: float,
+    ) -> str | None:
+        """Reserve a key in the shared store, or locally while it cannot answer."""
+        kwargs = {"exclude": exclude, "max_in_flight": max_in_flight, "now": now}
+        try:
+            key = self.shared.acquire(pool, key_ids, **kwargs)  # type: ignore[arg-type]
+        except STORE_ERRORS as exc:
+            self._mark(False, exc)
+            key = self.local.acquire(pool, key_ids, **kwargs)  # type: ignore[arg-type]
+            if key is not None:
+                with self._lock:
+                    self._local_leases[(pool, key)] += 1
+            return key
+        self._mark(True, None)
+        return key
+
+    def release(self, pool: str, key_id: str) -> None:
+        """Give a key back where it was taken."""
+        with self._lock:
+            local = self._local_leases[(pool, key_id)] > 0
+            if local:
+                self._local_leases[(pool, key_id)] -= 1
+        if local:
+            self.local.release(pool, key_id)
+        else:
+            self._call("release", pool, key_id)
+
+    def block(
+        self, pool: str, key_id: str, *, until: float, reason: str, strike: bool, now: float
+    ) -> None:
+        """Block a key in both stores: the local one keeps the rule while the shared is away."""
+        if self.local.knows(pool):
+            self.local.block(pool, key_id, until=until, reason=reason, strike=strike, now=now)
+        self._call("block", pool, key_id, until=until, reason=reason, strike=strike, now=now)
+
+    def succeeded(self, pool: str, key_id: str) -> None:
+        """Clear the strikes of a key that just worked."""
+        self._call("succeeded", pool, key_id)
+
+    def unblock(self, pool: str, key_id: str) -> None:
+        """Lift a key's block."""
+        self.local.unblock(pool, key_id)
+        self._call("unblock", pool, key_id)
+
+    def snapshot(self, pool: str, key_ids: Sequence[str]) -> dict[str, KeyState]:
+        """Each key's state."""
+        result: dict[str, KeyState] = self._call("snapshot", pool, key_ids)
+        return result
+
+    def counts(self, pool: str, key_ids: Sequence[str], now: float) -> dict[str, int]:
+        """Keys by status."""
+        result: dict[str, int] = self._call("counts", pool, key_ids, now)
+        return result
+
+    def next_available(self, pool: str, key_ids: Sequence[str], now: float) -> float | None:
+        """When the first blocked key becomes usable."""
+        result: float | None = self._call("next_available", pool, key_ids, now)
+        return result

@@ -1,0 +1,39 @@
+"""A shared store that cannot answer in time: requests go on with this process's own state."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from providers.fallback import FallbackKeyStore
+from providers.sqlstore import SqliteKeyStore
+
+KEYS = ["key-a", "key-b"]
+
+
+def test_a_locked_state_file_falls_back_and_comes_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "s.db"
+    store = FallbackKeyStore(SqliteKeyStore(path, timeout=0.01))
+    now = time.time()
+    assert store.acquire("p", KEYS, exclude=(), max_in_flight=1, now=now) == "key-a"
+    store.release("p", "key-a")
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # another process holds the file
+    with caplog.at_level(logging.WARNING, logger="providers.fallback"):
+        taken = [store.acquire("p", KEYS, exclude=(), max_in_flight=1, now=now) for _ in range(3)]
+        assert taken[:2] == ["key-a", "key-b"] and taken[2] is None  # the local rules hold
+        assert store.up is False
+        store.release("p", "key-a")  # given back where it was taken: locally
+        blocker.execute("ROLLBACK")
+        # Back on the shared store: key-b, least recently used there (key-a was used first).
+        assert store.acquire("p", KEYS, exclude=(), max_in_flight=1, now=now) == "key-b"
+        assert store.up is True
+    transitions = [r.message for r in caplog.records]
+    assert len(transitions) == 2  # one warning down, one up: not one per request
+    blocker.close()
