@@ -27,8 +27,10 @@ def ready() -> Response:
     router = get_router()
     keys = {s.provider: s.counts for s in router.status()}
     details = {"providers": keys} if may_see_details() else {}
+    state = {"state": router.state_health}
     if router.ready():
-        return jsonify({"status": "ready", **details})
+        # A degraded shared store still answers 200: requests are served from local state.
+        return jsonify({"status": "ready", **state, **details})
     reason, message = (
         ("no_provider", "no provider is configured: set <PROVIDER>_API_KEY (see .env.example)")
         if not keys
@@ -41,6 +43,7 @@ def ready() -> Response:
         **error_body(message, "not_ready", code="not_ready"),
         "status": "unavailable",
         "reason": reason,
+        **state,
         **details,
     }
     return error_response(503, body)

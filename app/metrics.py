@@ -98,6 +98,11 @@ ADAPTIVE_TIMEOUT = Gauge(
     ["provider", "tier", "mode"],
     multiprocess_mode="liveall",
 )
+STATE_STORE_UP = Gauge(
+    "keyrelay_state_store_up",
+    "1 while the shared state store answers (STATE_URL), 0 while local state stands in.",
+    multiprocess_mode="liveall",
+)
 _CIRCUIT_VALUES = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
 #: The label of every model name that is not a known model, a group, or past the bounds below.
 OTHER_MODEL = "other"
@@ -149,6 +154,7 @@ def record_attempts(entries: list[Attempt]) -> None:
 
 def publish_router_state(router: Router) -> None:
     """Set this worker's key and circuit gauges from the router's current state."""
+    STATE_STORE_UP.set(0 if router.state_health == "degraded" else 1)
     for status in router.status():
         tier = str(status.tier)
         for state, count in status.counts.items():

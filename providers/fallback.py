@@ -37,13 +37,14 @@ class FallbackKeyStore:
         #: True while the shared store answers (published as keyrelay_state_store_up).
         self.up = True
 
-    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+    def _call(self, name: str, *args: Any, write: bool = True, **kwargs: Any) -> Any:
         try:
             result = getattr(self.shared, name)(*args, **kwargs)
         except STORE_ERRORS as exc:
             self._mark(False, exc)
             return getattr(self.local, name)(*args, **kwargs)
-        self._mark(True, None)
+        if write:  # a read can answer while writes wait (WAL): only writes say it is back
+            self._mark(True, None)
         return result
 
     def _mark(self, up: bool, error: BaseException | None) -> None:
@@ -103,7 +104,7 @@ class FallbackKeyStore:
 
     def succeeded(self, pool: str, key_id: str) -> None:
         """Clear the strikes of a key that just worked."""
-        self._call("succeeded", pool, key_id)
+        self._call("succeeded", pool, key_id, write=False)  # mostly a read: proves nothing
 
     def unblock(self, pool: str, key_id: str) -> None:
         """Lift a key's block."""
@@ -112,15 +113,15 @@ class FallbackKeyStore:
 
     def snapshot(self, pool: str, key_ids: Sequence[str]) -> dict[str, KeyState]:
         """Each key's state."""
-        result: dict[str, KeyState] = self._call("snapshot", pool, key_ids)
+        result: dict[str, KeyState] = self._call("snapshot", pool, key_ids, write=False)
         return result
 
     def counts(self, pool: str, key_ids: Sequence[str], now: float) -> dict[str, int]:
         """Keys by status."""
-        result: dict[str, int] = self._call("counts", pool, key_ids, now)
+        result: dict[str, int] = self._call("counts", pool, key_ids, now, write=False)
         return result
 
     def next_available(self, pool: str, key_ids: Sequence[str], now: float) -> float | None:
         """When the first blocked key becomes usable."""
-        result: float | None = self._call("next_available", pool, key_ids, now)
+        result: float | None = self._call("next_available", pool, key_ids, now, write=False)
         return result

@@ -47,6 +47,7 @@ class Router:
         #: Requests waiting for a busy key to be given back.
         self.slots = SlotQueue()
         state = open_state(config)
+        self._state = state
         #: Usage per provider, key and day; shared when the key state is.
         self.usage = state.usage
         #: True when key state is shared by every worker (STATE_URL is not memory://).
@@ -169,6 +170,13 @@ class Router:
         ``KeyError`` names an unknown provider or fingerprint.
         """
         return self.providers[provider].keys.unblock(key)
+
+    @property
+    def state_health(self) -> str:
+        """``local`` (memory://), ``shared``, or ``degraded`` while the shared store is away."""
+        if not self.state_shared:
+            return "local"
+        return "shared" if getattr(self._state.keys, "up", True) else "degraded"
 
     def ready(self) -> bool:
         """True when at least one provider has a usable key and a closed circuit."""

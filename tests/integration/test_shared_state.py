@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,15 @@ def ask_on_new_connections(url: str, count: int) -> list[int]:
     return statuses
 
 
+def until_two_workers_served(gateway_url: str, logs: Callable[[], str]) -> list[int]:
+    """Requests on new connections until at least two workers have served (200 at most)."""
+    statuses: list[int] = []
+    while len(pids_that_served(logs())) < 2:
+        assert len(statuses) < 200, "the requests never reached a second worker"
+        statuses += ask_on_new_connections(gateway_url, 5)
+    return statuses
+
+
 def pids_that_served(logs: str) -> set[int]:
     lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
     return {int(line["pid"]) for line in lines if line.get("msg") == "request"}
@@ -40,8 +51,8 @@ def test_a_rate_limited_key_is_asked_once_by_four_workers(
     )
     env = fake_env(fake, KEY_A, KEY_B, WEB_CONCURRENCY="4", STATE_URL=f"sqlite:///{tmp_path}/s.db")
     gateway = start_gateway(env)
-    assert ask_on_new_connections(gateway.url, 40) == [200] * 40
-    assert len(pids_that_served(gateway.logs())) >= 2  # the requests did spread over workers
+    statuses = until_two_workers_served(gateway.url, gateway.logs)
+    assert statuses == [200] * len(statuses)
     assert len(fake.hits_for(KEY_A, path="/chat/completions")) == 1
 
 
@@ -53,7 +64,8 @@ def test_each_worker_asks_the_rate_limited_key_with_per_process_state(
         Reply(status=429, headers={"Retry-After": "60"}) if hit.key == KEY_A else None
     )
     gateway = start_gateway(fake_env(fake, KEY_A, KEY_B, WEB_CONCURRENCY="4"))
-    assert ask_on_new_connections(gateway.url, 40) == [200] * 40
+    statuses = until_two_workers_served(gateway.url, gateway.logs)
+    assert statuses == [200] * len(statuses)
     served_by = pids_that_served(gateway.logs())
     assert len(fake.hits_for(KEY_A, path="/chat/completions")) == len(served_by) > 1
 
@@ -124,3 +136,26 @@ def test_usage_is_never_open(start_gateway: StartGateway, fake: FakeUpstream) ->
     del env["PROXY_API_KEY"]
     gateway = start_gateway(env)
     assert gateway.request("GET", "/v1/usage").status_code == 403
+
+
+def test_a_locked_state_file_degrades_to_local_state_and_requests_go_on(
+    start_gateway: StartGateway, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    state = tmp_path / "s.db"
+    env = fake_env(fake, STATE_URL=f"sqlite:///{state}", STATE_TIMEOUT="0.02")
+    gateway = start_gateway(env)
+    assert ask_on_new_connections(gateway.url, 1) == [200]
+    blocker = sqlite3.connect(state, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # the file does not answer in time
+    try:
+        assert ask_on_new_connections(gateway.url, 5) == [200] * 5
+        ready = gateway.request("GET", "/ready")
+        assert ready.status_code == 200 and ready.json()["state"] == "degraded"
+        text = gateway.request("GET", "/metrics").text
+        assert "keyrelay_state_store_up" in text
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert ask_on_new_connections(gateway.url, 1) == [200]
+    assert gateway.request("GET", "/ready").json()["state"] == "shared"
+    assert gateway.logs().count("does not answer") == 1  # one warning, not one per request

@@ -116,7 +116,7 @@ def test_ready_reports_key_counts(client: FlaskClient, auth: dict[str, str]) -> 
 def test_ready_tells_strangers_only_the_status(client: FlaskClient, header: dict[str, str]) -> None:
     response = client.get("/ready", headers=header)
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ready"}
+    assert response.get_json() == {"status": "ready", "state": "local"}
 
 
 def test_ready_detail_with_the_metrics_key(config: dict[str, str]) -> None:
