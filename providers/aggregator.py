@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from .circuit import OPEN, Circuit, Permit
+from .circuitstore import CircuitStore, InMemoryCircuits
 from .config import RoutingConfig
 
 #: Models tracked per endpoint (names come from clients); the least recent go first.
@@ -32,20 +33,33 @@ class ModelHealth:
         open_seconds: float,
         max_open_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        store: CircuitStore | None = None,
+        endpoint: str = "",
     ) -> None:
         self._settings = (threshold, open_seconds, max_open_seconds)
         self._clock = clock
+        self._store: CircuitStore = store or InMemoryCircuits()
+        self._endpoint = endpoint
         self._circuits: OrderedDict[str, Circuit] = OrderedDict()
         self._lock = threading.Lock()
 
     @classmethod
-    def from_routing(cls, routing: RoutingConfig, *, clock: Callable[[], float]) -> ModelHealth:
+    def from_routing(
+        cls,
+        routing: RoutingConfig,
+        *,
+        clock: Callable[[], float],
+        store: CircuitStore | None = None,
+        endpoint: str = "",
+    ) -> ModelHealth:
         """Model circuits with the thresholds and waits a routing configuration sets."""
         return cls(
             threshold=routing.circuit_failures,
             open_seconds=routing.circuit_open_seconds,
             max_open_seconds=routing.circuit_max_open_seconds,
             clock=clock,
+            store=store,
+            endpoint=endpoint,
         )
 
     def _circuit(self, model: str) -> Circuit:
@@ -59,6 +73,8 @@ class ModelHealth:
                     open_seconds=open_seconds,
                     max_open_seconds=max_open,
                     clock=self._clock,
+                    store=self._store,
+                    name=f"{self._endpoint}|model:{name}",
                 )
                 if len(self._circuits) > MAX_MODELS:
                     self._evict()
@@ -71,8 +87,9 @@ class ModelHealth:
         for name, circuit in self._circuits.items():
             if circuit.state() != OPEN:
                 del self._circuits[name]
+                self._store.forget(circuit.name)
                 return
-        self._circuits.popitem(last=False)
+        self._store.forget(self._circuits.popitem(last=False)[1].name)
 
     def allow(self, model: str) -> Permit | None:
         """A permit for ``model`` (the trial once its wait is over), or None while set aside."""

@@ -14,11 +14,12 @@ that the caller gives back with the outcome.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from enum import StrEnum
 
+from .circuitstore import AT_REST, CircuitRecord, CircuitStore, InMemoryCircuits
 from .config import RoutingConfig
 from .outcomes import PROVIDER_FAILURES
 
@@ -42,7 +43,8 @@ CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.H
 
 
 class Circuit:
-    """The circuit of one provider; safe to use from many threads."""
+    """The circuit of one provider (or one model of an aggregator), kept in a ``CircuitStore``:
+    this process's own by default, or the host's shared state file."""
 
     def __init__(
         self,
@@ -52,25 +54,32 @@ class Circuit:
         max_open_seconds: float = RoutingConfig.circuit_max_open_seconds,
         spread: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        store: CircuitStore | None = None,
+        name: str = "",
+        trial_seconds: float = RoutingConfig.request_deadline,
     ) -> None:
         self._threshold = threshold
         #: An aggregator's circuit (G4F): failures open it only when they span models, or
         #: when every one of them was a connection failure (the endpoint is unreachable).
         self._spread = spread
-        self._models: set[str] = set()
-        self._unreachable = True
         self._open_seconds = open_seconds
         self._max_open_seconds = max_open_seconds
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._failures = 0
-        self._opens = 0
-        self._open_until = 0.0
-        self._trial = False
+        self._store: CircuitStore = store or InMemoryCircuits()
+        # A shared store keeps wall-clock times, the same in every process.
+        self._clock = self._store.clock or clock
+        self.name = name
+        #: A trial that never reports (its worker died) stops blocking the circuit after this.
+        self._trial_seconds = trial_seconds
 
     @classmethod
     def from_routing(
-        cls, routing: RoutingConfig, *, spread: bool = False, clock: Callable[[], float]
+        cls,
+        routing: RoutingConfig,
+        *,
+        spread: bool = False,
+        clock: Callable[[], float],
+        store: CircuitStore | None = None,
+        name: str = "",
     ) -> Circuit:
         """A circuit with the thresholds and waits a routing configuration sets."""
         return cls(
@@ -79,24 +88,32 @@ class Circuit:
             max_open_seconds=routing.circuit_max_open_seconds,
             spread=spread,
             clock=clock,
+            store=store,
+            name=name,
+            trial_seconds=routing.request_deadline,
         )
+
+    def _state_of(self, record: CircuitRecord, now: float) -> CircuitState:
+        if not record.opens:
+            return CLOSED
+        return OPEN if now < record.open_until else HALF_OPEN
 
     def state(self) -> CircuitState:
         """CLOSED, OPEN (refusing) or HALF_OPEN (one trial allowed)."""
-        if not self._opens:
-            return CLOSED
-        return OPEN if self._clock() < self._open_until else HALF_OPEN
+        return self._state_of(self._store.read(self.name), self._clock())
 
     def allow(self) -> Permit | None:
         """A permit to send a request now (the trial when half-open), or None."""
-        with self._lock:
-            state = self.state()
-            if state == CLOSED:
-                return Permit.PASS
-            if state == OPEN or self._trial:
-                return None
-            self._trial = True
-            return Permit.TRIAL
+        return self._store.change(self.name, self._allow)
+
+    def _allow(self, record: CircuitRecord) -> tuple[CircuitRecord, Permit | None]:
+        now = self._clock()
+        state = self._state_of(record, now)
+        if state == CLOSED:
+            return record, Permit.PASS
+        if state == OPEN or record.trial_until > now:
+            return record, None
+        return replace(record, trial_until=now + self._trial_seconds), Permit.TRIAL
 
     def record(self, outcome: str, permit: Permit = Permit.PASS, model: str = "") -> None:
         """Feed an attempt's outcome (for ``model``): a provider failure, or any sign of life.
@@ -105,46 +122,40 @@ class Circuit:
         circuit, or opens it again for twice as long.
         """
         failed = outcome in PROVIDER_FAILURES
-        with self._lock:
-            if permit is Permit.TRIAL:
-                self._trial = False
-                if failed:
-                    self._open()
-                else:
-                    self._opens = 0
-                    self._reset_run()
-                return
-            if self._opens:
-                return  # in flight since before it opened: the trial decides, not this
-            if not failed:
-                self._reset_run()
-                return
-            self._failures += 1
-            self._models.add(model.lower())
-            self._unreachable = self._unreachable and outcome == "connection"
-            spans = not self._spread or len(self._models) > 1 or self._unreachable
-            if self._failures >= self._threshold and spans:
-                self._open()
+        unreachable = outcome == "connection"
+        self._store.change(
+            self.name, lambda r: (self._after(r, failed, unreachable, permit, model), None)
+        )
 
-    def _reset_run(self) -> None:
-        self._failures = 0
-        self._models.clear()
-        self._unreachable = True
+    def _after(
+        self, r: CircuitRecord, failed: bool, unreachable: bool, permit: Permit, model: str
+    ) -> CircuitRecord:
+        if permit is Permit.TRIAL:
+            return self._open(r) if failed else AT_REST
+        if r.opens:
+            return r  # in flight since before it opened: the trial decides, not this
+        if not failed:
+            return replace(r, failures=0, models=(), unreachable=True)
+        models = tuple(sorted(set(r.models) | {model.lower()}))[:16]
+        r = replace(
+            r, failures=r.failures + 1, models=models, unreachable=r.unreachable and unreachable
+        )
+        spans = not self._spread or len(r.models) > 1 or r.unreachable
+        return self._open(r) if r.failures >= self._threshold and spans else r
 
-    def _open(self) -> None:
-        self._opens += 1
-        self._reset_run()
-        wait = self._open_seconds * 2 ** (self._opens - 1)
-        self._open_until = self._clock() + min(wait, self._max_open_seconds)
+    def _open(self, r: CircuitRecord) -> CircuitRecord:
+        opens = r.opens + 1
+        wait = min(self._open_seconds * 2 ** (opens - 1), self._max_open_seconds)
+        return CircuitRecord(opens=opens, open_until=self._clock() + wait)
 
     def release(self, permit: Permit | None = Permit.TRIAL) -> None:
         """End an attempt that gave no verdict (the key, not the provider, was at fault)."""
         if permit is Permit.TRIAL:
-            with self._lock:
-                self._trial = False
+            self._store.change(self.name, lambda r: (replace(r, trial_until=0.0), None))
 
     def retry_in(self) -> float | None:
         """Seconds until an open circuit lets a trial through, or None if it is not open."""
-        if self.state() != OPEN:
+        record, now = self._store.read(self.name), self._clock()
+        if self._state_of(record, now) != OPEN:
             return None
-        return max(0.0, self._open_until - self._clock())
+        return max(0.0, record.open_until - now)

@@ -56,6 +56,7 @@ class Router:
             config,
             store=store or state.keys,
             usage=self.usage,
+            circuits=state.circuits,
             sessions=self.sessions,
             clock=clock,
             on_release=self.slots.released,
@@ -176,7 +177,8 @@ class Router:
         """``local`` (memory://), ``shared``, or ``degraded`` while the shared store is away."""
         if not self.state_shared:
             return "local"
-        return "shared" if getattr(self._state.keys, "up", True) else "degraded"
+        stores = (self._state.keys, self._state.circuits)
+        return "shared" if all(getattr(s, "up", True) for s in stores) else "degraded"
 
     def ready(self) -> bool:
         """True when at least one provider has a usable key and a closed circuit."""

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 from .aggregator import ModelHealth
 from .circuit import OPEN, Circuit, Permit
+from .circuitstore import CircuitStore
 from .config import ProviderConfig, RoutingConfig
 from .errors import ClientGone, NoUsableKey, ProviderError, UpstreamTimeout
 from .guard import guarded
@@ -89,6 +90,7 @@ class ProviderRuntime:
         redact: Redactor,
         clock: Callable[[], float],
         usage: UsageStore | None = None,
+        circuits: CircuitStore | None = None,
         on_release: Callable[[str], None] | None = None,
     ) -> None:
         self.config, self.name, self.tier = config, config.name, config.tier
@@ -105,9 +107,15 @@ class ProviderRuntime:
             clock=clock,
             on_release=on_release,
         )
-        self.circuit = Circuit.from_routing(routing, spread=config.aggregator, clock=clock)
+        self.circuit = Circuit.from_routing(
+            routing, spread=config.aggregator, clock=clock, store=circuits, name=config.name
+        )
         #: Aggregators (G4F): a circuit per model, so one failing model is set aside alone.
-        self.models = ModelHealth.from_routing(routing, clock=clock) if config.aggregator else None
+        self.models = (
+            ModelHealth.from_routing(routing, clock=clock, store=circuits, endpoint=config.name)
+            if config.aggregator
+            else None
+        )
         # Adaptive first-byte timeouts, under an aggregator's own ceiling where it has one.
         ceiling = min(config.first_byte_timeout or routing.timeout_read, routing.timeout_read)
         self.latency = AdaptiveTimeout(routing.adaptive, ceiling=ceiling)
@@ -235,6 +243,7 @@ def build_runtimes(
     sessions: SessionPool,
     clock: Callable[[], float],
     usage: UsageStore | None = None,
+    circuits: CircuitStore | None = None,
     on_release: Callable[[str], None] | None = None,
 ) -> dict[str, ProviderRuntime]:
     """Every configured provider at run time, by name, sharing one redactor of every secret."""
@@ -250,6 +259,7 @@ def build_runtimes(
             redact=redact,
             clock=clock,
             usage=usage,
+            circuits=circuits,
             on_release=on_release,
         )
         for p in config.providers

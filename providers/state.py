@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from .circuitstore import CircuitStore, InMemoryCircuits, SqliteCircuits
 from .config import RoutingConfig
 from .env import ConfigError
 from .fallback import FallbackKeyStore
@@ -26,6 +27,7 @@ class State:
 
     keys: KeyStore
     usage: UsageStore
+    circuits: CircuitStore
     #: Shared by every worker (and kept across restarts), not per process.
     shared: bool
 
@@ -34,7 +36,8 @@ def open_state(config: RoutingConfig) -> State:
     """The stores ``STATE_URL`` names; ``ConfigError`` naming the URL if they cannot be used."""
     url = config.state_url
     if url == "memory://":
-        return State(InMemoryKeyStore(), InMemoryUsage(config.usage_retention_days), False)
+        kept = InMemoryUsage(config.usage_retention_days)
+        return State(InMemoryKeyStore(), kept, InMemoryCircuits(), False)
     if url.startswith("sqlite:///"):
         path = url.removeprefix("sqlite:///")  # "/abs" for sqlite:////abs
         if not path or path == "/":
@@ -44,7 +47,8 @@ def open_state(config: RoutingConfig) -> State:
             usage = SqliteUsage(
                 path, timeout=config.state_timeout, retention_days=config.usage_retention_days
             )
-            return State(keys, usage, True)
+            circuits = SqliteCircuits(path, timeout=config.state_timeout)
+            return State(keys, usage, circuits, True)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"STATE_URL: cannot use the state file {path!r}: {exc}") from None
         except sqlite3.DatabaseError as exc:  # a corrupt or foreign file

@@ -159,3 +159,29 @@ def test_a_locked_state_file_degrades_to_local_state_and_requests_go_on(
     assert ask_on_new_connections(gateway.url, 1) == [200]
     assert gateway.request("GET", "/ready").json()["state"] == "shared"
     assert gateway.logs().count("does not answer") == 1  # one warning, not one per request
+
+
+def test_a_failing_provider_opens_one_circuit_for_every_worker(
+    start_gateway: StartGateway, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    backup = FakeUpstream()
+    try:
+        fake.default = lambda hit: Reply(status=500)
+        env = {
+            **fake_env(fake, KEY_A, WEB_CONCURRENCY="4", STATE_URL=f"sqlite:///{tmp_path}/s.db"),
+            "PROVIDER_PRIORITY_FAKE": "1",
+            "BACKUP_API_BASE": backup.base_url,
+            "BACKUP_API_KEY": "sk-backup-key-eeeeeeeeeeeeee",
+            "BACKUP_MODELS": "fake-model",
+            "PROVIDER_PRIORITY_BACKUP": "2",
+        }
+        gateway = start_gateway(env)
+        statuses = until_two_workers_served(gateway.url, gateway.logs)
+        statuses += ask_on_new_connections(gateway.url, 10)
+        assert statuses == [200] * len(statuses)  # the backup served every one
+        # CIRCUIT_FAILURE_THRESHOLD (3) failures in all, whichever workers saw them.
+        assert len(fake.hits_for(path="/chat/completions")) == 3
+        state = gateway.request("GET", "/v1/providers", headers=AUTH).json()["data"][0]
+        assert (state["provider"], state["circuit"]) == ("fake", "open")
+    finally:
+        backup.close()

@@ -1,0 +1,44 @@
+"""Circuits in the shared state file: one circuit for every worker of a host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from providers.circuit import CLOSED, OPEN, Circuit, Permit
+from providers.circuitstore import SqliteCircuits
+from tests.helpers import FakeClock
+
+
+def worker(path: Path, clock: FakeClock | None = None, threshold: int = 2) -> Circuit:
+    """A worker's view: its own store object and connection on the shared file."""
+    store = SqliteCircuits(path)
+    if clock is not None:
+        store.clock = clock  # wall-clock stand-in, shared by the "workers"
+    return Circuit(threshold=threshold, open_seconds=30, store=store, name="groq")
+
+
+def test_failures_seen_by_two_workers_open_one_circuit_for_both(tmp_path: Path) -> None:
+    first, second = worker(tmp_path / "s.db"), worker(tmp_path / "s.db")
+    first.record("server_error", first.allow() or Permit.PASS)
+    second.record("timeout", second.allow() or Permit.PASS)
+    assert first.state() == OPEN and second.state() == OPEN
+    assert first.allow() is None and second.allow() is None
+    retry = first.retry_in()
+    assert retry is not None and 29 < retry <= 30
+
+
+def test_one_worker_claims_the_trial_and_its_verdict_closes_it_for_all(tmp_path: Path) -> None:
+    path, clock = tmp_path / "s.db", FakeClock()
+    clock.now = 1_795_000_000.0
+    first, second = worker(path, clock), worker(path, clock)
+    opener = worker(path, clock, threshold=1)
+    opener.record("server_error")
+    assert first.state() == OPEN and first.allow() is None
+    clock.now += 30  # the wait is over: half-open
+    trial = first.allow()
+    assert trial is Permit.TRIAL
+    assert second.allow() is None  # the trial is taken
+    first.record("success", trial)
+    assert second.state() == CLOSED and second.allow() is Permit.PASS
+    # Back at rest: nothing is kept for it.
+    assert SqliteCircuits(path).read("groq").at_rest
