@@ -9,11 +9,10 @@ from collections.abc import Callable, Sequence
 from fnmatch import fnmatchcase
 
 from .errors import ProviderError
+from .marks import InMemoryMarks, MarkStore
 
 log = logging.getLogger(__name__)
 
-#: Most 404 marks kept per provider (model names come from clients).
-MAX_MISSING = 1024
 #: Longest model name accepted from a client (ids run to about 100 characters).
 MAX_MODEL_NAME = 256
 #: After a failed listing, wait this long before asking the upstream again.
@@ -61,6 +60,8 @@ class ModelCatalog:
         whitelist: Sequence[str] = (),
         ttl: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
+        marks: MarkStore | None = None,
+        provider: str = "",
     ) -> None:
         self._declared = tuple(declared) if declared else None
         self._fetch = fetch
@@ -72,16 +73,23 @@ class ModelCatalog:
         self._next_fetch = 0.0
         self._lock = threading.Lock()
         #: Models the upstream answered 404 for, with when to believe it serves them again.
-        self._missing: dict[str, float] = {}
+        self._marks: MarkStore = marks or InMemoryMarks()
+        self._mark_clock = self._marks.clock or clock
+        self._provider = provider
         #: The filtered list and its lookups, rebuilt only when the listed models change.
         self._index = _Index((), ())
 
     def allowed(self, model: str) -> bool:
         """True unless the filters exclude ``model`` or the upstream recently said 404 for it."""
-        until = self._missing.get(model.lower())
-        if until is not None and self._clock() < until:
+        until = self._marks.until(self._provider, model.lower())
+        if until is not None and self._mark_clock() < until:
             return False
         return model_allowed(model, self._ignore, self._whitelist)
+
+    @property
+    def marked(self) -> int:
+        """How many 404 marks this provider keeps (bounded)."""
+        return self._marks.count(self._provider)
 
     def filtered(self, model: str) -> bool:
         """True when IGNORE_MODELS / WHITELIST_MODELS exclude ``model``."""
@@ -91,13 +99,8 @@ class ModelCatalog:
         """Remember for ``seconds`` that the upstream does not serve ``model``."""
         if len(model) > MAX_MODEL_NAME:
             return
-        now = self._clock()
-        if len(self._missing) >= MAX_MISSING:
-            # Clients pick these names: forget the expired ones, then the soonest to expire.
-            live = {m: u for m, u in self._missing.items() if u > now}
-            keep = sorted(live.items(), key=lambda item: item[1])[-(MAX_MISSING // 2) :]
-            self._missing = dict(keep)
-        self._missing[model.lower()] = now + seconds
+        now = self._mark_clock()
+        self._marks.mark(self._provider, model.lower(), now + seconds, now)
 
     def models(self, *, fetch: bool = True) -> tuple[str, ...] | None:
         """Return the allowed models, or None while the upstream's list is unknown.
@@ -146,10 +149,7 @@ class ModelCatalog:
         return index
 
     def _any_missing(self) -> bool:
-        if not self._missing:
-            return False
-        now = self._clock()
-        return any(until > now for until in self._missing.values())
+        return self._marks.any_live(self._provider, self._mark_clock())
 
     def _indexed(self, fetch: bool) -> _Index | None:
         listed = self._declared if self._declared is not None else self._listed(fetch)

@@ -57,6 +57,7 @@ class Router:
             store=store or state.keys,
             usage=self.usage,
             circuits=state.circuits,
+            marks=state.marks,
             sessions=self.sessions,
             clock=clock,
             on_release=self.slots.released,

@@ -22,6 +22,7 @@ from .http import SessionPool, Timeout
 from .keys import KeyPolicy, KeyPool, Lease
 from .keystore import KeyStatus, KeyStore
 from .latency import AdaptiveTimeout
+from .marks import MarkStore
 from .models import ModelCatalog
 from .outcomes import Outcome, Skip
 from .secrets import Redactor, url_secrets
@@ -91,6 +92,7 @@ class ProviderRuntime:
         clock: Callable[[], float],
         usage: UsageStore | None = None,
         circuits: CircuitStore | None = None,
+        marks: MarkStore | None = None,
         on_release: Callable[[str], None] | None = None,
     ) -> None:
         self.config, self.name, self.tier = config, config.name, config.tier
@@ -127,6 +129,8 @@ class ProviderRuntime:
             whitelist=config.whitelist,
             ttl=routing.models_cache_ttl,
             clock=clock,
+            marks=marks,
+            provider=config.name,
         )
 
     @contextmanager
@@ -244,6 +248,7 @@ def build_runtimes(
     clock: Callable[[], float],
     usage: UsageStore | None = None,
     circuits: CircuitStore | None = None,
+    marks: MarkStore | None = None,
     on_release: Callable[[str], None] | None = None,
 ) -> dict[str, ProviderRuntime]:
     """Every configured provider at run time, by name, sharing one redactor of every secret."""
@@ -260,6 +265,7 @@ def build_runtimes(
             clock=clock,
             usage=usage,
             circuits=circuits,
+            marks=marks,
             on_release=on_release,
         )
         for p in config.providers

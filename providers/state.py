@@ -15,6 +15,7 @@ from .config import RoutingConfig
 from .env import ConfigError
 from .fallback import FallbackKeyStore
 from .keystore import InMemoryKeyStore, KeyStore
+from .marks import InMemoryMarks, MarkStore, SqliteMarks
 from .secrets import redact_url
 from .sqlstore import SqliteKeyStore
 from .sqlusage import SqliteUsage
@@ -28,6 +29,7 @@ class State:
     keys: KeyStore
     usage: UsageStore
     circuits: CircuitStore
+    marks: MarkStore
     #: Shared by every worker (and kept across restarts), not per process.
     shared: bool
 
@@ -37,7 +39,7 @@ def open_state(config: RoutingConfig) -> State:
     url = config.state_url
     if url == "memory://":
         kept = InMemoryUsage(config.usage_retention_days)
-        return State(InMemoryKeyStore(), kept, InMemoryCircuits(), False)
+        return State(InMemoryKeyStore(), kept, InMemoryCircuits(), InMemoryMarks(), False)
     if url.startswith("sqlite:///"):
         path = url.removeprefix("sqlite:///")  # "/abs" for sqlite:////abs
         if not path or path == "/":
@@ -48,7 +50,8 @@ def open_state(config: RoutingConfig) -> State:
                 path, timeout=config.state_timeout, retention_days=config.usage_retention_days
             )
             circuits = SqliteCircuits(path, timeout=config.state_timeout)
-            return State(keys, usage, circuits, True)
+            marks = SqliteMarks(path, timeout=config.state_timeout)
+            return State(keys, usage, circuits, marks, True)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"STATE_URL: cannot use the state file {path!r}: {exc}") from None
         except sqlite3.DatabaseError as exc:  # a corrupt or foreign file

@@ -1,4 +1,4 @@
-"""Circuits in the shared state file: one circuit for every worker of a host."""
+"""Circuits and 404 marks in the shared state file: one view for every worker of a host."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 from providers.circuit import CLOSED, OPEN, Circuit, Permit
 from providers.circuitstore import SqliteCircuits
+from providers.marks import SqliteMarks
 from tests.helpers import FakeClock
 
 
@@ -42,3 +43,15 @@ def test_one_worker_claims_the_trial_and_its_verdict_closes_it_for_all(tmp_path:
     assert second.state() == CLOSED and second.allow() is Permit.PASS
     # Back at rest: nothing is kept for it.
     assert SqliteCircuits(path).read("groq").at_rest
+
+
+def test_a_404_mark_is_seen_by_every_worker_and_stays_bounded(tmp_path: Path) -> None:
+    path, now = tmp_path / "s.db", 1_795_000_000.0
+    first, second = SqliteMarks(path), SqliteMarks(path)
+    first.mark("groq", "gpt-9", now + 600, now)
+    assert second.until("groq", "gpt-9") == now + 600 and second.any_live("groq", now)
+    assert not second.any_live("groq", now + 601)
+    for i in range(1100):
+        first.mark("groq", f"made-up-{i}", now + 600 + i, now)
+    assert second.count("groq") == 1024
+    assert second.until("groq", "made-up-1099") is not None  # the newest are kept
