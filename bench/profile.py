@@ -13,6 +13,7 @@ import argparse
 import cProfile
 import io
 import json
+import os
 import pstats
 import re
 import sys
@@ -62,6 +63,8 @@ def caller(upstream_url: str, body: bytes) -> Callable[[], None]:
             "FAKE_API_KEY": "sk-bench-upstream-key-000000",
             "FAKE_MODELS": "fake-model",
             "LOG_LEVEL": "warning",
+            # STATE_URL=sqlite:///path profiles the shared state store (default: memory://).
+            "STATE_URL": os.environ.get("STATE_URL", "memory://"),
         }
     )
 

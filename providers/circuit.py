@@ -103,7 +103,15 @@ class Circuit:
         return self._state_of(self._store.read(self.name), self._clock())
 
     def allow(self) -> Permit | None:
-        """A permit to send a request now (the trial when half-open), or None."""
+        """A permit to send a request now (the trial when half-open), or None.
+
+        Only claiming the trial writes: closed and open are answered from a read.
+        """
+        state = self._state_of(self._store.read(self.name), self._clock())
+        if state == CLOSED:
+            return Permit.PASS
+        if state == OPEN:
+            return None
         return self._store.change(self.name, self._allow)
 
     def _allow(self, record: CircuitRecord) -> tuple[CircuitRecord, Permit | None]:
@@ -123,6 +131,8 @@ class Circuit:
         """
         failed = outcome in PROVIDER_FAILURES
         unreachable = outcome == "connection"
+        if not failed and permit is Permit.PASS and self._store.read(self.name).at_rest:
+            return  # a success on a circuit at rest changes nothing: no write
         self._store.change(
             self.name, lambda r: (self._after(r, failed, unreachable, permit, model), None)
         )
