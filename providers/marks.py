@@ -76,6 +76,11 @@ class InMemoryMarks:
         return len(self._marks.get(provider) or {})
 
 
+#: A worker reads a provider's marks from the file at most this often (a 404 mark set by
+#: another worker reaches it within this; key blocks, by contrast, are read every time).
+MIRROR_SECONDS = 1.0
+
+
 class SqliteMarks(SqliteFile):
     """404 marks in the state file, for every worker of a host; local while it is away."""
 
@@ -83,11 +88,30 @@ class SqliteMarks(SqliteFile):
 
     def __init__(self, path: str | Path, *, timeout: float = 0.1) -> None:
         self._local = InMemoryMarks()
+        #: Each provider's live marks, as last read from the file, and when.
+        self._mirror: dict[str, tuple[float, dict[str, float]]] = {}
         super().__init__(path, timeout=timeout)
+
+    def _marks_of(self, provider: str) -> dict[str, float]:
+        now = time.monotonic()
+        read_at, marks = self._mirror.get(provider, (0.0, {}))
+        if now - read_at < MIRROR_SECONDS:
+            return marks
+        try:
+            with self._read() as db:
+                rows = db.execute(  # at most MAX_MISSING rows: expired ones go on the next mark
+                    "SELECT model, until FROM marks WHERE provider = ?", (provider,)
+                ).fetchall()
+        except sqlite3.Error:
+            return self._local._marks.get(provider) or {}
+        marks = {model: float(until) for model, until in rows}
+        self._mirror[provider] = (now, marks)
+        return marks
 
     def mark(self, provider: str, model: str, until: float, now: float) -> None:
         """``provider`` does not serve ``model`` until ``until`` (the file bounded too)."""
         self._local.mark(provider, model, until, now)
+        self._mirror.pop(provider, None)  # this worker sees its own mark at once
         with suppress(sqlite3.Error), self._write() as db:
             db.execute("DELETE FROM marks WHERE provider = ? AND until <= ?", (provider, now))
             db.execute(
@@ -102,25 +126,11 @@ class SqliteMarks(SqliteFile):
 
     def until(self, provider: str, model: str) -> float | None:
         """When ``provider`` may serve ``model`` again, if it was marked."""
-        try:
-            with self._read() as db:
-                row = db.execute(
-                    "SELECT until FROM marks WHERE provider = ? AND model = ?", (provider, model)
-                ).fetchone()
-        except sqlite3.Error:
-            return self._local.until(provider, model)
-        return float(row[0]) if row else None
+        return self._marks_of(provider).get(model)
 
     def any_live(self, provider: str, now: float) -> bool:
         """True when some mark of ``provider`` has not expired."""
-        try:
-            with self._read() as db:
-                row = db.execute(
-                    "SELECT 1 FROM marks WHERE provider = ? AND until > ? LIMIT 1", (provider, now)
-                ).fetchone()
-        except sqlite3.Error:
-            return self._local.any_live(provider, now)
-        return row is not None
+        return any(until > now for until in self._marks_of(provider).values())
 
     def count(self, provider: str) -> int:
         """How many marks of ``provider`` are kept."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.fakes.upstream import FakeUpstream, Reply
+from tests.fakes.upstream import FakeUpstream, Reply, wait_until
 
 from .helpers import AUTH, KEY_A, KEY_B, StartGateway, fake_env
 
@@ -119,13 +119,25 @@ def test_usage_adds_up_over_workers_and_shows_no_key(
         {"include_usage": True}
     ] * 4
     admin = {"Authorization": "Bearer admin-key-for-usage"}
-    answer = gateway.request("GET", "/v1/usage?provider=fake&days=1", headers=admin)
-    assert answer.status_code == 200, answer.text
-    (row,) = answer.json()["data"]
+
+    def usage_row() -> dict[str, int]:
+        answer = gateway.request("GET", "/v1/usage?provider=fake&days=1", headers=admin)
+        assert answer.status_code == 200, answer.text
+        rows: list[dict[str, int]] = answer.json()["data"]
+        return rows[0] if rows else {}
+
+    # Each worker writes its counts within a second (one write a second, not per request).
+    wait_until(
+        lambda: (usage_row().get("requests"), usage_row().get("total_tokens")) == (10, 108),
+        timeout=10,
+        message="every count and token written",
+    )
+    row = usage_row()
     assert (row["requests"], row["succeeded"], row["failed"]) == (10, 10, 0)
     # Whole: 5 prompt + 7 completion; streamed: 5 prompt + 4 completion (one per word).
     assert (row["prompt_tokens"], row["completion_tokens"]) == (50, 6 * 7 + 4 * 4)
     assert row["total_tokens"] == 50 + 58
+    answer = gateway.request("GET", "/v1/usage?provider=fake&days=1", headers=admin)
     assert row["key"].startswith("key-") and KEY_A not in answer.text
     assert KEY_A.encode() not in state.read_bytes() and KEY_A not in gateway.logs()
     assert gateway.request("GET", "/v1/usage").status_code == 401  # never open
