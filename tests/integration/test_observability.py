@@ -115,6 +115,12 @@ def test_failover_figures(start_gateway: StartGateway) -> None:
             "POST", "/v1/chat/completions", json={**body, "stream": True}, headers=AUTH
         )
         assert '"error"' in streamed.text
+        # A request's figures are recorded when its response closes, which the worker
+        # finishes after the client has the last byte: wait for the stream's to land.
+        wait_until(
+            lambda: value(samples(gateway), "keyrelay_requests_total") == 2,
+            message="both requests' figures",
+        )
         found = samples(gateway)
     finally:
         premium.close()
