@@ -76,6 +76,8 @@ class InMemoryUsage:
         self._rows: dict[tuple[str, str, str], UsageRow] = {}
         self._lock = threading.Lock()
         self._retention = retention_days
+        #: The day the rows were last pruned on: pruning runs once a day, not per request.
+        self._pruned_on = ""
 
     def _update(self, provider: str, key: str, now: float, **add: int) -> None:
         day = utc_day(now)
@@ -83,9 +85,11 @@ class InMemoryUsage:
             row = self._rows.get((day, provider, key)) or UsageRow(provider, key, day)
             fields = {name: getattr(row, name) + value for name, value in add.items()}
             self._rows[(day, provider, key)] = replace(row, **fields)
-            oldest = utc_day(now - self._retention * SECONDS_PER_DAY)
-            for stale in [k for k in self._rows if k[0] < oldest]:
-                del self._rows[stale]
+            if day != self._pruned_on:
+                self._pruned_on = day
+                oldest = utc_day(now - self._retention * SECONDS_PER_DAY)
+                for stale in [k for k in self._rows if k[0] < oldest]:
+                    del self._rows[stale]
 
     def count(self, provider: str, key: str, outcome: str, now: float) -> None:
         """One upstream request that ended with ``outcome``."""
