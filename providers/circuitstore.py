@@ -115,20 +115,20 @@ class SqliteCircuits(SqliteFile):
                 row = db.execute("SELECT state FROM circuits WHERE name = ?", (name,)).fetchone()
         except sqlite3.Error:
             return self._local.read(name)
-        return _decode(row[0]) if row else AT_REST
+        return decode_record(row[0]) if row else AT_REST
 
     def change(self, name: str, fn: Callable[[CircuitRecord], tuple[CircuitRecord, T]]) -> T:
         """Replace the record by ``fn``'s first result in one transaction; return its second."""
         try:
             with self._write() as db:
                 row = db.execute("SELECT state FROM circuits WHERE name = ?", (name,)).fetchone()
-                record, result = fn(_decode(row[0]) if row else AT_REST)
+                record, result = fn(decode_record(row[0]) if row else AT_REST)
                 if record.at_rest:
                     db.execute("DELETE FROM circuits WHERE name = ?", (name,))
                 else:
                     db.execute(
                         "INSERT OR REPLACE INTO circuits (name, state) VALUES (?, ?)",
-                        (name, _encode(record)),
+                        (name, encode_record(record)),
                     )
         except sqlite3.Error as exc:
             if self.up:
@@ -145,12 +145,14 @@ class SqliteCircuits(SqliteFile):
             db.execute("DELETE FROM circuits WHERE name = ?", (name,))
 
 
-def _encode(record: CircuitRecord) -> str:
+def encode_record(record: CircuitRecord) -> str:
+    """A record as JSON, for a shared store."""
     data = record.__dict__ | {"models": list(record.models)}
     return json.dumps(data, separators=(",", ":"))
 
 
-def _decode(raw: str) -> CircuitRecord:
+def decode_record(raw: str | bytes) -> CircuitRecord:
+    """A record from its JSON."""
     data = json.loads(raw)
     data["models"] = tuple(data.get("models") or ())
     return CircuitRecord(**data)

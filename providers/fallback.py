@@ -16,12 +16,12 @@ from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
-from .keystore import InMemoryKeyStore, KeyState, KeyStore
+from .keystore import InMemoryKeyStore, KeyState, KeyStore, StateUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 #: What a shared store raises when it cannot answer in time.
-STORE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error,)
+STORE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, StateUnavailable)
 
 
 class FallbackKeyStore:
@@ -32,10 +32,18 @@ class FallbackKeyStore:
         self.local = InMemoryKeyStore()
         #: Shared stores keep wall-clock times; the local one follows the same clock.
         self.clock: Callable[[], float] | None = getattr(shared, "clock", None)
+        #: Each pool's keys, as the first acquire named them.
+        self._key_ids: dict[str, tuple[str, ...]] = {}
         self._local_leases: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
-        #: True while the shared store answers (published as keyrelay_state_store_up).
-        self.up = True
+        self._up = True
+        #: A store with a link of its own (Redis) reports and logs its state there.
+        self._link = getattr(shared, "link", None)
+
+    @property
+    def up(self) -> bool:
+        """True while the shared store answers (published as keyrelay_state_store_up)."""
+        return bool(self._link.up) if self._link is not None else self._up
 
     def _call(self, name: str, *args: Any, write: bool = True, **kwargs: Any) -> Any:
         try:
@@ -48,9 +56,9 @@ class FallbackKeyStore:
         return result
 
     def _mark(self, up: bool, error: BaseException | None) -> None:
-        if up == self.up:
+        if up == self._up or self._link is not None:
             return
-        self.up = up
+        self._up = up
         if up:
             log.warning("the shared state store answers again: back to shared key state")
         else:
@@ -70,6 +78,7 @@ class FallbackKeyStore:
         now: float,
     ) -> str | None:
         """Reserve a key in the shared store, or locally while it cannot answer."""
+        self._key_ids.setdefault(pool, tuple(key_ids))
         kwargs = {"exclude": exclude, "max_in_flight": max_in_flight, "now": now}
         try:
             key = self.shared.acquire(pool, key_ids, **kwargs)  # type: ignore[arg-type]
@@ -91,16 +100,25 @@ class FallbackKeyStore:
                 self._local_leases[(pool, key_id)] -= 1
         if local:
             self.local.release(pool, key_id)
-        else:
-            self._call("release", pool, key_id)
+            return
+        try:
+            self.shared.release(pool, key_id)
+        except STORE_ERRORS as exc:  # the shared lease expires (Redis) or dies with us (SQLite)
+            self._mark(False, exc)
 
     def block(
         self, pool: str, key_id: str, *, until: float, reason: str, strike: bool, now: float
     ) -> None:
         """Block a key in both stores: the local one keeps the rule while the shared is away."""
-        if self.local.knows(pool):
+        if pool in self._key_ids:
+            self.local.snapshot(pool, self._key_ids[pool])  # introduces the pool locally
             self.local.block(pool, key_id, until=until, reason=reason, strike=strike, now=now)
-        self._call("block", pool, key_id, until=until, reason=reason, strike=strike, now=now)
+        try:
+            self.shared.block(pool, key_id, until=until, reason=reason, strike=strike, now=now)
+        except STORE_ERRORS as exc:
+            self._mark(False, exc)
+            return
+        self._mark(True, None)
 
     def succeeded(self, pool: str, key_id: str) -> None:
         """Clear the strikes of a key that just worked."""

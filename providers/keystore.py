@@ -31,6 +31,10 @@ USABLE, COOLING, DISABLED, EXHAUSTED = (
 )
 
 
+class StateUnavailable(Exception):
+    """A shared state store could not answer within ``STATE_TIMEOUT`` (or is known down)."""
+
+
 @dataclass(frozen=True)
 class KeyState:
     """A snapshot of one key's state."""

@@ -3,6 +3,9 @@
 - ``memory://``: in this process only (the default for now).
 - ``sqlite:///relative/path`` or ``sqlite:////absolute/path`` (SQLAlchemy's convention):
   shared by every worker on the host, durable across restarts.
+- ``redis://[:password@]host:port/db`` (``rediss://`` for TLS): shared by every worker of
+  every host pointing at it. An unreachable Redis never stops start-up: local state
+  stands in until it answers.
 """
 
 from __future__ import annotations
@@ -56,6 +59,21 @@ def open_state(config: RoutingConfig) -> State:
             raise ConfigError(f"STATE_URL: cannot use the state file {path!r}: {exc}") from None
         except sqlite3.DatabaseError as exc:  # a corrupt or foreign file
             raise ConfigError(f"STATE_URL: {path!r} is not a usable SQLite file: {exc}") from None
+    if url.startswith(("redis://", "rediss://")):
+        return _redis_state(config)
     raise ConfigError(
-        f"STATE_URL={redact_url(url)!r} is not supported: use memory:// or sqlite:///path"
+        f"STATE_URL={redact_url(url)!r} is not supported: use memory://, sqlite:///path "
+        "or redis://host:port/db"
     )
+
+
+def _redis_state(config: RoutingConfig) -> State:
+    # Imported here: redis is a tenth of a second to import, and only fleets need it.
+    from .rediskeys import RedisKeyStore
+    from .redislink import RedisLink
+    from .redisstate import RedisCircuits, RedisMarks, RedisUsage
+
+    link = RedisLink(config.state_url, timeout=config.state_timeout)
+    keys = FallbackKeyStore(RedisKeyStore(link))
+    usage = RedisUsage(link, retention_days=config.usage_retention_days)
+    return State(keys, usage, RedisCircuits(link), RedisMarks(link), True)

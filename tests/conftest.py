@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from app import create_app
 
 from .helpers import CLIENT_KEY, UPSTREAM, UPSTREAM_KEYS, FakeClock
+from .redisserver import RedisServer
 
 #: Variables that must never leak from the developer's shell into a test.
 _LEAKY = ("_API_KEY", "_API_BASE", "_MODELS", "PROVIDER_PRIORITY_", "G4F_", "PROXY", "_proxy")
@@ -86,3 +87,11 @@ def mocked() -> Iterator[responses.RequestsMock]:
 def clock() -> FakeClock:
     """A fake clock for key pools, circuits and catalogs."""
     return FakeClock()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server on a loopback port chosen now (CI fails without the binary)."""
+    server = RedisServer()
+    yield server
+    server.stop()

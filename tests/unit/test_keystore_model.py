@@ -5,11 +5,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
+from providers import rediskeys
 from providers.keystore import COOLING, DISABLED, EXHAUSTED, USABLE, InMemoryKeyStore, KeyStore
+from providers.redislink import RedisLink
 from providers.sqlstore import SqliteKeyStore
 
 
@@ -53,23 +54,32 @@ class Model:
         return counts
 
 
-def memory(tmp_path: Path) -> KeyStore:
+def memory(request: pytest.FixtureRequest) -> KeyStore:
     return InMemoryKeyStore()
 
 
-def sqlite(tmp_path: Path) -> KeyStore:
-    return SqliteKeyStore(tmp_path / "state.db")
+def sqlite(request: pytest.FixtureRequest) -> KeyStore:
+    return SqliteKeyStore(request.getfixturevalue("tmp_path") / "state.db")
 
 
-@pytest.mark.parametrize("make_store", [memory, sqlite])
+def redis(request: pytest.FixtureRequest) -> KeyStore:
+    server = request.getfixturevalue("redis_server")
+    # The model's clock runs far faster than renewals: leases must outlive the run.
+    request.getfixturevalue("monkeypatch").setattr(rediskeys, "LEASE_SECONDS", 1e9)
+    return rediskeys.RedisKeyStore(RedisLink(server.url))
+
+
+@pytest.mark.parametrize("make_store", [memory, sqlite, redis])
 @pytest.mark.parametrize("seed", range(20))
 def test_store_matches_the_brute_force_model(
-    seed: int, make_store: Callable[[Path], KeyStore], tmp_path: Path
+    seed: int,
+    make_store: Callable[[pytest.FixtureRequest], KeyStore],
+    request: pytest.FixtureRequest,
 ) -> None:
     rng = random.Random(seed)
     keys = [f"k{i}" for i in range(rng.choice([1, 3, 8, 40]))]
     max_in_flight = rng.choice([None, 1, 2])
-    model, store = Model(keys), make_store(tmp_path)
+    model, store = Model(keys), make_store(request)
     held: list[str] = []
     now = 1.0
     assert store.counts("p", keys, now)[USABLE] == len(keys)  # the pool is introduced with its keys
