@@ -103,6 +103,11 @@ STATE_STORE_UP = Gauge(
     "1 while the shared state store answers (STATE_URL), 0 while local state stands in.",
     multiprocess_mode="liveall",
 )
+STATE_STORE_SECONDS = Histogram(
+    "keyrelay_state_store_seconds",
+    "How long each key-state call to the shared state store took (STATE_URL).",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+)
 _CIRCUIT_VALUES = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
 #: The label of every model name that is not a known model, a group, or past the bounds below.
 OTHER_MODEL = "other"

@@ -6,7 +6,7 @@ import time
 from dataclasses import asdict
 
 from flask import Blueprint, Response, jsonify, request
-from providers import positive_int
+from providers import StateUnavailable, positive_int
 
 from .auth import key_matches, presented_key
 from .errors import APIError
@@ -45,5 +45,13 @@ def usage() -> Response:
             code="invalid_value",
         )
     provider = request.args.get("provider", "").strip().lower() or None
-    rows = router.usage.rows(provider=provider, days=days, now=time.time())
+    try:
+        rows = router.usage.rows(provider=provider, days=days, now=time.time())
+    except StateUnavailable:
+        raise APIError(
+            503,
+            "Usage lives in the shared state store (STATE_URL), which is not answering now.",
+            error_type="api_error",
+            code="state_store_unavailable",
+        ) from None
     return jsonify({"object": "list", "data": [asdict(row) for row in rows]})

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from .jsonlimits import loads_bounded as loads_bounded
     from .keys import KeySnapshot as KeySnapshot
     from .keystore import KeyStatus as KeyStatus
+    from .keystore import StateUnavailable as StateUnavailable
     from .models import MAX_MODEL_NAME as MAX_MODEL_NAME
     from .options import CacheMode as CacheMode
     from .options import RouteOptions as RouteOptions
@@ -78,6 +79,7 @@ _HOME = {
     "ClientGone": "errors",
     "ModelNotFound": "errors",
     "ProviderError": "errors",
+    "StateUnavailable": "keystore",
     "StreamInterrupted": "errors",
     "JSONTooDeep": "jsonlimits",
     "MAX_JSON_DEPTH": "jsonlimits",
@@ -124,6 +126,7 @@ __all__ = [
     "Router",
     "RoutingConfig",
     "Served",
+    "StateUnavailable",
     "StreamInterrupted",
     "env_bool",
     "env_float",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
@@ -37,6 +38,8 @@ class FallbackKeyStore:
         self._local_leases: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
         self._up = True
+        #: Told how long each call to the shared store took, in seconds (metrics).
+        self.on_latency: Callable[[float], None] | None = None
         #: A store with a link of its own (Redis) reports and logs its state there.
         self._link = getattr(shared, "link", None)
 
@@ -45,9 +48,15 @@ class FallbackKeyStore:
         """True while the shared store answers (published as keyrelay_state_store_up)."""
         return bool(self._link.up) if self._link is not None else self._up
 
+    def _timed(self, started: float) -> None:
+        if self.on_latency is not None:
+            self.on_latency(time.perf_counter() - started)
+
     def _call(self, name: str, *args: Any, write: bool = True, **kwargs: Any) -> Any:
+        started = time.perf_counter()
         try:
             result = getattr(self.shared, name)(*args, **kwargs)
+            self._timed(started)
         except STORE_ERRORS as exc:
             self._mark(False, exc)
             return getattr(self.local, name)(*args, **kwargs)
@@ -80,8 +89,10 @@ class FallbackKeyStore:
         """Reserve a key in the shared store, or locally while it cannot answer."""
         self._key_ids.setdefault(pool, tuple(key_ids))
         kwargs = {"exclude": exclude, "max_in_flight": max_in_flight, "now": now}
+        started = time.perf_counter()
         try:
             key = self.shared.acquire(pool, key_ids, **kwargs)  # type: ignore[arg-type]
+            self._timed(started)
         except STORE_ERRORS as exc:
             self._mark(False, exc)
             key = self.local.acquire(pool, key_ids, **kwargs)  # type: ignore[arg-type]
@@ -101,8 +112,10 @@ class FallbackKeyStore:
         if local:
             self.local.release(pool, key_id)
             return
+        started = time.perf_counter()
         try:
             self.shared.release(pool, key_id)
+            self._timed(started)
         except STORE_ERRORS as exc:  # the shared lease expires (Redis) or dies with us (SQLite)
             self._mark(False, exc)
 

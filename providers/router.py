@@ -30,6 +30,9 @@ from .slots import SlotQueue
 from .state import open_state
 from .status import ProviderStatus, RouteStep, provider_status, route_step
 
+#: With shared key state, how often a request waiting for a busy key looks again.
+SLOT_POLL_SECONDS = 0.05
+
 
 class Router:
     """Serves chat completions, streams and embeddings through the failover chain."""
@@ -44,9 +47,9 @@ class Router:
     ) -> None:
         self.config = config
         self.sessions = SessionPool(pool_maxsize=config.pool_maxsize)
-        #: Requests waiting for a busy key to be given back.
-        self.slots = SlotQueue()
         state = open_state(config)
+        #: Requests waiting for a busy key to be given back (by any worker, when shared).
+        self.slots = SlotQueue(SLOT_POLL_SECONDS if state.shared and store is None else None)
         self._state = state
         #: Usage per provider, key and day; shared when the key state is.
         self.usage = state.usage
@@ -180,6 +183,11 @@ class Router:
             return "local"
         stores = (self._state.keys, self._state.circuits)
         return "shared" if all(getattr(s, "up", True) for s in stores) else "degraded"
+
+    def on_state_latency(self, observe: Callable[[float], None]) -> None:
+        """Tell ``observe`` how long each key-state call to the shared store takes."""
+        if hasattr(self._state.keys, "on_latency"):
+            self._state.keys.on_latency = observe
 
     def ready(self) -> bool:
         """True when at least one provider has a usable key and a closed circuit."""

@@ -2,8 +2,10 @@
 
 When every usable key of every candidate is busy, not blocked, a request waits
 for a slot instead of failing at once, within its deadline: first come, first
-served, woken by the release of a key it could use (no polling), and a client
-that leaves gives up its place. The wait is per worker process.
+served, woken by the release of a key it could use, and a client that leaves
+gives up its place. A release in this process wakes a waiter at once; with shared
+key state (another worker's or host's release is not seen here) a waiter also looks
+again every ``poll`` seconds.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ class _Waiter:
 class SlotQueue:
     """Waiters in arrival order; a released key wakes the first one that can use it."""
 
-    def __init__(self) -> None:
+    def __init__(self, poll: float | None = None) -> None:
+        self._poll = poll
         self._waiters: deque[_Waiter] = deque()
         self._lock = threading.Lock()
 
@@ -44,7 +47,10 @@ class SlotQueue:
         """Wait up to ``seconds`` for a key of ``providers``; False on time-out or a gone client.
 
         ``again``: a waiter that was woken but lost the slot keeps its place at the front.
+        With ``poll``, True after at most ``poll`` seconds: the caller looks again.
         """
+        polling = self._poll is not None and seconds > self._poll
+        seconds = min(seconds, self._poll or seconds)
         waiter = _Waiter(frozenset(providers))
         with self._lock:
             if again:
@@ -60,7 +66,7 @@ class SlotQueue:
             with self._lock:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
-        return woken and not (watch is not None and watch.fired)
+        return (woken or polling) and not (watch is not None and watch.fired)
 
     def waiting(self, provider: str) -> int:
         """How many requests are waiting for a key of ``provider``."""
