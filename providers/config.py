@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from .catalog import CUSTOM_TIER
 from .latency import AdaptivePolicy
 
+#: Where key state lives when STATE_URL is unset: a file shared by every worker of the host
+#: and kept across restarts (relative to the working directory).
+DEFAULT_STATE_URL = "sqlite:///.keyrelay/state.db"
+
 
 @dataclass(frozen=True)
 class ProviderConfig:
@@ -83,7 +87,9 @@ class RoutingConfig:
     max_response_bytes: int = 32 * 1024 * 1024
     max_event_bytes: int = 4 * 1024 * 1024
     adaptive: AdaptivePolicy = field(default_factory=AdaptivePolicy)
-    #: STATE_URL: where key state lives (memory:// per process, sqlite:///path per host).
+    #: STATE_URL: where key state lives (memory:// per process, sqlite:///path per host,
+    #: redis://host:port/db per fleet). A config built in code keeps it in the process; the
+    #: service's default, when STATE_URL is unset, is ``DEFAULT_STATE_URL``.
     state_url: str = "memory://"
     #: STATE_TIMEOUT: the longest a request waits on the state store, in seconds.
     state_timeout: float = 0.1

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from . import config
 from .catalog import (
     CUSTOM_TIER,
     G4F,
@@ -211,7 +212,7 @@ def _cache_and_limits(env: Mapping[str, str]) -> dict[str, Any]:
         "max_event_bytes": env_int(
             env, "MAX_UPSTREAM_EVENT_BYTES", d.max_event_bytes, minimum=1024
         ),
-        "state_url": env_str(env, "STATE_URL", d.state_url),
+        "state_url": env_str(env, "STATE_URL", config.DEFAULT_STATE_URL),
         "state_timeout": env_float(env, "STATE_TIMEOUT", d.state_timeout, minimum=0.001),
         "usage_retention_days": env_int(
             env, "USAGE_RETENTION_DAYS", d.usage_retention_days, minimum=1

@@ -48,6 +48,8 @@ class Gunicorn:
             **({"WORKER_CLASS": worker_class} if worker_class else {}),
             "LOG_LEVEL": "info",
             "PYTHONUNBUFFERED": "1",
+            # The shipped default store (a state file), but this server's own.
+            "STATE_URL": f"sqlite:///{tempfile.mkdtemp(prefix='keyrelay-state-')}/state.db",
             **env,
         }
         self.process = subprocess.Popen(

@@ -63,7 +63,7 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
         r["errors"] == 0 and r["requests_per_second"] > 0 and r["cpu_us_per_request"] > 0
         for rs in runs.values()
         for r in rs
-    )
+    ), runs
     scaling = data["scaling"]
     assert set(scaling["keys"]) == {"1", "100", "10000"}
     assert all(point["errors"] == 0 for curve in scaling.values() for point in curve.values())

@@ -63,7 +63,8 @@ def test_each_worker_asks_the_rate_limited_key_with_per_process_state(
     fake.default = lambda hit: (
         Reply(status=429, headers={"Retry-After": "60"}) if hit.key == KEY_A else None
     )
-    gateway = start_gateway(fake_env(fake, KEY_A, KEY_B, WEB_CONCURRENCY="4"))
+    env = fake_env(fake, KEY_A, KEY_B, WEB_CONCURRENCY="4", STATE_URL="memory://")
+    gateway = start_gateway(env)
     statuses = until_two_workers_served(gateway.url, gateway.logs)
     assert statuses == [200] * len(statuses)
     served_by = pids_that_served(gateway.logs())
