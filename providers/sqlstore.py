@@ -1,9 +1,10 @@
 """Key state in the host's SQLite state file: one truth for every worker, and after restarts.
 
 Times are wall-clock seconds (``time.time``), so blocks survive restarts and mean the
-same in every process. In-flight counts are leases: one row per key in use, owned by
-a process; a lease whose process has died, or that is older than ``LEASE_SECONDS``,
-no longer counts, so a killed worker cannot hold a key forever.
+same in every process. In a pool with a cap, in-flight counts are leases: one row per
+key in use, owned by a process; a lease whose process has died, or that is older than
+``LEASE_SECONDS``, no longer counts, so a killed worker cannot hold a key forever.
+Without a cap a key in use is counted in its worker only (``providers.leases``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
-from .keystore import COOLING, DISABLED, EXHAUSTED, USABLE, KeyState
+from .keystore import COOLING, DISABLED, EXHAUSTED, USABLE, BlockSource, KeyState
+from .leases import HeldLeases
 from .sqlite import SqliteFile
 
 #: A lease older than this no longer counts (a backstop: dead processes are reaped sooner).
@@ -31,6 +33,9 @@ class SqliteKeyStore(SqliteFile):
 
     def __init__(self, path: str | Path, *, timeout: float = 0.1) -> None:
         self._pools: set[str] = set()
+        self._held: HeldLeases[int] = HeldLeases()
+        #: Each key's strikes when this process last chose it (0: a success writes nothing).
+        self._strikes: dict[tuple[str, str], int] = {}
         self._reaped = 0.0
         super().__init__(path, timeout=timeout)
 
@@ -65,48 +70,64 @@ class SqliteKeyStore(SqliteFile):
         now: float,
     ) -> str | None:
         """Reserve the least busy, least recently used usable key, or return None."""
+        local = self._held.local_busy(pool, key_ids) if max_in_flight is None else None
         with self._write() as db:
             self._introduce(db, pool, key_ids)
             self._reap(db, now)
             rows = db.execute(
                 "SELECT k.key, (SELECT COUNT(*) FROM leases l WHERE l.pool = k.pool"
-                " AND l.key = k.key) AS busy FROM keys k WHERE k.pool = ? AND k.blocked_until <= ?"
-                " ORDER BY busy, k.last_used, k.position",
+                " AND l.key = k.key), k.last_used, k.position, k.strikes FROM keys k"
+                " WHERE k.pool = ? AND k.blocked_until <= ?",
                 (pool, now),
             ).fetchall()
-            wanted = set(key_ids)
-            for key, busy in rows:
-                if max_in_flight is not None and busy >= max_in_flight:
-                    return None  # the least busy key is full: so are all the others
-                if key in wanted and key not in exclude:
-                    db.execute(
-                        "INSERT INTO leases (pool, key, pid, taken) VALUES (?, ?, ?, ?)",
-                        (pool, key, os.getpid(), now),
-                    )
-                    db.execute(
-                        "UPDATE keys SET last_used = ? WHERE pool = ? AND key = ?", (now, pool, key)
-                    )
-                    return str(key)
-            return None
+            wanted = set(key_ids).difference(exclude)
+            usable = [row for row in rows if row[0] in wanted]
+            if local is not None:  # no cap: this worker's own counts order the choice
+                usable = [(k, local.get(k, 0), *rest) for k, _, *rest in usable]
+            if not usable:
+                return None
+            key, busy, _, _, strikes = min(usable, key=lambda row: row[1:4])
+            if max_in_flight is not None and busy >= max_in_flight:
+                return None  # the least busy key is full: so are all the others
+            db.execute("UPDATE keys SET last_used = ? WHERE pool = ? AND key = ?", (now, pool, key))
+            lease = None
+            if max_in_flight is not None:
+                lease = db.execute(
+                    "INSERT INTO leases (pool, key, pid, taken) VALUES (?, ?, ?, ?)",
+                    (pool, key, os.getpid(), now),
+                ).lastrowid
+        self._held.hold(pool, key, lease)
+        self._strikes[(pool, key)] = strikes
+        return str(key)
 
     def release(self, pool: str, key_id: str) -> None:
-        """Give back one lease of ``key_id`` held by this process."""
+        """Give back one hold of ``key_id`` by this process (a write only for a lease)."""
+        lease = self._held.give_back(pool, key_id)
+        if lease is None:
+            return
         with self._write() as db:
-            db.execute(
-                "DELETE FROM leases WHERE id = (SELECT id FROM leases"
-                " WHERE pool = ? AND key = ? AND pid = ? LIMIT 1)",
-                (pool, key_id, os.getpid()),
-            )
+            db.execute("DELETE FROM leases WHERE id = ?", (lease,))
 
     def block(
-        self, pool: str, key_id: str, *, until: float, reason: str, strike: bool, now: float
+        self,
+        pool: str,
+        key_id: str,
+        *,
+        until: float,
+        reason: str,
+        strike: bool,
+        now: float,
+        source: str = BlockSource.DEFAULT,
     ) -> None:
         """Block a key until ``until``; an existing later block is never shortened."""
+        self._strikes.pop((pool, key_id), None)
         with self._write() as db:
             db.execute(
                 "UPDATE keys SET"
                 " reason = CASE WHEN blocked_until > :now AND blocked_until >= :until"
                 " THEN reason ELSE :reason END,"
+                " source = CASE WHEN blocked_until > :now AND blocked_until >= :until"
+                " THEN source ELSE :source END,"
                 " blocked_until = CASE WHEN blocked_until > :now AND blocked_until >= :until"
                 " THEN blocked_until ELSE :until END,"
                 " strikes = strikes + :strike WHERE pool = :pool AND key = :key",
@@ -114,6 +135,7 @@ class SqliteKeyStore(SqliteFile):
                     "now": now,
                     "until": until,
                     "reason": reason,
+                    "source": source,
                     "strike": int(strike),
                     "pool": pool,
                     "key": key_id,
@@ -122,12 +144,15 @@ class SqliteKeyStore(SqliteFile):
 
     def succeeded(self, pool: str, key_id: str) -> None:
         """Clear the rate-limit strikes of a key that just worked (a write only if it has any)."""
+        if self._strikes.get((pool, key_id)) == 0:
+            return  # none when this process chose it: nothing to read or write
         with self._lock:
             row = (
                 self._connect()
                 .execute("SELECT strikes FROM keys WHERE pool = ? AND key = ?", (pool, key_id))
                 .fetchone()
             )
+        self._strikes[(pool, key_id)] = 0
         if not row or not row[0]:
             return
         with self._write() as db:
@@ -140,7 +165,7 @@ class SqliteKeyStore(SqliteFile):
         """Lift a key's block and strikes, for every worker sharing the file."""
         with self._write() as db:
             db.execute(
-                "UPDATE keys SET blocked_until = 0, reason = 'usable', strikes = 0"
+                "UPDATE keys SET blocked_until = 0, reason = 'usable', strikes = 0, source = ''"
                 " WHERE pool = ? AND key = ?",
                 (pool, key_id),
             )
@@ -154,18 +179,24 @@ class SqliteKeyStore(SqliteFile):
             rows = (
                 self._connect()
                 .execute(
-                    "SELECT k.key, k.last_used, k.blocked_until, k.reason, k.strikes,"
+                    "SELECT k.key, k.last_used, k.blocked_until, k.reason, k.strikes, k.source,"
                     " (SELECT COUNT(*) FROM leases l WHERE l.pool = k.pool AND l.key = k.key)"
                     " FROM keys k WHERE k.pool = ?",
                     (pool,),
                 )
                 .fetchall()
             )
+        local = self._held.local_busy(pool, key_ids)
         found = {
             key: KeyState(
-                in_flight=busy, last_used=used, blocked_until=until, reason=why, strikes=strikes
+                in_flight=busy + local.get(key, 0),
+                last_used=used,
+                blocked_until=until,
+                reason=why,
+                strikes=strikes,
+                source=source,
             )
-            for key, used, until, why, strikes, busy in rows
+            for key, used, until, why, strikes, source, busy in rows
         }
         return {k: found.get(k, KeyState()) for k in key_ids}
 

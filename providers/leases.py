@@ -1,0 +1,60 @@
+"""The keys this process holds, for a shared key store.
+
+A key of a pool with a cap (``MAX_CONCURRENT_REQUESTS_PER_KEY_<P>``) is held through a
+lease in the shared store, so that the cap holds across workers and hosts; its handle
+(a row id, a Redis member) is kept here to give it back. A key of a pool without a cap
+is counted here only: nothing to give back to the store, so a request costs one store
+write (choosing the key), not two. Such keys rotate least recently used across the
+fleet, least busy within the worker.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from typing import Generic, TypeVar
+
+H = TypeVar("H")
+
+
+class HeldLeases(Generic[H]):
+    """Handles of the shared leases held here, and counts of the keys held here alone."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._shared: dict[tuple[str, str], list[H]] = {}
+        self._local: Counter[tuple[str, str]] = Counter()
+
+    def hold(self, pool: str, key: str, handle: H | None) -> None:
+        """``key`` is in use: through the shared lease ``handle``, or here alone (None)."""
+        with self._lock:
+            if handle is None:
+                self._local[(pool, key)] += 1
+            else:
+                self._shared.setdefault((pool, key), []).append(handle)
+
+    def give_back(self, pool: str, key: str) -> H | None:
+        """Forget one hold of ``key``; the shared lease to delete, if it had one."""
+        with self._lock:
+            if self._local[(pool, key)] > 0:
+                self._local[(pool, key)] -= 1
+                return None
+            self._local.pop((pool, key), None)
+            handles = self._shared.get((pool, key))
+            if not handles:
+                return None
+            handle = handles.pop()
+            if not handles:
+                del self._shared[(pool, key)]
+            return handle
+
+    def local_busy(self, pool: str, keys: Iterable[str]) -> dict[str, int]:
+        """How many requests of this process hold each key of a pool without a cap."""
+        with self._lock:
+            return {k: self._local.get((pool, k), 0) for k in keys}
+
+    def shared(self) -> list[tuple[str, H]]:
+        """Every shared lease held here, with its pool (to renew them)."""
+        with self._lock:
+            return [(pool, h) for (pool, _), hs in self._shared.items() for h in hs]
