@@ -16,6 +16,10 @@ WORKDIR /srv/keyrelay
 COPY app ./app
 COPY providers ./providers
 COPY wsgi.py workers.py gunicorn.conf.py ./
+# Key state (STATE_URL's default, sqlite:///.keyrelay/state.db): kept across restarts and
+# shared by the workers; mount a volume here to keep it across new containers too.
+RUN mkdir -m 0700 .keyrelay && chown keyrelay .keyrelay
+VOLUME /srv/keyrelay/.keyrelay
 USER keyrelay
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \

@@ -109,7 +109,7 @@ def keys(context: click.Context) -> None:
         (r.provider, r.key): r for r in router.usage.rows(provider=None, days=1, now=time.time())
     }
     click.echo(
-        "provider     tier  key           state      blocked for  strikes  in flight"
+        "provider     tier  key           state      blocked for  set by    strikes  in flight"
         "  requests today  tokens today"
     )
     for status in router.status():
@@ -118,7 +118,7 @@ def keys(context: click.Context) -> None:
             used = today.get((status.provider, key.key))
             click.echo(
                 f"{status.provider:<12} {status.tier:>4}  {key.key:<13} {key.status:<10} "
-                f"{blocked:>11}  {key.strikes:>7}  {key.in_flight:>9}"
+                f"{blocked:>11}  {key.blocked_by or '-':<8}  {key.strikes:>7}  {key.in_flight:>9}"
                 f"  {used.requests if used else 0:>14}  {used.total_tokens if used else 0:>12}"
             )
 

@@ -20,7 +20,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from . import scaling, streams, targets, wrk
+from . import scaling, stores, streams, targets, wrk
 from .streams import StreamUpstream
 from .targets import Target
 from .upstream import NginxUpstream
@@ -67,6 +67,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Run every target and return the raw figures."""
     upstream = NginxUpstream()
     started: list[Target] = []
+    redis = None
     try:
         started.append(targets.direct(upstream.base_url))
         started.append(targets.keyrelay(upstream.base_url, worker_class="gthread"))
@@ -75,6 +76,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             targets.keyrelay(upstream.base_url, worker_class="gevent", shipped_logging=True)
         )
         started.append(targets.floor(upstream.base_url))
+        by_store, redis = stores.start(upstream.base_url)
+        started += by_store
         if args.litellm:
             started.append(targets.litellm(upstream.base_url))
         idle = {t.name: targets.worker_rss(t) for t in started if t.pids}
@@ -112,6 +115,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         for target in started:
             target.stop()
         upstream.stop()
+        if redis is not None:
+            redis.stop()
 
 
 def measure_failover(upstream: NginxUpstream, args: argparse.Namespace) -> dict[str, float]:
@@ -347,6 +352,7 @@ def report(data: dict[str, Any]) -> str:
         "Failover cost (c=1, tier 1 answers 429 at once, tier 2 serves): p50 "
         f"{fell_back:.2f} ms vs {served:.2f} ms when tier 1 serves (+{fell_back - served:.2f} ms).",
     ]
+    lines += stores.report(runs)
     if data.get("scaling"):
         lines += scaling.report(data["scaling"])
     lines += streaming_report(data)

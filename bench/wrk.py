@@ -24,6 +24,8 @@ class WrkResult:
     requests: int = 0
     #: CPU time the target's processes spent per request (set by the harness, not by wrk).
     cpu_us_per_request: float | None = None
+    #: The slowest request of the run.
+    max_ms: float = 0.0
 
 
 def _ms(text: str) -> float:
@@ -46,7 +48,9 @@ def parse(output: str) -> WrkResult:
     errors = int(non_2xx[1]) if non_2xx else 0
     if socket_errors:
         errors += sum(int(n) for n in socket_errors.groups())
-    return WrkResult(rps, p50, p99, errors, int(count[1]) if count else 0)
+    latency = re.search(r"^[ \t]+Latency[ \t]+\S+[ \t]+\S+[ \t]+(\S+)", output, re.M)
+    slowest = _ms(latency[1]) if latency else 0.0
+    return WrkResult(rps, p50, p99, errors, int(count[1]) if count else 0, max_ms=slowest)
 
 
 def run(

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
-from .keystore import InMemoryKeyStore, KeyState, KeyStore, StateUnavailable
+from .keystore import BlockSource, InMemoryKeyStore, KeyState, KeyStore, StateUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -120,14 +120,23 @@ class FallbackKeyStore:
             self._mark(False, exc)
 
     def block(
-        self, pool: str, key_id: str, *, until: float, reason: str, strike: bool, now: float
+        self,
+        pool: str,
+        key_id: str,
+        *,
+        until: float,
+        reason: str,
+        strike: bool,
+        now: float,
+        source: str = BlockSource.DEFAULT,
     ) -> None:
         """Block a key in both stores: the local one keeps the rule while the shared is away."""
+        block = {"until": until, "reason": reason, "strike": strike, "now": now, "source": source}
         if pool in self._key_ids:
             self.local.snapshot(pool, self._key_ids[pool])  # introduces the pool locally
-            self.local.block(pool, key_id, until=until, reason=reason, strike=strike, now=now)
+            self.local.block(pool, key_id, **block)  # type: ignore[arg-type]
         try:
-            self.shared.block(pool, key_id, until=until, reason=reason, strike=strike, now=now)
+            self.shared.block(pool, key_id, **block)  # type: ignore[arg-type]
         except STORE_ERRORS as exc:
             self._mark(False, exc)
             return

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .config import RoutingConfig
 from .errors import KeyRejected, ProviderError, QuotaExhausted, RateLimited
-from .keystore import COOLING, DISABLED, EXHAUSTED, KeyState, KeyStore
+from .keystore import COOLING, DISABLED, EXHAUSTED, BlockSource, KeyState, KeyStore
 from .secrets import fingerprint
 
 
@@ -25,6 +25,9 @@ class KeySnapshot:
     available_in: float
     #: Consecutive 429s without a Retry-After (the default backoff doubles with each).
     strikes: int = 0
+    #: Where the block's duration came from: "upstream" (Retry-After, reset headers) or
+    #: "default" (keyrelay's cooldown); "" when the key is usable.
+    blocked_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -116,9 +119,10 @@ class KeyPool:
             return
         now = self._clock()
         policy = self._policy
+        source = BlockSource.DEFAULT
         if isinstance(error, RateLimited):
             if error.retry_after is not None:
-                wait, strike = error.retry_after, False
+                wait, strike, source = error.retry_after, False, BlockSource.UPSTREAM
             else:
                 strikes = self._store.snapshot(self.name, [lease.key_id])[lease.key_id].strikes
                 wait, strike = policy.rate_limit_cooldown * 2 ** min(strikes, 16), True
@@ -130,7 +134,13 @@ class KeyPool:
         else:
             return
         self._store.block(
-            self.name, lease.key_id, until=until, reason=reason, strike=strike, now=now
+            self.name,
+            lease.key_id,
+            until=until,
+            reason=reason,
+            strike=strike,
+            now=now,
+            source=source,
         )
 
     def states(self) -> dict[str, KeyState]:
@@ -147,6 +157,7 @@ class KeyPool:
                 in_flight=state.in_flight,
                 available_in=round(max(0.0, state.blocked_until - now), 3),
                 strikes=state.strikes,
+                blocked_by=state.source if state.blocked_until > now else "",
             )
             for key_id, state in self.states().items()
         ]

@@ -31,6 +31,15 @@ USABLE, COOLING, DISABLED, EXHAUSTED = (
 )
 
 
+class BlockSource(StrEnum):
+    """Where a block's duration came from."""
+
+    #: The upstream said how long: Retry-After or a rate-limit reset header.
+    UPSTREAM = "upstream"
+    #: keyrelay's own cooldown (KEY_COOLDOWN_*, the doubling 429 backoff).
+    DEFAULT = "default"
+
+
 class StateUnavailable(Exception):
     """A shared state store could not answer within ``STATE_TIMEOUT`` (or is known down)."""
 
@@ -46,6 +55,8 @@ class KeyState:
     reason: str = USABLE
     #: Consecutive 429s without a Retry-After, for the default backoff.
     strikes: int = 0
+    #: Where the current block's duration came from (a ``BlockSource``; "" if never blocked).
+    source: str = ""
 
     def status(self, now: float) -> str:
         """Return USABLE, or why the key cannot be used until ``blocked_until``."""
@@ -72,7 +83,15 @@ class KeyStore(Protocol):
         ...
 
     def block(
-        self, pool: str, key_id: str, *, until: float, reason: str, strike: bool, now: float
+        self,
+        pool: str,
+        key_id: str,
+        *,
+        until: float,
+        reason: str,
+        strike: bool,
+        now: float,
+        source: str = BlockSource.DEFAULT,
     ) -> None:
         """Block a key until ``until``; an existing later block is never shortened."""
         ...
@@ -218,17 +237,25 @@ class InMemoryKeyStore:
                 keys.push(key_id)
 
     def block(
-        self, pool: str, key_id: str, *, until: float, reason: str, strike: bool, now: float
+        self,
+        pool: str,
+        key_id: str,
+        *,
+        until: float,
+        reason: str,
+        strike: bool,
+        now: float,
+        source: str = BlockSource.DEFAULT,
     ) -> None:
         """Block a key until ``until``; an existing later block is never shortened."""
         with self._lock:
             keys = self._pools[pool]
             state = keys.states[key_id]
             if state.blocked_until > now and state.blocked_until >= until:
-                until, reason = state.blocked_until, state.reason
+                until, reason, source = state.blocked_until, state.reason, state.source
             strikes = state.strikes + 1 if strike else state.strikes
             keys.states[key_id] = replace(
-                state, blocked_until=until, reason=reason, strikes=strikes
+                state, blocked_until=until, reason=reason, strikes=strikes, source=source
             )
             keys.parked[key_id] = reason
             heapq.heappush(keys.blocked, (until, key_id))

@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS keys (
     pool TEXT NOT NULL, key TEXT NOT NULL, position INTEGER NOT NULL,
     last_used REAL NOT NULL DEFAULT 0, blocked_until REAL NOT NULL DEFAULT 0,
     reason TEXT NOT NULL DEFAULT 'usable', strikes INTEGER NOT NULL DEFAULT 0,
+    source TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (pool, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leases (
@@ -66,6 +67,9 @@ class SqliteFile:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(keys)")}
+        if "source" not in columns:  # a file written before blocks said where they came from
+            db.execute("ALTER TABLE keys ADD COLUMN source TEXT NOT NULL DEFAULT ''")
         self._db, self._pid = db, os.getpid()
         self._connected()
         return db

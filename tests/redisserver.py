@@ -9,8 +9,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import pytest
-
 from bench.upstream import free_port
 from tests.fakes.upstream import wait_until
 
@@ -24,6 +22,8 @@ def redis_binary() -> str | None:
 
 def require_redis() -> str:
     """redis-server's path; skips without it, except in CI (``CI=true``), where it fails."""
+    import pytest  # here: the benchmark starts Redis too, without pytest
+
     binary = redis_binary()
     if binary is None:
         message = "no redis-server binary (.ci/run installs it from the distribution)"
@@ -37,8 +37,8 @@ class RedisServer:
     """redis-server with no persistence, listening on 127.0.0.1 only; stop and start again
     on the same port."""
 
-    def __init__(self, password: str | None = None) -> None:
-        self.binary = require_redis()
+    def __init__(self, password: str | None = None, *, binary: str | None = None) -> None:
+        self.binary = binary or require_redis()
         self.port = free_port()
         self.password = password
         self.dir = Path(tempfile.mkdtemp(prefix="keyrelay-redis-"))

@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.upstream import free_port, nginx_binary, start_nginx
 from tests.fakes.upstream import FakeUpstream, Reply, chunk, stream_events, wait_until
+from tests.redisserver import RedisServer
 
 from .gunicorn import ROOT, Gunicorn
 from .helpers import AUTH, CLIENT_KEY, KEY_A, StartGateway, fake_env
@@ -312,3 +313,32 @@ def test_every_worker_class_boots_from_the_runtime_lock_alone(
         assert answer.status_code == 200
     finally:
         gateway.stop()
+
+
+def test_the_runtime_lock_alone_boots_on_redis_state(
+    runtime_venv: Path, fake: FakeUpstream, redis_server: RedisServer
+) -> None:
+    env = fake_env(fake, STATE_URL=redis_server.url)
+    gateway = Gunicorn(env, worker_class="gevent", python=str(runtime_venv))
+    try:
+        answer = gateway.request(
+            "POST",
+            "/v1/chat/completions",
+            json={"model": "fake/fake-model", "messages": [{"role": "user", "content": "Hi"}]},
+            headers=AUTH,
+        )
+        assert answer.status_code == 200
+        assert gateway.request("GET", "/ready").json()["state"] == "shared"
+    finally:
+        gateway.stop()
+
+
+def test_the_redis_compose_file_points_keyrelay_at_its_redis() -> None:
+    redis_file = yaml.safe_load((ROOT / "docker-compose.redis.yml").read_text())
+    proxy, redis = redis_file["services"]["keyrelay"], redis_file["services"]["redis"]
+    assert proxy["environment"]["STATE_URL"] == "redis://redis:6379/0"
+    assert proxy["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert redis["healthcheck"]["test"] and "6379" in redis["expose"]
+    base = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert "keyrelay-state:/srv/keyrelay/.keyrelay" in base["services"]["keyrelay"]["volumes"]
+    assert "VOLUME /srv/keyrelay/.keyrelay" in (ROOT / "Dockerfile").read_text()

@@ -30,6 +30,7 @@ def test_parse_reads_throughput_percentiles_and_errors() -> None:
     assert result.p99_ms == pytest.approx(1200)
     assert result.errors == 7
     assert result.requests == 9358
+    assert result.max_ms == pytest.approx(40.12)
 
 
 def test_parse_without_errors() -> None:

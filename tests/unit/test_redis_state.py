@@ -34,9 +34,12 @@ def test_a_block_is_seen_by_every_worker_and_a_shorter_one_never_shortens_it(
     first, second = worker(redis_server), worker(redis_server)
     now = time.time()
     first.block("p", "key-a", until=now + 3600, reason=EXHAUSTED, strike=False, now=now)
-    second.block("p", "key-a", until=now + 5, reason=COOLING, strike=True, now=now)
+    second.block(
+        "p", "key-a", until=now + 5, reason=COOLING, strike=True, now=now, source="upstream"
+    )
     state = worker(redis_server).snapshot("p", KEYS)["key-a"]
     assert (state.blocked_until, state.reason, state.strikes) == (now + 3600, EXHAUSTED, 1)
+    assert state.source == "default"
     assert second.acquire("p", KEYS, exclude=(), max_in_flight=None, now=now) == "key-b"
     assert second.counts("p", KEYS, now) == {USABLE: 1, COOLING: 0, "disabled": 0, EXHAUSTED: 1}
     second.unblock("p", "key-a")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -32,10 +33,31 @@ def test_a_shorter_block_never_shortens_a_longer_one(tmp_path: Path) -> None:
     first, second = SqliteKeyStore(path), SqliteKeyStore(path)
     now = time.time()
     first.counts("p", KEYS, now)
-    first.block("p", "key-a", until=now + 600, reason=EXHAUSTED, strike=False, now=now)
+    first.block(
+        "p", "key-a", until=now + 600, reason=COOLING, strike=False, now=now, source="upstream"
+    )
     second.block("p", "key-a", until=now + 5, reason=COOLING, strike=True, now=now)
     state = first.snapshot("p", KEYS)["key-a"]
-    assert (state.blocked_until, state.reason, state.strikes) == (now + 600, EXHAUSTED, 1)
+    assert (state.blocked_until, state.strikes, state.source) == (now + 600, 1, "upstream")
+    second.block("p", "key-a", until=now + 900, reason=EXHAUSTED, strike=False, now=now)
+    state = first.snapshot("p", KEYS)["key-a"]
+    assert (state.blocked_until, state.reason, state.source) == (now + 900, EXHAUSTED, "default")
+
+
+def test_a_state_file_from_before_block_sources_is_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE keys (pool TEXT NOT NULL, key TEXT NOT NULL, position INTEGER NOT NULL,"
+        " last_used REAL NOT NULL DEFAULT 0, blocked_until REAL NOT NULL DEFAULT 0,"
+        " reason TEXT NOT NULL DEFAULT 'usable', strikes INTEGER NOT NULL DEFAULT 0,"
+        " PRIMARY KEY (pool, key)) WITHOUT ROWID"
+    )
+    old.execute("INSERT INTO keys VALUES ('p', 'key-a', 0, 0, 4e9, 'exhausted', 0)")
+    old.commit()
+    old.close()
+    state = SqliteKeyStore(path).snapshot("p", KEYS)["key-a"]
+    assert (state.reason, state.source) == (EXHAUSTED, "")
 
 
 def test_in_flight_counts_across_stores_and_a_dead_process_frees_its_lease(tmp_path: Path) -> None:

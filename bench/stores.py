@@ -1,0 +1,81 @@
+"""The state store as a benchmark dimension: keyrelay (gevent) on memory://, the SQLite
+default and Redis (a local redis-server), in the same run and harness as the rest."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from bench import targets
+from bench.targets import Target
+from tests.redisserver import RedisServer, redis_binary
+
+#: The report's rows: the target each store is measured on.
+STORES = {
+    "memory://": "keyrelay gevent memory://",
+    "sqlite (default)": "keyrelay gevent",
+    "redis://": "keyrelay gevent redis://",
+}
+
+
+def start(upstream_url: str) -> tuple[list[Target], RedisServer | None]:
+    """The memory:// and Redis targets (the default one is started with the others)."""
+    started = [
+        _named(
+            targets.keyrelay(upstream_url, worker_class="gevent", STATE_URL="memory://"),
+            STORES["memory://"],
+        )
+    ]
+    binary = redis_binary()
+    if binary is None:
+        print("no redis-server: the Redis store is not measured (apt-get install redis-server)")
+        return started, None
+    redis = RedisServer(binary=binary)
+    started.append(
+        _named(
+            targets.keyrelay(upstream_url, worker_class="gevent", STATE_URL=redis.url),
+            STORES["redis://"],
+        )
+    )
+    return started, redis
+
+
+def _named(target: Target, name: str) -> Target:
+    target.name = name
+    return target
+
+
+def report(runs: dict[str, Any]) -> list[str]:
+    """One row per store and concurrency; CPU per request against memory://."""
+    present = {store: name for store, name in STORES.items() if name in runs}
+    if len(present) < 2:
+        return []
+    levels = sorted({int(c) for c in runs[STORES["sqlite (default)"]]})
+    lines = [
+        "",
+        "State store (keyrelay gevent, 2 workers; `STATE_URL`):",
+        "",
+        "| store | concurrency | req/s | p50 ms | p99 ms | max ms | worker CPU µs/req "
+        "| CPU over memory:// µs |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in levels:
+        base = _median(runs[STORES["memory://"]][c], "cpu_us_per_request")
+        for store, name in present.items():
+            results = runs[name][c]
+            cpu = _median(results, "cpu_us_per_request")
+            over = ""
+            if cpu is not None and base is not None and store != "memory://":
+                over = f"{cpu - base:+.0f}"
+            lines.append(
+                f"| {store} | {c} | {_median(results, 'requests_per_second'):,.0f} | "
+                f"{_median(results, 'p50_ms'):.2f} | {_median(results, 'p99_ms'):.2f} | "
+                f"{max(r.get('max_ms', 0.0) for r in results):.1f} | "
+                f"{'' if cpu is None else f'{cpu:,.0f}'} | {over} |"
+            )
+    return lines
+
+
+def _median(results: list[dict[str, Any]], field: str) -> float | None:
+    values = [r[field] for r in results if r.get(field) is not None]
+    return float(statistics.median(values)) if values else None
