@@ -1,5 +1,8 @@
 """Where a request's CPU goes: ``python -m bench.profile [--stream] [--messages N]``.
 
+``--stores memory://,sqlite:////tmp/s.db,redis://127.0.0.1:6379/0`` compares the CPU
+per request of state stores instead (no profile).
+
 Calls keyrelay's WSGI app in-process (no gunicorn, no client sockets) against the nginx
 fake upstream (or the streaming one), prints CPU microseconds per request, then profiles
 the same requests with cProfile and prints the share of time per package and the top
@@ -16,6 +19,7 @@ import json
 import os
 import pstats
 import re
+import statistics
 import sys
 import time
 from collections import Counter
@@ -54,7 +58,7 @@ def environ(body: bytes) -> dict[str, Any]:
     }
 
 
-def caller(upstream_url: str, body: bytes) -> Callable[[], None]:
+def caller(upstream_url: str, body: bytes, state_url: str | None = None) -> Callable[[], None]:
     """A function that sends one request through the app and reads the whole answer."""
     app = create_app(
         {
@@ -64,7 +68,7 @@ def caller(upstream_url: str, body: bytes) -> Callable[[], None]:
             "FAKE_MODELS": "fake-model",
             "LOG_LEVEL": "warning",
             # STATE_URL=sqlite:///path profiles the shared state store (default: memory://).
-            "STATE_URL": os.environ.get("STATE_URL", "memory://"),
+            "STATE_URL": state_url or os.environ.get("STATE_URL", "memory://"),
         }
     )
 
@@ -91,6 +95,28 @@ def caller(upstream_url: str, body: bytes) -> Callable[[], None]:
     return call
 
 
+def compare_stores(upstream_url: str, body: bytes, args: argparse.Namespace) -> None:
+    """CPU per request with each STATE_URL: batches interleaved, so that the machine's drift
+    falls on every store alike; medians over the batches."""
+    urls = args.stores.split(",")
+    calls = {url: caller(upstream_url, body, url) for url in urls}
+    spent: dict[str, list[float]] = {url: [] for url in urls}
+    batch = 200
+    for call in calls.values():
+        for _ in range(batch):
+            call()
+    for _ in range(max(1, args.requests // batch)):
+        for url, call in calls.items():
+            started = time.process_time()
+            for _ in range(batch):
+                call()
+            spent[url].append((time.process_time() - started) / batch * 1e6)
+    base = statistics.median(spent[urls[0]])
+    for url in urls:
+        median = statistics.median(spent[url])
+        print(f"{url:<40} {median:6.0f} µs/request  ({median - base:+.0f} µs)")
+
+
 def package(filename: str) -> str:
     """The package (or keyrelay module) a profiled function belongs to."""
     if match := re.search(r"site-packages/([^/]+)", filename):
@@ -107,12 +133,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--messages", type=int, default=1, help="messages of about 1 KB each")
     parser.add_argument("--requests", type=int, default=2000, help="requests per measurement")
     parser.add_argument("--top", type=int, default=30, help="functions to list")
+    parser.add_argument(
+        "--stores",
+        help="comma list of STATE_URLs: CPU per request of each, interleaved, no profile",
+    )
     args = parser.parse_args(argv)
     upstream: NginxUpstream | StreamUpstream = (
         StreamUpstream(chunks=3, interval_ms=0) if args.stream else NginxUpstream()
     )
     try:
         request = {**sized_body("fake/fake-model", args.messages), "stream": args.stream}
+        if args.stores:
+            compare_stores(upstream.base_url, json.dumps(request).encode(), args)
+            return
         call = caller(upstream.base_url, json.dumps(request).encode())
         for _ in range(min(200, args.requests)):
             call()

@@ -1,4 +1,4 @@
-"""The keys this process holds, for a shared key store.
+"""What the shared key stores have in common: the keys this process holds, and counts.
 
 A key of a pool with a cap (``MAX_CONCURRENT_REQUESTS_PER_KEY_<P>``) is held through a
 lease in the shared store, so that the cap holds across workers and hosts; its handle
@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Generic, TypeVar
+
+from .keystore import COOLING, DISABLED, EXHAUSTED, USABLE, KeyState
 
 H = TypeVar("H")
 
@@ -58,3 +60,24 @@ class HeldLeases(Generic[H]):
         """Every shared lease held here, with its pool (to renew them)."""
         with self._lock:
             return [(pool, h) for (pool, _), hs in self._shared.items() for h in hs]
+
+
+class CountsFromSnapshot:
+    """``counts`` and ``next_available`` from ``snapshot``, for a shared store (one read)."""
+
+    def snapshot(self, pool: str, key_ids: Sequence[str]) -> dict[str, KeyState]:
+        """Return the state of each key."""
+        raise NotImplementedError
+
+    def counts(self, pool: str, key_ids: Sequence[str], now: float) -> dict[str, int]:
+        """Count keys by status (usable, cooling, disabled, exhausted)."""
+        counts: dict[str, int] = {USABLE: 0, COOLING: 0, DISABLED: 0, EXHAUSTED: 0}
+        for state in self.snapshot(pool, key_ids).values():
+            counts[state.status(now)] += 1
+        return counts
+
+    def next_available(self, pool: str, key_ids: Sequence[str], now: float) -> float | None:
+        """When the first blocked key becomes usable, or None if none is blocked."""
+        later = [s.blocked_until for s in self.snapshot(pool, key_ids).values()]
+        waits = [w for w in later if w > now]
+        return min(waits) if waits else None

@@ -20,16 +20,8 @@ from typing import Any
 import redis
 
 from .alarm import ALARM
-from .keystore import (
-    COOLING,
-    DISABLED,
-    EXHAUSTED,
-    USABLE,
-    BlockSource,
-    KeyState,
-    StateUnavailable,
-)
-from .leases import HeldLeases
+from .keystore import USABLE, BlockSource, KeyState, StateUnavailable
+from .leases import CountsFromSnapshot, HeldLeases
 from .redislink import PREFIX, RedisLink
 
 #: A lease not renewed for this long no longer counts (its worker died).
@@ -94,7 +86,7 @@ def _keys(pool: str) -> tuple[str, str, str, str, str, str]:
     )
 
 
-class RedisKeyStore:
+class RedisKeyStore(CountsFromSnapshot):
     """``KeyStore`` in Redis (raises ``StateUnavailable``; ``FallbackKeyStore`` stands in)."""
 
     #: Shared stores keep wall-clock times (``KeyPool`` reads its clock from here).
@@ -217,19 +209,6 @@ class RedisKeyStore:
             )
             for i, k in enumerate(ids)
         }
-
-    def counts(self, pool: str, key_ids: Sequence[str], now: float) -> dict[str, int]:
-        """Count keys by status (usable, cooling, disabled, exhausted)."""
-        counts: dict[str, int] = {USABLE: 0, COOLING: 0, DISABLED: 0, EXHAUSTED: 0}
-        for state in self.snapshot(pool, key_ids).values():
-            counts[state.status(now)] += 1
-        return counts
-
-    def next_available(self, pool: str, key_ids: Sequence[str], now: float) -> float | None:
-        """When the first blocked key becomes usable, or None if none is blocked."""
-        later = [s.blocked_until for s in self.snapshot(pool, key_ids).values()]
-        waits = [w for w in later if w > now]
-        return min(waits) if waits else None
 
     def _schedule_renewal(self) -> None:
         if self._renewing != os.getpid():

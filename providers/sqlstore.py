@@ -11,21 +11,27 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Collection, Sequence
+from contextlib import suppress
 from pathlib import Path
 
-from .keystore import COOLING, DISABLED, EXHAUSTED, USABLE, BlockSource, KeyState
-from .leases import HeldLeases
+from .alarm import ALARM
+from .keystore import BlockSource, KeyState
+from .leases import CountsFromSnapshot, HeldLeases
 from .sqlite import SqliteFile
 
 #: A lease older than this no longer counts (a backstop: dead processes are reaped sooner).
 LEASE_SECONDS = 3600.0
 #: How often a process looks for the leases of dead processes on its host.
 REAP_SECONDS = 5.0
+#: Without a cap, a worker writes when it last used its keys at most this often: choosing a
+#: key is then a read, and least-recently-used order reaches the other workers this late.
+USED_FLUSH_SECONDS = 1.0
 
 
-class SqliteKeyStore(SqliteFile):
+class SqliteKeyStore(CountsFromSnapshot, SqliteFile):
     """``KeyStore`` over the state file shared by the processes of a host."""
 
     #: Shared stores keep wall-clock times (``KeyPool`` reads its clock from here).
@@ -37,6 +43,9 @@ class SqliteKeyStore(SqliteFile):
         #: Each key's strikes when this process last chose it (0: a success writes nothing).
         self._strikes: dict[tuple[str, str], int] = {}
         self._reaped = 0.0
+        #: Last uses not written yet (pools without a cap), by (pool, key).
+        self._used: dict[tuple[str, str], float] = {}
+        self._used_lock = threading.Lock()
         super().__init__(path, timeout=timeout)
 
     def _connected(self) -> None:
@@ -70,7 +79,8 @@ class SqliteKeyStore(SqliteFile):
         now: float,
     ) -> str | None:
         """Reserve the least busy, least recently used usable key, or return None."""
-        local = self._held.local_busy(pool, key_ids) if max_in_flight is None else None
+        if max_in_flight is None:
+            return self._choose(pool, key_ids, exclude, now)
         with self._write() as db:
             self._introduce(db, pool, key_ids)
             self._reap(db, now)
@@ -82,23 +92,61 @@ class SqliteKeyStore(SqliteFile):
             ).fetchall()
             wanted = set(key_ids).difference(exclude)
             usable = [row for row in rows if row[0] in wanted]
-            if local is not None:  # no cap: this worker's own counts order the choice
-                usable = [(k, local.get(k, 0), *rest) for k, _, *rest in usable]
             if not usable:
                 return None
             key, busy, _, _, strikes = min(usable, key=lambda row: row[1:4])
-            if max_in_flight is not None and busy >= max_in_flight:
+            if busy >= max_in_flight:
                 return None  # the least busy key is full: so are all the others
             db.execute("UPDATE keys SET last_used = ? WHERE pool = ? AND key = ?", (now, pool, key))
-            lease = None
-            if max_in_flight is not None:
-                lease = db.execute(
-                    "INSERT INTO leases (pool, key, pid, taken) VALUES (?, ?, ?, ?)",
-                    (pool, key, os.getpid(), now),
-                ).lastrowid
+            lease = db.execute(
+                "INSERT INTO leases (pool, key, pid, taken) VALUES (?, ?, ?, ?)",
+                (pool, key, os.getpid(), now),
+            ).lastrowid
         self._held.hold(pool, key, lease)
         self._strikes[(pool, key)] = strikes
         return str(key)
+
+    def _choose(
+        self, pool: str, key_ids: Sequence[str], exclude: Collection[str], now: float
+    ) -> str | None:
+        """A key of a pool without a cap: a read, this worker's counts and last uses."""
+        if pool not in self._pools:
+            with self._write() as db:
+                self._introduce(db, pool, key_ids)
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT key, last_used, position, strikes FROM keys"
+                " WHERE pool = ? AND blocked_until <= ?",
+                (pool, now),
+            ).fetchall()
+        wanted = set(key_ids).difference(exclude)
+        busy, used = self._held.local_busy(pool, key_ids), self._used
+        ranked = [
+            (busy.get(k, 0), max(last, used.get((pool, k), 0.0)), position, k, strikes)
+            for k, last, position, strikes in rows
+            if k in wanted
+        ]
+        if not ranked:
+            return None
+        *_, key, strikes = min(ranked)
+        self._held.hold(pool, key, None)
+        self._strikes[(pool, key)] = strikes
+        with self._used_lock:
+            schedule = not self._used
+            self._used[(pool, key)] = now
+        if schedule:
+            ALARM.after(USED_FLUSH_SECONDS, self._write_used)
+        return str(key)
+
+    def _write_used(self) -> None:
+        """Write this worker's last uses (lost if the file does not answer: order only)."""
+        with self._used_lock:
+            used, self._used = self._used, {}
+        with suppress(sqlite3.Error), self._write() as db:
+            db.executemany(
+                "UPDATE keys SET last_used = MAX(last_used, ?) WHERE pool = ? AND key = ?",
+                [(when, pool, key) for (pool, key), when in used.items()],
+            )
 
     def release(self, pool: str, key_id: str) -> None:
         """Give back one hold of ``key_id`` by this process (a write only for a lease)."""
@@ -199,19 +247,6 @@ class SqliteKeyStore(SqliteFile):
             for key, used, until, why, strikes, source, busy in rows
         }
         return {k: found.get(k, KeyState()) for k in key_ids}
-
-    def counts(self, pool: str, key_ids: Sequence[str], now: float) -> dict[str, int]:
-        """Count keys by status (usable, cooling, disabled, exhausted)."""
-        counts: dict[str, int] = {USABLE: 0, COOLING: 0, DISABLED: 0, EXHAUSTED: 0}
-        for state in self.snapshot(pool, key_ids).values():
-            counts[state.status(now)] += 1
-        return counts
-
-    def next_available(self, pool: str, key_ids: Sequence[str], now: float) -> float | None:
-        """When the first blocked key becomes usable, or None if none is blocked."""
-        waits = [s.blocked_until for s in self.snapshot(pool, key_ids).values()]
-        later = [w for w in waits if w > now]
-        return min(later) if later else None
 
 
 def _alive(pid: int) -> bool:

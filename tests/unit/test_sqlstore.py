@@ -11,6 +11,7 @@ from pathlib import Path
 
 from providers.keystore import COOLING, EXHAUSTED, USABLE
 from providers.sqlstore import SqliteKeyStore
+from tests.fakes.upstream import wait_until
 
 KEYS = ["key-a", "key-b"]
 
@@ -87,3 +88,18 @@ def test_the_state_file_and_its_folder_are_private(tmp_path: Path) -> None:
     SqliteKeyStore(path)
     assert os.stat(path).st_mode & 0o077 == 0
     assert os.stat(path.parent).st_mode & 0o077 == 0
+
+
+def test_least_recently_used_order_reaches_the_other_workers(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    first, second = SqliteKeyStore(path), SqliteKeyStore(path)
+    now = time.time()
+    assert first.acquire("p", KEYS, exclude=(), max_in_flight=None, now=now) == "key-a"
+    first.release("p", "key-a")
+    # Written within USED_FLUSH_SECONDS: then the other worker rotates on to key-b.
+    wait_until(
+        lambda: second.snapshot("p", KEYS)["key-a"].last_used == now,
+        timeout=5,
+        message="key-a's last use written",
+    )
+    assert second.acquire("p", KEYS, exclude=(), max_in_flight=None, now=now + 1) == "key-b"
