@@ -7,7 +7,7 @@ import time
 import click
 from flask import Flask
 from flask.cli import with_appcontext
-from providers import ProviderError, RouteOptions, ignored_variables, is_placeholder
+from providers import ProviderError, RouteOptions, ignored_variables, is_placeholder, redact_url
 
 from .gateway import gateway
 
@@ -45,6 +45,7 @@ def config_check() -> None:
             "keyrelay (gunicorn refuses a non-loopback BIND with it)"
         )
     click.echo(f"fallback: {'on' if state.settings.routing.fallback_enabled else 'off'}")
+    click.echo(f"state: {redact_url(router.config.state_url)} ({router.state_health})")
     click.echo("providers (tier, name, base URL, keys):")
     for status in router.status():
         ids = status.key_ids

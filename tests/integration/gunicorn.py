@@ -28,7 +28,9 @@ class Gunicorn:
         worker_class: str | None = "gthread",
         python: str = sys.executable,
         app: str | None = None,
+        cwd: Path | None = None,
     ) -> None:
+        """``cwd``: the working directory (keyrelay's code stays importable from ROOT)."""
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
@@ -50,6 +52,7 @@ class Gunicorn:
             "PYTHONUNBUFFERED": "1",
             # The shipped default store (a state file), but this server's own.
             "STATE_URL": f"sqlite:///{tempfile.mkdtemp(prefix='keyrelay-state-')}/state.db",
+            **({"PYTHONPATH": str(ROOT)} if cwd else {}),
             **env,
         }
         self.process = subprocess.Popen(
@@ -63,7 +66,7 @@ class Gunicorn:
                 f"fd://{fd}",
                 *([app] if app else []),
             ],
-            cwd=ROOT,
+            cwd=cwd or ROOT,
             env=full_env,
             pass_fds=[fd],
             stdout=self._log,

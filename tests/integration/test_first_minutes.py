@@ -15,7 +15,7 @@ import requests
 from tests.fakes.upstream import FakeUpstream, Hit, Reply, stream_events, wait_until
 
 from .gunicorn import ROOT, Gunicorn
-from .helpers import AUTH, CLIENT_KEY, KEY_A, StartGateway, fake_env
+from .helpers import AUTH, CLIENT_KEY, KEY_A, KEY_B, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration
 
@@ -266,3 +266,30 @@ def test_ignored_variables_are_named_once_at_start_up_never_their_values(
     for name in ("COHERE_API_KEY_1", "ROTATION_MODE_GEMINI", "OPENAI_BASE_URL"):
         assert logs.count(f"ignored {name}:") == 1, logs
     assert "co-secret-value" not in logs and "sequential" not in logs
+
+
+def test_the_default_state_file_is_private_shared_and_kept_across_a_restart(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """STATE_URL unset: .keyrelay/state.db in the working directory, 0600 in a 0700 folder."""
+    fake.default = lambda hit: (
+        Reply(status=429, headers={"Retry-After": "600"}) if hit.key == KEY_A else None
+    )
+    env = fake_env(fake, KEY_A, KEY_B, STATE_URL="")
+    env["WEB_CONCURRENCY"] = "2"
+    chat = {"model": "fake/fake-model", "messages": [{"role": "user", "content": "Hi"}]}
+    for _ in range(2):  # the second run is a restart on the same file
+        gateway = Gunicorn(env, worker_class=None, cwd=tmp_path)
+        try:
+            for _ in range(6):
+                with requests.Session() as session:  # new connections: either worker
+                    answer = session.post(
+                        gateway.url + "/v1/chat/completions", json=chat, headers=AUTH
+                    )
+                assert answer.status_code == 200
+        finally:
+            gateway.stop()
+    state = tmp_path / ".keyrelay" / "state.db"
+    assert state.stat().st_mode & 0o777 == 0o600
+    assert state.parent.stat().st_mode & 0o777 == 0o700
+    assert len(fake.hits_for(KEY_A, path="/chat/completions")) == 1

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from app import create_app
 from providers.errors import QuotaExhausted
+from tests.redisserver import RedisServer
 
 ENV = {
     "PROXY_API_KEY": "client",
@@ -23,6 +24,17 @@ def test_config_check_lists_providers_with_tiers_and_fingerprints() -> None:
     assert "2  groq" in result.output and "4  g4f-groq" in result.output
     assert "gsk_cli" not in result.output and "key-" in result.output
     assert "configuration OK" in result.output
+
+
+def test_config_check_names_the_state_store_without_its_password(
+    redis_server: RedisServer,
+) -> None:
+    redis_server.stop()  # unreachable: keyrelay starts anyway, degraded
+    url = f"redis://:hunter2-state-pass@127.0.0.1:{redis_server.port}/0"
+    result = create_app({**ENV, "STATE_URL": url}).test_cli_runner().invoke(args=["config-check"])
+    assert result.exit_code == 0, result.output
+    assert f"state: redis://***@127.0.0.1:{redis_server.port}/0 (degraded)" in result.output
+    assert "hunter2" not in result.output
 
 
 def test_config_check_fails_on_a_broken_group() -> None:
@@ -123,7 +135,7 @@ def test_keys_lists_fingerprints_and_reset_lifts_a_shared_block(tmp_path: Path) 
     listing = operator.invoke(args=["keys"])
     assert listing.exit_code == 0, listing.output
     line = next(x for x in listing.output.splitlines() if x.startswith("groq"))
-    assert lease.key_id in line and "exhausted" in line
+    assert lease.key_id in line and "exhausted" in line and " default " in line
     assert "gsk_cli" not in listing.output
     reset = operator.invoke(args=["keys", "reset", "groq", lease.key_id])
     assert reset.exit_code == 0 and f"lifted 1: {lease.key_id}" in reset.output
