@@ -44,11 +44,22 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.after_request(body.finish_connection)
     observe.init_app(app)
 
-    from . import chat, cli, embeddings, health, metrics, models, providers_view, usage_view
+    from . import (
+        chat,
+        cli,
+        embeddings,
+        health,
+        messages,
+        metrics,
+        models,
+        providers_view,
+        responses_api,
+        usage_view,
+    )
 
     api = Blueprint("v1", __name__, url_prefix="/v1")
     api.before_request(auth.require_client_key)
-    for module in (chat, embeddings, models, providers_view):
+    for module in (chat, embeddings, models, providers_view, messages, responses_api):
         api.register_blueprint(module.bp)
     app.register_blueprint(api)
     # Outside the client-key check: /v1/usage has its own (the admin key also reads it).

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from .options import RouteOptions as RouteOptions
     from .outcomes import SKIPPED as SKIPPED
     from .outcomes import Outcome as Outcome
+    from .payload import REASONING_HINT as REASONING_HINT
     from .relay import ChatStream as ChatStream
     from .router import Router as Router
     from .secrets import fingerprint as fingerprint
@@ -79,6 +80,7 @@ _HOME = {
     "ClientGone": "errors",
     "ModelNotFound": "errors",
     "ProviderError": "errors",
+    "REASONING_HINT": "payload",
     "StateUnavailable": "keystore",
     "StreamInterrupted": "errors",
     "JSONTooDeep": "jsonlimits",
@@ -103,6 +105,7 @@ __all__ = [
     "ALARM",
     "MAX_JSON_DEPTH",
     "MAX_MODEL_NAME",
+    "REASONING_HINT",
     "SKIPPED",
     "Attempt",
     "CacheMode",

@@ -15,6 +15,8 @@ class KnownProvider:
     embeddings: bool
     #: Accepts ``stream_options.include_usage``: keyrelay asks for usage on every stream.
     stream_usage: bool = False
+    #: Accepts ``reasoning_effort`` on every model (a translated thinking hint is sent).
+    reasoning_effort: bool = False
 
 
 #: Every provider a ``<P>_API_KEY`` variable can enable without declaring a base URL.
@@ -27,6 +29,7 @@ KNOWN_PROVIDERS: dict[str, KnownProvider] = {
             1,
             embeddings=True,
             stream_usage=True,
+            reasoning_effort=True,
         ),
         KnownProvider("anthropic", "https://api.anthropic.com/v1", 1, embeddings=False),
         KnownProvider(
@@ -39,7 +42,11 @@ KNOWN_PROVIDERS: dict[str, KnownProvider] = {
             "cerebras", "https://api.cerebras.ai/v1", 2, embeddings=False, stream_usage=True
         ),
         KnownProvider(
-            "gemini", "https://generativelanguage.googleapis.com/v1beta/openai", 3, embeddings=True
+            "gemini",
+            "https://generativelanguage.googleapis.com/v1beta/openai",
+            3,
+            embeddings=True,
+            reasoning_effort=True,
         ),
         KnownProvider("mistral", "https://api.mistral.ai/v1", 3, embeddings=True),
         KnownProvider(

@@ -40,6 +40,8 @@ class ProviderConfig:
     serves_any: bool = False
     #: Ask for usage on every stream (``stream_options.include_usage``), for accounting.
     stream_usage: bool = False
+    #: Takes ``reasoning_effort`` (a translated dialect's thinking hint is sent as it).
+    reasoning_effort: bool = False
     #: Many backends behind one URL (G4F, or <P>_AGGREGATOR=true): failures count per model.
     aggregator: bool = False
     #: The first-byte timeout of an aggregator (G4F_TIMEOUT_FIRST_BYTE), under TIMEOUT_READ.

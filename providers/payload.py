@@ -11,6 +11,10 @@ from .errors import ModelSwapped
 from .g4f import g4f_body, same_model
 from .resolve import Candidate
 
+#: A reasoning-effort hint from a translated dialect (Anthropic ``thinking``, Responses
+#: ``reasoning.effort``): sent as ``reasoning_effort`` only to a provider known to take it.
+REASONING_HINT = "keyrelay_reasoning_effort"
+
 
 def body_for(
     payload: Mapping[str, Any], candidate: Candidate, config: RoutingConfig
@@ -20,6 +24,9 @@ def body_for(
         body = g4f_body(payload, config.g4f_allowed_fields)
     else:
         body = dict(payload)
+    hint = body.pop(REASONING_HINT, None)
+    if isinstance(hint, str) and candidate.provider.config.reasoning_effort:
+        body.setdefault("reasoning_effort", hint)
     body["model"] = candidate.model
     if body.get("stream") and candidate.provider.config.stream_usage:
         # For usage accounting; the usage chunk is dropped when the client did not ask.

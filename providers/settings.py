@@ -80,6 +80,9 @@ def _provider(env: Mapping[str, str], prefix: str, keys: list[str]) -> ProviderC
         stream_usage=known.stream_usage
         if known
         else env_bool(env, f"{prefix}_STREAM_USAGE", False),
+        reasoning_effort=known.reasoning_effort
+        if known
+        else env_bool(env, f"{prefix}_REASONING_EFFORT", False),
         max_in_flight_per_key=max_in_flight or None,
         custom=known is None,
         tier=_tier(env, prefix, known.tier if known else CUSTOM_TIER),

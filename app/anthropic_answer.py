@@ -1,0 +1,220 @@
+"""Chat completions answers in Anthropic Messages terms: a whole ``message``, or its events.
+
+Stop reasons are mapped truthfully (``length`` is ``max_tokens``, never ``end_turn``).
+Streamed blocks are strictly one after another: text and thinking as they arrive;
+tool calls, which upstreams may interleave, gathered and sent whole once the upstream
+has finished, each as one ``tool_use`` block. The events begin only once the stream is
+committed; a failure after that ends them with an ``error`` event and no ``message_stop``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from providers import StreamInterrupted
+
+from .anthropic_errors import error_type_for
+from .streaming import event_bytes, whole_number
+
+STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+}
+_UNSAFE_ID = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def tool_use_id(raw: Any) -> str:
+    """A tool call id Anthropic clients accept (``^[a-zA-Z0-9_-]{1,64}$``)."""
+    cleaned = _UNSAFE_ID.sub("_", raw if isinstance(raw, str) else "")[:64]
+    return cleaned or f"toolu_{uuid.uuid4().hex[:24]}"
+
+
+def message_id(raw: Any) -> str:
+    """``msg_`` and the upstream's id (made safe), or a new one."""
+    cleaned = _UNSAFE_ID.sub("_", raw if isinstance(raw, str) else "")[:56]
+    return f"msg_{cleaned or uuid.uuid4().hex[:24]}"
+
+
+def stop_of(finish: Any, choice: dict[str, Any], stops: list[str], tools: bool) -> tuple[str, Any]:
+    """(stop_reason, stop_sequence) for an upstream finish reason."""
+    matched = choice.get("stop_reason", choice.get("matched_stop"))
+    if finish == "stop" and isinstance(matched, str) and matched in stops:
+        return "stop_sequence", matched
+    if tools and finish in (None, "stop"):
+        return "tool_use", None
+    return STOP_REASONS.get(str(finish), "end_turn"), None
+
+
+def usage_of(usage: Any) -> dict[str, int]:
+    """Anthropic usage from an OpenAI ``usage`` object (zeros when the upstream sent none)."""
+    usage = usage if isinstance(usage, dict) else {}
+    mapped = {
+        "input_tokens": whole_number(usage.get("prompt_tokens")),
+        "output_tokens": whole_number(usage.get("completion_tokens")),
+    }
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+    if whole_number(cached):
+        mapped["cache_read_input_tokens"] = whole_number(cached)
+    return mapped
+
+
+def _arguments(raw: Any) -> dict[str, Any]:
+    try:
+        parsed = json.loads(raw) if isinstance(raw, str) and raw.strip() else {}
+    except ValueError:
+        return {"arguments": raw}  # not JSON: kept whole rather than lost
+    return parsed if isinstance(parsed, dict) else {"arguments": parsed}
+
+
+def reasoning_of(delta: dict[str, Any]) -> str:
+    """The reasoning text of a message or delta (``reasoning_content`` or ``reasoning``)."""
+    value = delta.get("reasoning_content") or delta.get("reasoning")
+    return value if isinstance(value, str) else ""
+
+
+def to_message(
+    completion: dict[str, Any], model: str, stops: list[str], thinking: bool
+) -> dict[str, Any]:
+    """A whole chat completion as an Anthropic ``message``."""
+    choice = (completion.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    content: list[dict[str, Any]] = []
+    if thinking and reasoning_of(message):
+        content.append({"type": "thinking", "thinking": reasoning_of(message), "signature": ""})
+    if isinstance(message.get("content"), str) and message["content"]:
+        content.append({"type": "text", "text": message["content"]})
+    calls = [c for c in message.get("tool_calls") or [] if isinstance(c, dict)]
+    for call in calls:
+        function = call.get("function") or {}
+        content.append(
+            {
+                "type": "tool_use",
+                "id": tool_use_id(call.get("id")),
+                "name": str(function.get("name") or ""),
+                "input": _arguments(function.get("arguments")),
+            }
+        )
+    reason, sequence = stop_of(choice.get("finish_reason"), choice, stops, bool(calls))
+    return {
+        "id": message_id(completion.get("id")),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": reason,
+        "stop_sequence": sequence,
+        "usage": usage_of(completion.get("usage")),
+    }
+
+
+class MessageEvents:
+    """Turns chat completion chunks into the Messages event sequence (an ``Encoder``)."""
+
+    def __init__(self, model: str, stops: list[str], thinking: bool) -> None:
+        self.model, self.stops, self.thinking = model, stops, thinking
+        self.index = -1
+        self.open: str | None = None  # the kind of the block being streamed
+        self.calls: dict[int, dict[str, str]] = {}
+        self.finish: Any = None
+        self.choice: dict[str, Any] = {}
+        self.usage: Any = None
+        self.id = message_id(None)
+
+    def start(self) -> Iterator[bytes]:
+        """``message_start`` (sent at the commit point) and a ``ping``."""
+        message: dict[str, Any] = {
+            "id": self.id,
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+        }
+        yield event_bytes("message_start", {"type": "message_start", "message": message})
+        yield event_bytes("ping", {"type": "ping"})
+
+    def feed(self, chunk: dict[str, Any]) -> Iterator[bytes]:
+        """The events one chunk adds."""
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            reasoning = reasoning_of(delta)
+            if reasoning and self.thinking:
+                yield from self._block("thinking", {"thinking": "", "signature": ""})
+                yield self._delta({"type": "thinking_delta", "thinking": reasoning})
+            text = delta.get("content")
+            if isinstance(text, str) and text:
+                yield from self._block("text", {"text": ""})
+                yield self._delta({"type": "text_delta", "text": text})
+            for call in delta.get("tool_calls") or []:
+                self._gather(call)
+            if choice.get("finish_reason"):
+                self.finish, self.choice = choice["finish_reason"], choice
+
+    def finish_events(self) -> Iterator[bytes]:
+        """Close the open block, send the tool calls, the stop reason, usage, and the end."""
+        yield from self._close()
+        for position in sorted(self.calls):
+            call = self.calls[position]
+            block = {"type": "tool_use", "id": call["id"], "name": call["name"], "input": {}}
+            yield from self._block("tool_use", block)
+            if call["arguments"]:
+                partial = {"type": "input_json_delta", "partial_json": call["arguments"]}
+                yield self._delta(partial)
+            yield from self._close()
+        reason, sequence = stop_of(self.finish, self.choice, self.stops, bool(self.calls))
+        delta = {"stop_reason": reason, "stop_sequence": sequence}
+        usage = usage_of(self.usage)
+        yield event_bytes(
+            "message_delta", {"type": "message_delta", "delta": delta, "usage": usage}
+        )
+        yield event_bytes("message_stop", {"type": "message_stop"})
+
+    def failed(self, exc: StreamInterrupted) -> Iterator[bytes]:
+        """The stream broke after the commit point: an ``error`` event, and nothing after."""
+        error = {"type": error_type_for(exc.status), "message": exc.message}
+        yield event_bytes("error", {"type": "error", "error": error})
+
+    def _gather(self, call: dict[str, Any]) -> None:
+        position = call.get("index", 0) if isinstance(call.get("index"), int) else 0
+        found = self.calls.setdefault(position, {"id": "", "name": "", "arguments": ""})
+        function = call.get("function") or {}
+        if call.get("id") and not found["id"]:
+            found["id"] = tool_use_id(call["id"])
+        if isinstance(function.get("name"), str) and function["name"]:
+            found["name"] = found["name"] or function["name"]
+        if isinstance(function.get("arguments"), str):
+            found["arguments"] += function["arguments"]
+        if not found["id"]:
+            found["id"] = tool_use_id(None)
+
+    def _block(self, kind: str, fields: dict[str, Any]) -> Iterator[bytes]:
+        if self.open == kind and kind != "tool_use":
+            return
+        yield from self._close()
+        self.index += 1
+        self.open = kind
+        start = {"type": "content_block_start", "index": self.index, "content_block": fields}
+        if kind != "tool_use":
+            start["content_block"] = {"type": kind, **fields}
+        yield event_bytes("content_block_start", start)
+
+    def _delta(self, delta: dict[str, Any]) -> bytes:
+        payload = {"type": "content_block_delta", "index": self.index, "delta": delta}
+        return event_bytes("content_block_delta", payload)
+
+    def _close(self) -> Iterator[bytes]:
+        if self.open is not None:
+            self.open = None
+            stop = {"type": "content_block_stop", "index": self.index}
+            yield event_bytes("content_block_stop", stop)

@@ -1,0 +1,84 @@
+"""Errors in Anthropic's shape: ``{"type": "error", "error": {"type", "message"}}``.
+
+Registered on the Messages blueprint, so that everything a Messages client gets
+wrong or keyrelay cannot serve reaches it in the shape its SDK reads, with the
+matching status: 529 ``overloaded_error`` when nothing in the chain could serve,
+429 ``rate_limit_error`` with ``retry-after``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from flask import Blueprint, Response, g, jsonify, request
+from providers import ChainExhausted, ProviderError
+from werkzeug.exceptions import HTTPException
+
+from .errors import APIError
+
+log = logging.getLogger(__name__)
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
+
+def error_type_for(status: int) -> str:
+    """Anthropic's error type for an HTTP status."""
+    if status in ERROR_TYPES:
+        return ERROR_TYPES[status]
+    return "api_error" if status >= 500 else "invalid_request_error"
+
+
+def anthropic_error(status: int, message: str, retry_after: float | None = None) -> Response:
+    """An Anthropic-shaped error response."""
+    response = jsonify(
+        {"type": "error", "error": {"type": error_type_for(status), "message": message}}
+    )
+    response.status_code = status
+    if retry_after is not None:
+        response.headers["retry-after"] = str(max(1, math.ceil(retry_after)))
+    return response
+
+
+def register(bp: Blueprint) -> None:
+    """Render every error raised under ``bp`` in Anthropic's shape."""
+
+    @bp.errorhandler(APIError)
+    def _api_error(exc: APIError) -> Response:
+        return anthropic_error(exc.status, exc.message)
+
+    @bp.errorhandler(ProviderError)
+    def _provider_error(exc: ProviderError) -> Response:
+        record = g.get("record")
+        if record is not None:
+            record.error = exc
+        # Nothing in the chain could serve now: Anthropic's "overloaded", which its SDK
+        # knows to retry later.
+        status = 529 if isinstance(exc, ChainExhausted) and exc.status == 503 else exc.status
+        response = anthropic_error(status, exc.message, exc.retry_after)
+        if isinstance(exc, ChainExhausted) and exc.retry_after is None:
+            response.headers["x-should-retry"] = "false"
+        return response
+
+    @bp.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        if status == 413:
+            message = f"Request body too large: the limit is {request.max_content_length} bytes"
+        else:
+            message = exc.description or exc.name
+        return anthropic_error(status, message)
+
+    @bp.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return anthropic_error(500, "The server had an error processing your request.")

@@ -1,0 +1,272 @@
+"""Anthropic Messages requests, validated and translated into chat completions.
+
+``system`` becomes a system message; ``tool_use`` blocks become assistant
+``tool_calls`` and ``tool_result`` blocks ``role: "tool"`` messages (ids kept, and
+placed before the rest of their turn); images become ``image_url`` parts; tools,
+``tool_choice``, ``stop_sequences``, ``metadata.user_id`` and ``thinking`` map onto
+their chat counterparts. Anything malformed is an ``APIError`` (400) naming where.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from marshmallow import INCLUDE, Schema, fields
+from marshmallow.validate import Length, Range
+from providers import MAX_MODEL_NAME, REASONING_HINT
+
+from .errors import APIError
+from .schemas import StrictBoolean, StrictFloat, StrictInteger
+
+#: ``thinking.budget_tokens`` at or above each bound asks for that reasoning effort.
+EFFORT_BOUNDS = ((16384, "high"), (4096, "medium"), (0, "low"))
+
+
+class MessagesSchema(Schema):
+    """``POST /v1/messages``: the top level (blocks are checked while translating)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    model = fields.String(required=True, validate=Length(min=1, max=MAX_MODEL_NAME))
+    max_tokens = StrictInteger(required=True, validate=Range(min=1))
+    messages = fields.List(fields.Dict(), required=True, validate=Length(min=1))
+    system = fields.Raw(allow_none=True)
+    temperature = StrictFloat(allow_none=True, validate=Range(0, 1))
+    top_p = StrictFloat(allow_none=True, validate=Range(0, 1))
+    top_k = StrictInteger(allow_none=True, validate=Range(min=0))
+    stop_sequences = fields.List(fields.String(), allow_none=True)
+    stream = StrictBoolean(allow_none=True)
+    tools = fields.List(fields.Dict(), allow_none=True)
+    tool_choice = fields.Dict(allow_none=True)
+    metadata = fields.Dict(allow_none=True)
+    thinking = fields.Dict(allow_none=True)
+
+
+class CountTokensSchema(MessagesSchema):
+    """``POST /v1/messages/count_tokens``: a Messages request without ``max_tokens``."""
+
+    max_tokens = StrictInteger(validate=Range(min=1))
+
+
+messages_schema = MessagesSchema()
+count_tokens_schema = CountTokensSchema()
+
+
+def bad(param: str, message: str) -> APIError:
+    """A 400 naming the offending field."""
+    return APIError(400, f"{param}: {message}", param=param, code="invalid_value")
+
+
+def to_chat(body: dict[str, Any]) -> dict[str, Any]:
+    """The chat completions request for an (already schema-valid) Messages request."""
+    messages = _system(body.get("system"))
+    for index, message in enumerate(body["messages"]):
+        messages += _message(message, f"messages[{index}]")
+    chat: dict[str, Any] = {
+        "model": body["model"],
+        "messages": messages,
+        "max_tokens": body["max_tokens"],
+    }
+    for name in ("temperature", "top_p"):
+        if body.get(name) is not None:
+            chat[name] = body[name]
+    if body.get("stop_sequences"):
+        chat["stop"] = body["stop_sequences"]
+    user = (body.get("metadata") or {}).get("user_id")
+    if isinstance(user, str) and user:
+        chat["user"] = user
+    if body.get("tools"):
+        chat["tools"] = [_tool(tool, f"tools[{i}]") for i, tool in enumerate(body["tools"])]
+    chat.update(_tool_choice(body.get("tool_choice")))
+    effort = _effort(body.get("thinking"))
+    if effort:
+        chat[REASONING_HINT] = effort
+    if body.get("stream"):
+        chat["stream"] = True
+        chat["stream_options"] = {"include_usage": True}
+    return chat
+
+
+def _system(system: Any) -> list[dict[str, Any]]:
+    if system is None or system == "" or system == []:
+        return []
+    if isinstance(system, str):
+        return [{"role": "system", "content": system}]
+    if isinstance(system, list):
+        return [{"role": "system", "content": _text_of(system, "system")}]
+    raise bad("system", "must be a string or a list of text blocks")
+
+
+def _text_of(blocks: list[Any], where: str) -> str:
+    texts = []
+    for index, block in enumerate(blocks):
+        if not isinstance(block, dict) or block.get("type") != "text":
+            raise bad(f"{where}[{index}]", "must be a text block")
+        if not isinstance(block.get("text"), str):
+            raise bad(f"{where}[{index}].text", "must be a string")
+        texts.append(block["text"])
+    return "\n\n".join(texts)
+
+
+def _message(message: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    role, content = message.get("role"), message.get("content")
+    if role not in ("user", "assistant"):
+        raise bad(f"{where}.role", "must be 'user' or 'assistant'")
+    if isinstance(content, str):
+        return [{"role": role, "content": content}]
+    if not isinstance(content, list):
+        raise bad(f"{where}.content", "must be a string or a list of content blocks")
+    if role == "assistant":
+        return [_assistant(content, f"{where}.content")]
+    return _user(content, f"{where}.content")
+
+
+def _assistant(blocks: list[Any], where: str) -> dict[str, Any]:
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for index, block in enumerate(blocks):
+        kind = block.get("type") if isinstance(block, dict) else None
+        at = f"{where}[{index}]"
+        if kind == "text" and isinstance(block.get("text"), str):
+            texts.append(block["text"])
+        elif kind == "tool_use":
+            calls.append(_tool_call(block, at))
+        elif kind in ("thinking", "redacted_thinking"):
+            continue  # the upstream's own reasoning is not sent back to it
+        else:
+            raise bad(at, "must be a text, tool_use or thinking block")
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
+    if calls:
+        message["tool_calls"] = calls
+    elif message["content"] is None:
+        message["content"] = ""
+    return message
+
+
+def _tool_call(block: dict[str, Any], where: str) -> dict[str, Any]:
+    if not isinstance(block.get("id"), str) or not block["id"]:
+        raise bad(f"{where}.id", "must be a non-empty string")
+    if not isinstance(block.get("name"), str) or not block["name"]:
+        raise bad(f"{where}.name", "must be a non-empty string")
+    if not isinstance(block.get("input", {}), dict):
+        raise bad(f"{where}.input", "must be an object")
+    arguments = json.dumps(block.get("input", {}), separators=(",", ":"))
+    return {
+        "id": block["id"],
+        "type": "function",
+        "function": {"name": block["name"], "arguments": arguments},
+    }
+
+
+def _user(blocks: list[Any], where: str) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
+    for index, block in enumerate(blocks):
+        kind = block.get("type") if isinstance(block, dict) else None
+        at = f"{where}[{index}]"
+        if kind == "text" and isinstance(block.get("text"), str):
+            parts.append({"type": "text", "text": block["text"]})
+        elif kind == "image":
+            parts.append(_image(block.get("source"), f"{at}.source"))
+        elif kind == "tool_result":
+            results.append(_tool_result(block, at))
+        else:
+            raise bad(at, "must be a text, image or tool_result block")
+    if not parts:
+        return results
+    if all(part["type"] == "text" for part in parts):
+        return [*results, {"role": "user", "content": "\n\n".join(p["text"] for p in parts)}]
+    return [*results, {"role": "user", "content": parts}]
+
+
+def _image(source: Any, where: str) -> dict[str, Any]:
+    if isinstance(source, dict) and source.get("type") == "base64":
+        media, data = source.get("media_type"), source.get("data")
+        if isinstance(media, str) and media.startswith("image/") and isinstance(data, str):
+            return {"type": "image_url", "image_url": {"url": f"data:{media};base64,{data}"}}
+    url = source.get("url") if isinstance(source, dict) and source.get("type") == "url" else None
+    if isinstance(url, str) and url:
+        return {"type": "image_url", "image_url": {"url": url}}
+    raise bad(where, "must be a base64 source (media_type image/*, data) or a url source")
+
+
+def _tool_result(block: dict[str, Any], where: str) -> dict[str, Any]:
+    call_id = block.get("tool_use_id")
+    if not isinstance(call_id, str) or not call_id:
+        raise bad(f"{where}.tool_use_id", "must be a non-empty string")
+    content = block.get("content", "")
+    if isinstance(content, list):
+        texts = [
+            part.get("text", "") if part.get("type") == "text" else "[image]"
+            for part in content
+            if isinstance(part, dict)
+        ]
+        content = "\n\n".join(texts)
+    if not isinstance(content, str):
+        raise bad(f"{where}.content", "must be a string or a list of blocks")
+    if block.get("is_error") is True:
+        content = f"Error: {content}"
+    return {"role": "tool", "tool_call_id": call_id, "content": content}
+
+
+def _tool(tool: dict[str, Any], where: str) -> dict[str, Any]:
+    kind = tool.get("type")
+    if kind not in (None, "custom"):
+        raise bad(
+            f"{where}.type",
+            f"the server tool {str(kind)[:64]!r} is not supported: keyrelay forwards "
+            "client tools (name, description, input_schema) only",
+        )
+    if not isinstance(tool.get("name"), str) or not tool["name"]:
+        raise bad(f"{where}.name", "must be a non-empty string")
+    schema = tool.get("input_schema")
+    if not isinstance(schema, dict):
+        raise bad(f"{where}.input_schema", "must be a JSON schema object")
+    function: dict[str, Any] = {"name": tool["name"], "parameters": schema}
+    if isinstance(tool.get("description"), str):
+        function["description"] = tool["description"]
+    return {"type": "function", "function": function}
+
+
+def _tool_choice(choice: dict[str, Any] | None) -> dict[str, Any]:
+    if not choice:
+        return {}
+    kind = choice.get("type")
+    mapped: dict[str, Any] = {}
+    if kind == "auto":
+        mapped["tool_choice"] = "auto"
+    elif kind == "any":
+        mapped["tool_choice"] = "required"
+    elif kind == "none":
+        mapped["tool_choice"] = "none"
+    elif kind == "tool" and isinstance(choice.get("name"), str):
+        mapped["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
+    else:
+        raise bad("tool_choice", "must be auto, any, none, or tool with a name")
+    if choice.get("disable_parallel_tool_use") is True:
+        mapped["parallel_tool_calls"] = False
+    return mapped
+
+
+def _effort(thinking: dict[str, Any] | None) -> str | None:
+    if not thinking or thinking.get("type") != "enabled":
+        return None
+    budget = thinking.get("budget_tokens")
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 0:
+        raise bad("thinking.budget_tokens", "must be a whole number of tokens")
+    return next(effort for bound, effort in EFFORT_BOUNDS if budget >= bound)
+
+
+def estimate_tokens(body: dict[str, Any]) -> int:
+    """About how many input tokens a request is (4 characters a token): an estimate."""
+    text = json.dumps(
+        [body.get("system"), body.get("messages"), body.get("tools")], ensure_ascii=False
+    )
+    return max(1, len(text) // 4)
+
+
+def check_block_types(body: dict[str, Any]) -> None:
+    """Validate every block by translating (the count_tokens route, which forwards nothing)."""
+    to_chat({**body, "max_tokens": body.get("max_tokens") or 1, "stream": False})

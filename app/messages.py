@@ -1,0 +1,63 @@
+"""``POST /v1/messages`` (Anthropic Messages) and ``/v1/messages/count_tokens``.
+
+The request is translated into chat completions and walks the same chain as
+``/v1/chat/completions``; the answer is translated back. Errors reach the client in
+Anthropic's shape (``anthropic_errors``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from . import anthropic_errors
+from .anthropic_answer import MessageEvents, to_message
+from .anthropic_request import (
+    check_block_types,
+    count_tokens_schema,
+    estimate_tokens,
+    messages_schema,
+    to_chat,
+)
+from .gateway import get_router
+from .observe import current
+from .routing import add_served_headers, route_options
+from .schemas import parse_body
+from .streaming import sse_response
+
+bp = Blueprint("messages", __name__)
+anthropic_errors.register(bp)
+
+
+@bp.post("/messages")
+def create_message() -> Response:
+    """Create a message, whole or streamed."""
+    body = parse_body(messages_schema)
+    chat = to_chat(body)
+    record = current()
+    record.model = body["model"]
+    model, stops, thinking = body["model"], body.get("stop_sequences") or [], _thinking(body)
+    router, options = get_router(), route_options(include_usage=True)
+    if body.get("stream"):
+        stream = router.stream(chat, options)
+        record.serve(stream.served, stream=True, served_model=stream.served_model)
+        events = MessageEvents(model, stops, thinking)
+        response = sse_response(stream, record=record, encoder=events)
+        return add_served_headers(response, stream.served, options, stream.served_model)
+    completion = router.complete(chat, options)
+    record.serve(completion.served, stream=False, served_model=completion.served_model)
+    response = jsonify(to_message(completion.body, model, stops, thinking))
+    return add_served_headers(response, completion.served, options, completion.served_model)
+
+
+@bp.post("/messages/count_tokens")
+def count_tokens() -> Response:
+    """An estimate of the request's input tokens (about 4 characters a token)."""
+    body = parse_body(count_tokens_schema)
+    check_block_types(body)
+    return jsonify({"input_tokens": estimate_tokens(body)})
+
+
+def _thinking(body: dict[str, Any]) -> bool:
+    return (body.get("thinking") or {}).get("type") == "enabled"
