@@ -16,7 +16,7 @@ from marshmallow import INCLUDE, Schema, fields
 from marshmallow.validate import Length, Range
 from providers import MAX_MODEL_NAME, REASONING_HINT
 
-from .errors import APIError
+from .errors import invalid
 from .schemas import StrictBoolean, StrictFloat, StrictInteger
 
 #: ``thinking.budget_tokens`` at or above each bound asks for that reasoning effort.
@@ -52,11 +52,6 @@ class CountTokensSchema(MessagesSchema):
 
 messages_schema = MessagesSchema()
 count_tokens_schema = CountTokensSchema()
-
-
-def bad(param: str, message: str) -> APIError:
-    """A 400 naming the offending field."""
-    return APIError(400, f"{param}: {message}", param=param, code="invalid_value")
 
 
 def to_chat(body: dict[str, Any]) -> dict[str, Any]:
@@ -96,16 +91,16 @@ def _system(system: Any) -> list[dict[str, Any]]:
         return [{"role": "system", "content": system}]
     if isinstance(system, list):
         return [{"role": "system", "content": _text_of(system, "system")}]
-    raise bad("system", "must be a string or a list of text blocks")
+    raise invalid("system", "must be a string or a list of text blocks")
 
 
 def _text_of(blocks: list[Any], where: str) -> str:
     texts = []
     for index, block in enumerate(blocks):
         if not isinstance(block, dict) or block.get("type") != "text":
-            raise bad(f"{where}[{index}]", "must be a text block")
+            raise invalid(f"{where}[{index}]", "must be a text block")
         if not isinstance(block.get("text"), str):
-            raise bad(f"{where}[{index}].text", "must be a string")
+            raise invalid(f"{where}[{index}].text", "must be a string")
         texts.append(block["text"])
     return "\n\n".join(texts)
 
@@ -113,11 +108,11 @@ def _text_of(blocks: list[Any], where: str) -> str:
 def _message(message: dict[str, Any], where: str) -> list[dict[str, Any]]:
     role, content = message.get("role"), message.get("content")
     if role not in ("user", "assistant"):
-        raise bad(f"{where}.role", "must be 'user' or 'assistant'")
+        raise invalid(f"{where}.role", "must be 'user' or 'assistant'")
     if isinstance(content, str):
         return [{"role": role, "content": content}]
     if not isinstance(content, list):
-        raise bad(f"{where}.content", "must be a string or a list of content blocks")
+        raise invalid(f"{where}.content", "must be a string or a list of content blocks")
     if role == "assistant":
         return [_assistant(content, f"{where}.content")]
     return _user(content, f"{where}.content")
@@ -136,7 +131,7 @@ def _assistant(blocks: list[Any], where: str) -> dict[str, Any]:
         elif kind in ("thinking", "redacted_thinking"):
             continue  # the upstream's own reasoning is not sent back to it
         else:
-            raise bad(at, "must be a text, tool_use or thinking block")
+            raise invalid(at, "must be a text, tool_use or thinking block")
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
     if calls:
         message["tool_calls"] = calls
@@ -147,11 +142,11 @@ def _assistant(blocks: list[Any], where: str) -> dict[str, Any]:
 
 def _tool_call(block: dict[str, Any], where: str) -> dict[str, Any]:
     if not isinstance(block.get("id"), str) or not block["id"]:
-        raise bad(f"{where}.id", "must be a non-empty string")
+        raise invalid(f"{where}.id", "must be a non-empty string")
     if not isinstance(block.get("name"), str) or not block["name"]:
-        raise bad(f"{where}.name", "must be a non-empty string")
+        raise invalid(f"{where}.name", "must be a non-empty string")
     if not isinstance(block.get("input", {}), dict):
-        raise bad(f"{where}.input", "must be an object")
+        raise invalid(f"{where}.input", "must be an object")
     arguments = json.dumps(block.get("input", {}), separators=(",", ":"))
     return {
         "id": block["id"],
@@ -173,7 +168,7 @@ def _user(blocks: list[Any], where: str) -> list[dict[str, Any]]:
         elif kind == "tool_result":
             results.append(_tool_result(block, at))
         else:
-            raise bad(at, "must be a text, image or tool_result block")
+            raise invalid(at, "must be a text, image or tool_result block")
     if not parts:
         return results
     if all(part["type"] == "text" for part in parts):
@@ -189,13 +184,13 @@ def _image(source: Any, where: str) -> dict[str, Any]:
     url = source.get("url") if isinstance(source, dict) and source.get("type") == "url" else None
     if isinstance(url, str) and url:
         return {"type": "image_url", "image_url": {"url": url}}
-    raise bad(where, "must be a base64 source (media_type image/*, data) or a url source")
+    raise invalid(where, "must be a base64 source (media_type image/*, data) or a url source")
 
 
 def _tool_result(block: dict[str, Any], where: str) -> dict[str, Any]:
     call_id = block.get("tool_use_id")
     if not isinstance(call_id, str) or not call_id:
-        raise bad(f"{where}.tool_use_id", "must be a non-empty string")
+        raise invalid(f"{where}.tool_use_id", "must be a non-empty string")
     content = block.get("content", "")
     if isinstance(content, list):
         texts = [
@@ -205,7 +200,7 @@ def _tool_result(block: dict[str, Any], where: str) -> dict[str, Any]:
         ]
         content = "\n\n".join(texts)
     if not isinstance(content, str):
-        raise bad(f"{where}.content", "must be a string or a list of blocks")
+        raise invalid(f"{where}.content", "must be a string or a list of blocks")
     if block.get("is_error") is True:
         content = f"Error: {content}"
     return {"role": "tool", "tool_call_id": call_id, "content": content}
@@ -214,16 +209,16 @@ def _tool_result(block: dict[str, Any], where: str) -> dict[str, Any]:
 def _tool(tool: dict[str, Any], where: str) -> dict[str, Any]:
     kind = tool.get("type")
     if kind not in (None, "custom"):
-        raise bad(
+        raise invalid(
             f"{where}.type",
             f"the server tool {str(kind)[:64]!r} is not supported: keyrelay forwards "
             "client tools (name, description, input_schema) only",
         )
     if not isinstance(tool.get("name"), str) or not tool["name"]:
-        raise bad(f"{where}.name", "must be a non-empty string")
+        raise invalid(f"{where}.name", "must be a non-empty string")
     schema = tool.get("input_schema")
     if not isinstance(schema, dict):
-        raise bad(f"{where}.input_schema", "must be a JSON schema object")
+        raise invalid(f"{where}.input_schema", "must be a JSON schema object")
     function: dict[str, Any] = {"name": tool["name"], "parameters": schema}
     if isinstance(tool.get("description"), str):
         function["description"] = tool["description"]
@@ -244,7 +239,7 @@ def _tool_choice(choice: dict[str, Any] | None) -> dict[str, Any]:
     elif kind == "tool" and isinstance(choice.get("name"), str):
         mapped["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
     else:
-        raise bad("tool_choice", "must be auto, any, none, or tool with a name")
+        raise invalid("tool_choice", "must be auto, any, none, or tool with a name")
     if choice.get("disable_parallel_tool_use") is True:
         mapped["parallel_tool_calls"] = False
     return mapped
@@ -255,7 +250,7 @@ def _effort(thinking: dict[str, Any] | None) -> str | None:
         return None
     budget = thinking.get("budget_tokens")
     if not isinstance(budget, int) or isinstance(budget, bool) or budget < 0:
-        raise bad("thinking.budget_tokens", "must be a whole number of tokens")
+        raise invalid("thinking.budget_tokens", "must be a whole number of tokens")
     return next(effort for bound, effort in EFFORT_BOUNDS if budget >= bound)
 
 

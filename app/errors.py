@@ -33,6 +33,11 @@ class APIError(Exception):
         self.code = code
 
 
+def invalid(param: str, message: str, code: str = "invalid_value") -> APIError:
+    """A 400 naming the offending field (``param``) and what is wrong with it."""
+    return APIError(400, f"{param}: {message}", param=param, code=code)
+
+
 def error_body(
     message: str,
     error_type: str,

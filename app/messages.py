@@ -20,11 +20,8 @@ from .anthropic_request import (
     messages_schema,
     to_chat,
 )
-from .gateway import get_router
-from .observe import current
-from .routing import add_served_headers, route_options
 from .schemas import parse_body
-from .streaming import sse_response
+from .serve import serve
 
 bp = Blueprint("messages", __name__)
 anthropic_errors.register(bp)
@@ -34,21 +31,13 @@ anthropic_errors.register(bp)
 def create_message() -> Response:
     """Create a message, whole or streamed."""
     body = parse_body(messages_schema)
-    chat = to_chat(body)
-    record = current()
-    record.model = body["model"]
     model, stops, thinking = body["model"], body.get("stop_sequences") or [], _thinking(body)
-    router, options = get_router(), route_options(include_usage=True)
-    if body.get("stream"):
-        stream = router.stream(chat, options)
-        record.serve(stream.served, stream=True, served_model=stream.served_model)
-        events = MessageEvents(model, stops, thinking)
-        response = sse_response(stream, record=record, encoder=events)
-        return add_served_headers(response, stream.served, options, stream.served_model)
-    completion = router.complete(chat, options)
-    record.serve(completion.served, stream=False, served_model=completion.served_model)
-    response = jsonify(to_message(completion.body, model, stops, thinking))
-    return add_served_headers(response, completion.served, options, completion.served_model)
+    return serve(
+        to_chat(body),
+        include_usage=True,
+        whole=lambda answer: to_message(answer, model, stops, thinking),
+        events=lambda: MessageEvents(model, stops, thinking),
+    )
 
 
 @bp.post("/messages/count_tokens")

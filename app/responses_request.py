@@ -16,7 +16,7 @@ from marshmallow import INCLUDE, Schema, fields
 from marshmallow.validate import Length, Range
 from providers import MAX_MODEL_NAME, REASONING_HINT
 
-from .errors import APIError
+from .errors import invalid
 from .schemas import StrictBoolean, StrictFloat, StrictInteger
 
 #: Request fields that need state keyrelay does not keep.
@@ -48,16 +48,11 @@ class ResponsesSchema(Schema):
 responses_schema = ResponsesSchema()
 
 
-def bad(param: str, message: str, code: str = "invalid_value") -> APIError:
-    """A 400 naming the offending field."""
-    return APIError(400, f"{param}: {message}", param=param, code=code)
-
-
 def to_chat(body: dict[str, Any]) -> dict[str, Any]:
     """The chat completions request for an (already schema-valid) Responses request."""
     for name in STATEFUL:
         if body.get(name):
-            raise bad(
+            raise invalid(
                 name,
                 "keyrelay is stateless: it keeps no responses or conversations. Send the "
                 "whole conversation in 'input' instead.",
@@ -91,12 +86,12 @@ def _items(given: Any) -> list[dict[str, Any]]:
     if isinstance(given, str):
         return [{"role": "user", "content": given}]
     if not isinstance(given, list) or not given:
-        raise bad("input", "must be a string or a non-empty list of items")
+        raise invalid("input", "must be a string or a non-empty list of items")
     messages: list[dict[str, Any]] = []
     for index, item in enumerate(given):
         where = f"input[{index}]"
         if not isinstance(item, dict):
-            raise bad(where, "must be an object")
+            raise invalid(where, "must be an object")
         kind = item.get("type", "message")
         if kind == "message":
             messages.append(_message(item, where))
@@ -107,22 +102,22 @@ def _items(given: Any) -> list[dict[str, Any]]:
         elif kind == "reasoning":
             continue  # the upstream's own reasoning is not sent back to it
         elif kind == "item_reference":
-            raise bad(where, "keyrelay is stateless: send the item itself, not a reference")
+            raise invalid(where, "keyrelay is stateless: send the item itself, not a reference")
         else:
-            raise bad(f"{where}.type", f"the item type {str(kind)[:64]!r} is not supported")
+            raise invalid(f"{where}.type", f"the item type {str(kind)[:64]!r} is not supported")
     return messages
 
 
 def _message(item: dict[str, Any], where: str) -> dict[str, Any]:
     role = item.get("role")
     if role not in ("user", "assistant", "system", "developer"):
-        raise bad(f"{where}.role", "must be user, assistant, system or developer")
+        raise invalid(f"{where}.role", "must be user, assistant, system or developer")
     role = "system" if role == "developer" else role
     content = item.get("content")
     if isinstance(content, str):
         return {"role": role, "content": content}
     if not isinstance(content, list):
-        raise bad(f"{where}.content", "must be a string or a list of content parts")
+        raise invalid(f"{where}.content", "must be a string or a list of content parts")
     parts = [_part(part, f"{where}.content[{i}]") for i, part in enumerate(content)]
     if role != "user" or all(part["type"] == "text" for part in parts):
         text = "".join(part.get("text", "") for part in parts)
@@ -139,21 +134,21 @@ def _part(part: Any, where: str) -> dict[str, Any]:
     if kind == "input_image":
         url = part.get("image_url")
         if not isinstance(url, str) or not url:
-            raise bad(f"{where}.image_url", "must be a URL or a data URI (file ids need state)")
+            raise invalid(f"{where}.image_url", "must be a URL or a data URI (file ids need state)")
         image: dict[str, Any] = {"url": url}
         if part.get("detail") in ("low", "high", "auto"):
             image["detail"] = part["detail"]
         return {"type": "image_url", "image_url": image}
-    raise bad(where, "must be an input_text, output_text or input_image part")
+    raise invalid(where, "must be an input_text, output_text or input_image part")
 
 
 def _add_call(messages: list[dict[str, Any]], item: dict[str, Any], where: str) -> None:
     for name in ("call_id", "name"):
         if not isinstance(item.get(name), str) or not item[name]:
-            raise bad(f"{where}.{name}", "must be a non-empty string")
+            raise invalid(f"{where}.{name}", "must be a non-empty string")
     arguments = item.get("arguments", "")
     if not isinstance(arguments, str):
-        raise bad(f"{where}.arguments", "must be a string of JSON")
+        raise invalid(f"{where}.arguments", "must be a string of JSON")
     call = {
         "id": item["call_id"],
         "type": "function",
@@ -170,25 +165,25 @@ def _add_call(messages: list[dict[str, Any]], item: dict[str, Any], where: str) 
 
 def _call_output(item: dict[str, Any], where: str) -> dict[str, Any]:
     if not isinstance(item.get("call_id"), str) or not item["call_id"]:
-        raise bad(f"{where}.call_id", "must be a non-empty string")
+        raise invalid(f"{where}.call_id", "must be a non-empty string")
     output = item.get("output", "")
     if isinstance(output, list):
         output = "".join(part.get("text", "") for part in output if isinstance(part, dict))
     if not isinstance(output, str):
-        raise bad(f"{where}.output", "must be a string or a list of content parts")
+        raise invalid(f"{where}.output", "must be a string or a list of content parts")
     return {"role": "tool", "tool_call_id": item["call_id"], "content": output}
 
 
 def _tool(tool: dict[str, Any], where: str) -> dict[str, Any]:
     if tool.get("type") != "function":
-        raise bad(
+        raise invalid(
             f"{where}.type",
             f"the built-in tool {str(tool.get('type'))[:64]!r} is not supported: keyrelay "
             "forwards function tools only",
             code="unsupported_tool",
         )
     if not isinstance(tool.get("name"), str) or not tool["name"]:
-        raise bad(f"{where}.name", "must be a non-empty string")
+        raise invalid(f"{where}.name", "must be a non-empty string")
     function: dict[str, Any] = {"name": tool["name"]}
     for name in ("description", "parameters", "strict"):
         if tool.get(name) is not None:
@@ -206,7 +201,7 @@ def _tool_choice(choice: Any) -> Any:
     )
     if isinstance(name, str) and name:
         return {"type": "function", "function": {"name": name}}
-    raise bad("tool_choice", "must be auto, none, required, or a function by name")
+    raise invalid("tool_choice", "must be auto, none, required, or a function by name")
 
 
 def _format(given: Any) -> dict[str, Any]:
@@ -218,4 +213,4 @@ def _format(given: Any) -> dict[str, Any]:
         schema = {k: given[k] for k in ("name", "schema", "strict", "description") if k in given}
         schema.setdefault("name", "response")
         return {"response_format": {"type": "json_schema", "json_schema": schema}}
-    raise bad("text.format", "must be text, json_object, or json_schema with a schema")
+    raise invalid("text.format", "must be text, json_object, or json_schema with a schema")

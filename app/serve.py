@@ -1,0 +1,37 @@
+"""Serve a chat completions request in any client dialect: whole, or as a stream."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, jsonify
+
+from .gateway import get_router
+from .observe import current
+from .routing import add_served_headers, route_options
+from .streaming import Encoder, sse_response
+
+
+def serve(
+    chat: dict[str, Any],
+    *,
+    include_usage: bool,
+    whole: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    events: Callable[[], Encoder] | None = None,
+) -> Response:
+    """Walk the chain for ``chat``; ``whole`` shapes a whole answer, ``events`` a stream's
+    (both default to chat completions)."""
+    record = current()
+    record.model = chat["model"]
+    router, options = get_router(), route_options(include_usage=include_usage)
+    if chat.get("stream"):
+        stream = router.stream(chat, options)
+        record.serve(stream.served, stream=True, served_model=stream.served_model)
+        encoder = events() if events is not None else None
+        response = sse_response(stream, record=record, encoder=encoder)
+        return add_served_headers(response, stream.served, options, stream.served_model)
+    completion = router.complete(chat, options)
+    record.serve(completion.served, stream=False, served_model=completion.served_model)
+    body = whole(completion.body) if whole is not None else completion.body
+    return add_served_headers(jsonify(body), completion.served, options, completion.served_model)
