@@ -66,6 +66,9 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(usage_view.bp, url_prefix="/v1")
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
+    from . import console
+
+    console.init_app(app)
     router = app.extensions[gateway.EXTENSION].router
     router.on_state_latency(metrics.STATE_STORE_SECONDS.observe)
     ticker = metrics.GaugeTicker(router)

@@ -34,6 +34,8 @@ class Settings:
     client_body_timeout: float = 30.0
     #: CLIENT_SEND_TIMEOUT: seconds one write to the client may wait for it to read.
     client_send_timeout: float = 30.0
+    #: CONSOLE_SESSION_HOURS: how long a console sign-in lasts.
+    console_session_hours: float = 12.0
 
 
 def _pool_size(env: Mapping[str, str]) -> int:
@@ -60,5 +62,6 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         log_level=level,
         client_body_timeout=env_float(env, "CLIENT_BODY_TIMEOUT", 30.0, minimum=0.1),
         client_send_timeout=env_float(env, "CLIENT_SEND_TIMEOUT", 30.0, minimum=0.1),
+        console_session_hours=env_float(env, "CONSOLE_SESSION_HOURS", 12.0, minimum=0.01),
         routing=load_routing_config(env, pool_maxsize=_pool_size(env)),
     )

@@ -13,9 +13,10 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask import Flask, Response, current_app, g, request
-from providers import Attempt, ProviderError, Served
+from providers import Attempt, ProviderError, RecentStore, Served
 
 from . import metrics
 from .gateway import EXTENSION
@@ -46,6 +47,8 @@ class RequestRecord:
     #: Response cache: hit, miss or bypass (None when the cache is off).
     cache: str | None = None
     finished: bool = False
+    #: Where the request is kept for the console's "recent requests" (None: nowhere).
+    recent: RecentStore | None = None
 
     def serve(self, served: Served, *, stream: bool, served_model: str | None = None) -> None:
         """Note who served (and the model the upstream says answered); a stream starts now."""
@@ -77,6 +80,26 @@ class RequestRecord:
         answered = self.answered_in if self.answered_in is not None else elapsed
         metrics.OVERHEAD.labels(self.route).observe(max(0.0, answered - upstream_time))
         self._log(elapsed, trail)
+        if self.recent is not None and self.route != "unmatched":
+            self.recent.add(self._entry(elapsed, trail))
+
+    def _entry(self, elapsed: float, trail: list[Attempt]) -> dict[str, Any]:
+        served = self.served
+        shown = "".join(c for c in self.model[:128] if c.isprintable())
+        return {
+            "at": time.time(),
+            "request_id": self.request_id,
+            "route": self.route,
+            "model": shown,
+            "provider": served.provider if served else None,
+            "tier": served.tier if served else None,
+            "fallback": served.fell_back if served else False,
+            "status": self.status,
+            "latency_ms": round(elapsed * 1000, 1),
+            "stream": self.stream,
+            "error": self.error.code if self.error else None,
+            "trail": [a.to_dict() for a in trail],
+        }
 
     def _log(self, elapsed: float, trail: list[Attempt]) -> None:
         if not log.isEnabledFor(logging.INFO):
@@ -125,6 +148,8 @@ def _start() -> None:
         return
     labels = current_app.extensions[EXTENSION].model_labels
     g.record = RequestRecord(g.request_id, request.method, rule, labels)
+    if request.method == "POST" and (rule.startswith("/v1/") or rule == "/console/try/send"):
+        g.record.recent = current_app.extensions[EXTENSION].router.recent
     metrics.IN_FLIGHT.inc()
 
 

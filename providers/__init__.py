@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from .outcomes import SKIPPED as SKIPPED
     from .outcomes import Outcome as Outcome
     from .payload import REASONING_HINT as REASONING_HINT
+    from .recent import RecentStore as RecentStore
     from .relay import ChatStream as ChatStream
     from .router import Router as Router
     from .secrets import fingerprint as fingerprint
@@ -81,6 +82,7 @@ _HOME = {
     "ModelNotFound": "errors",
     "ProviderError": "errors",
     "REASONING_HINT": "payload",
+    "RecentStore": "recent",
     "StateUnavailable": "keystore",
     "StreamInterrupted": "errors",
     "JSONTooDeep": "jsonlimits",
@@ -124,6 +126,7 @@ __all__ = [
     "ProviderConfig",
     "ProviderError",
     "ProviderStatus",
+    "RecentStore",
     "RouteOptions",
     "RouteStep",
     "Router",

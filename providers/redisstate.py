@@ -18,6 +18,7 @@ import redis
 from .circuitstore import AT_REST, CircuitRecord, InMemoryCircuits, decode_record, encode_record
 from .keystore import StateUnavailable
 from .marks import MAX_MISSING, InMemoryMarks
+from .recent import MAX_RECENT, BatchedRecent
 from .redislink import PREFIX, RedisLink
 from .usage import SECONDS_PER_DAY, UsageRow, utc_day
 from .usagebatch import BatchedUsage, Pending
@@ -193,6 +194,26 @@ class RedisUsage(BatchedUsage):
                     found.setdefault((day, name, key), {})[column] = int(value)
         rows = [UsageRow(name, key, day, **cols) for (day, name, key), cols in found.items()]
         return sorted(rows, key=lambda r: (r.date, r.provider, r.key), reverse=True)
+
+
+def redis_recent(link: RedisLink) -> BatchedRecent:
+    """The last requests of every worker of the fleet, in one Redis list."""
+    key = PREFIX + "recent"
+
+    def write(entries: list[str]) -> None:
+        def push(r: redis.Redis) -> Any:
+            with r.pipeline(transaction=True) as pipe:
+                pipe.lpush(key, *entries)
+                pipe.ltrim(key, 0, MAX_RECENT - 1)
+                return pipe.execute()
+
+        link.call(push)
+
+    def read(count: int) -> list[str]:
+        found = link.call(lambda r: r.lrange(key, 0, count - 1))
+        return [_text(raw) for raw in found]
+
+    return BatchedRecent(write, read)
 
 
 def _text(raw: bytes | str) -> str:

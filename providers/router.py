@@ -53,6 +53,8 @@ class Router:
         self._state = state
         #: Usage per provider, key and day; shared when the key state is.
         self.usage = state.usage
+        #: The last requests served, for the operator console.
+        self.recent = state.recent
         #: True when key state is shared by every worker (STATE_URL is not memory://).
         self.state_shared = state.shared and store is None
         self.providers = build_runtimes(

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .recent import MAX_RECENT, BatchedRecent
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
     pool TEXT NOT NULL, key TEXT NOT NULL, position INTEGER NOT NULL,
@@ -33,6 +35,7 @@ CREATE TABLE IF NOT EXISTS marks (
     PRIMARY KEY (provider, model)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS circuits (name TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS recent (id INTEGER PRIMARY KEY, entry TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS usage (
     day TEXT NOT NULL, provider TEXT NOT NULL, key TEXT NOT NULL,
     requests INTEGER NOT NULL DEFAULT 0, succeeded INTEGER NOT NULL DEFAULT 0,
@@ -41,6 +44,25 @@ CREATE TABLE IF NOT EXISTS usage (
     PRIMARY KEY (day, provider, key)
 ) WITHOUT ROWID;
 """
+
+
+def sqlite_recent(path: str | Path, timeout: float) -> BatchedRecent:
+    """The last requests of every worker on the host, in the state file."""
+    file = SqliteFile(path, timeout=timeout)
+
+    def write(entries: list[str]) -> None:
+        with file._write() as db:
+            db.executemany("INSERT INTO recent (entry) VALUES (?)", [(e,) for e in entries])
+            db.execute(
+                "DELETE FROM recent WHERE id <= (SELECT MAX(id) FROM recent) - ?", (MAX_RECENT,)
+            )
+
+    def read(count: int) -> list[str]:
+        with file._read() as db:
+            rows = db.execute("SELECT entry FROM recent ORDER BY id DESC LIMIT ?", (count,))
+            return [row[0] for row in rows.fetchall()]
+
+    return BatchedRecent(write, read)
 
 
 class SqliteFile:

@@ -19,7 +19,9 @@ from .env import ConfigError
 from .fallback import FallbackKeyStore
 from .keystore import InMemoryKeyStore, KeyStore
 from .marks import InMemoryMarks, MarkStore, SqliteMarks
+from .recent import InMemoryRecent, RecentStore
 from .secrets import redact_url
+from .sqlite import sqlite_recent
 from .sqlstore import SqliteKeyStore
 from .sqlusage import SqliteUsage
 from .usage import InMemoryUsage, UsageStore
@@ -33,6 +35,8 @@ class State:
     usage: UsageStore
     circuits: CircuitStore
     marks: MarkStore
+    #: The last requests served (the operator console).
+    recent: RecentStore
     #: Shared by every worker (and kept across restarts), not per process.
     shared: bool
 
@@ -42,7 +46,8 @@ def open_state(config: RoutingConfig) -> State:
     url = config.state_url
     if url == "memory://":
         kept = InMemoryUsage(config.usage_retention_days)
-        return State(InMemoryKeyStore(), kept, InMemoryCircuits(), InMemoryMarks(), False)
+        stores = (InMemoryKeyStore(), kept, InMemoryCircuits(), InMemoryMarks())
+        return State(*stores, InMemoryRecent(), False)
     if url.startswith("sqlite:///"):
         path = url.removeprefix("sqlite:///")  # "/abs" for sqlite:////abs
         if not path or path == "/":
@@ -54,7 +59,8 @@ def open_state(config: RoutingConfig) -> State:
             )
             circuits = SqliteCircuits(path, timeout=config.state_timeout)
             marks = SqliteMarks(path, timeout=config.state_timeout)
-            return State(keys, usage, circuits, marks, True)
+            recent = sqlite_recent(path, config.state_timeout)
+            return State(keys, usage, circuits, marks, recent, True)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"STATE_URL: cannot use the state file {path!r}: {exc}") from None
         except sqlite3.DatabaseError as exc:  # a corrupt or foreign file
@@ -71,9 +77,10 @@ def _redis_state(config: RoutingConfig) -> State:
     # Imported here: redis is a tenth of a second to import, and only fleets need it.
     from .rediskeys import RedisKeyStore
     from .redislink import RedisLink
-    from .redisstate import RedisCircuits, RedisMarks, RedisUsage
+    from .redisstate import RedisCircuits, RedisMarks, RedisUsage, redis_recent
 
     link = RedisLink(config.state_url, timeout=config.state_timeout)
     keys = FallbackKeyStore(RedisKeyStore(link))
     usage = RedisUsage(link, retention_days=config.usage_retention_days)
-    return State(keys, usage, RedisCircuits(link), RedisMarks(link), True)
+    circuits, marks = RedisCircuits(link), RedisMarks(link)
+    return State(keys, usage, circuits, marks, redis_recent(link), True)

@@ -1,0 +1,171 @@
+"""The console's pages: sign-in, the ladder, keys, usage, recent requests."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections import defaultdict
+from typing import Any
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.wrappers import Response as BaseResponse
+
+from app.gateway import gateway
+
+from . import bp, charts, data
+from .auth import SignInLimit, check_csrf, csrf_token, sign_in, signed_in
+
+RECENT_SHOWN = 200
+#: Where each app keeps its count of wrong keys.
+LIMIT = "keyrelay_console_sign_in"
+
+
+@bp.before_request
+def _guard() -> BaseResponse | None:
+    """Sign-in first; every POST with this session's CSRF token."""
+    if request.endpoint in ("console.login", "console.static"):
+        return None
+    if not signed_in():
+        return redirect(url_for("console.login"))
+    if request.method == "POST":
+        check_csrf(request)
+    return None
+
+
+@bp.context_processor
+def _common() -> dict[str, Any]:
+    return {"csrf_token": csrf_token, "state": gateway().router.state_health}
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> BaseResponse | str:
+    """The sign-in form; the admin key starts a session."""
+    error, status = None, 200
+    if request.method == "POST":
+        address = request.remote_addr or "-"
+        check_csrf(request)
+        presented = request.form.get("key", "")
+        limit: SignInLimit = current_app.extensions.setdefault(LIMIT, SignInLimit())
+        if limit.blocked(address):
+            error, status = "Too many wrong keys: wait a minute before trying again.", 429
+        elif sign_in(presented, gateway().settings.admin_key):
+            return redirect(url_for("console.overview"))
+        else:
+            limit.failed(address, presented)
+            error, status = "That is not the admin key (ADMIN_API_KEY).", 401
+    csrf_token()
+    return Response(render_template("console/login.html", error=error), status=status)
+
+
+@bp.post("/logout")
+def logout() -> BaseResponse:
+    """End the session."""
+    session.clear()
+    return redirect(url_for("console.login"))
+
+
+def _recent() -> list[dict[str, Any]]:
+    return gateway().router.recent.latest(RECENT_SHOWN)
+
+
+@bp.get("/")
+def overview() -> str:
+    """The tier ladder; it refreshes itself."""
+    return render_template("console/overview.html", tiers=data.ladder(gateway().router, _recent()))
+
+
+@bp.get("/ladder")
+def ladder_fragment() -> str:
+    """The ladder alone, for the overview's live refresh."""
+    return render_template("console/_ladder.html", tiers=data.ladder(gateway().router, _recent()))
+
+
+@bp.get("/keys")
+def keys() -> str:
+    """Every key by fingerprint: state, until when and why, last error, usage."""
+    rows = data.key_rows(gateway().router, _recent())
+    return render_template("console/keys.html", rows=rows, lifted=request.args.get("lifted"))
+
+
+@bp.post("/keys/reset")
+def keys_reset() -> BaseResponse:
+    """Lift a key's block (what ``flask --app wsgi keys reset`` does)."""
+    provider, key = request.form.get("provider", ""), request.form.get("key") or None
+    try:
+        lifted = gateway().router.unblock(provider, key)
+    except KeyError:
+        abort(404, "No such provider or key.")
+    return redirect(url_for("console.keys", lifted=",".join(lifted) or "none"))
+
+
+def _usage_rows(days: int) -> list[Any]:
+    router = gateway().router
+    return router.usage.rows(provider=None, days=days, now=time.time())
+
+
+def _days() -> int:
+    retention = gateway().router.config.usage_retention_days
+    raw = request.args.get("days", "30")
+    return min(max(int(raw), 1), retention) if raw.isdigit() else min(30, retention)
+
+
+@bp.get("/usage")
+def usage() -> str:
+    """Requests and tokens per provider and per key per day, as bar charts."""
+    days = _days()
+    per_provider: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    per_key: dict[tuple[str, str], int] = defaultdict(int)
+    for row in _usage_rows(days):
+        per_provider[row.provider][row.date][0] += row.requests
+        per_provider[row.provider][row.date][1] += row.total_tokens
+        per_key[(row.provider, row.key)] += row.total_tokens
+    charts_by_provider = {
+        provider: (
+            charts.bars([(d, v[0]) for d, v in sorted(by_day.items())], "requests"),
+            charts.bars([(d, v[1]) for d, v in sorted(by_day.items())], "tokens"),
+        )
+        for provider, by_day in sorted(per_provider.items())
+    }
+    top_keys = sorted(per_key.items(), key=lambda item: -item[1])
+    return render_template(
+        "console/usage.html", days=days, charts=charts_by_provider, keys=top_keys
+    )
+
+
+@bp.get("/usage.csv")
+def usage_csv() -> Response:
+    """Every usage row of the window, as CSV."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    fields = ["date", "provider", "key", "requests", "succeeded", "failed"]
+    fields += ["prompt_tokens", "completion_tokens", "total_tokens"]
+    writer.writerow(fields)
+    for row in _usage_rows(_days()):
+        writer.writerow([getattr(row, name) for name in fields])
+    headers = {"Content-Disposition": "attachment; filename=keyrelay-usage.csv"}
+    return Response(out.getvalue(), mimetype="text/csv", headers=headers)
+
+
+@bp.get("/requests")
+def requests_page() -> str:
+    """The last requests, newest first."""
+    return render_template("console/requests.html", entries=_recent())
+
+
+@bp.get("/requests/<request_id>")
+def request_page(request_id: str) -> str:
+    """One request and its attempt trail."""
+    found = next((e for e in _recent() if e.get("request_id") == request_id), None)
+    if found is None:
+        abort(404, "That request is no longer among the recent ones.")
+    return render_template("console/request.html", entry=found)

@@ -1,0 +1,154 @@
+"""The console's routes through Flask's test client: sign-in, CSRF, pages, bounds."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+import responses
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from providers.recent import MAX_ENTRY, MAX_RECENT, InMemoryRecent, bounded
+from tests.helpers import CLIENT_KEY, UPSTREAM, UPSTREAM_KEYS
+
+ADMIN = "admin-console-key-0123456789"
+PAGES = ["/console/", "/console/ladder", "/console/keys", "/console/usage",
+         "/console/usage.csv", "/console/requests", "/console/try"]  # fmt: skip
+
+
+@pytest.fixture
+def console_app(config: dict[str, str]) -> Iterator[Flask]:
+    application = create_app({**config, "ADMIN_API_KEY": ADMIN})
+    yield application
+    application.extensions["keyrelay"].router.close()
+
+
+def token_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found is not None
+    return found.group(1)
+
+
+def signed_in(app: Flask) -> FlaskClient:
+    client = app.test_client()
+    token = token_of(client.get("/console/login").get_data(as_text=True))
+    answer = client.post("/console/login", data={"csrf": token, "key": ADMIN})
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/console/")
+    return client
+
+
+def test_disabled_without_an_admin_key(client: FlaskClient) -> None:
+    answer = client.get("/console/")
+    assert answer.status_code == 404 and b"ADMIN_API_KEY" in answer.data
+
+
+def test_every_page_needs_a_sign_in(console_app: Flask) -> None:
+    client = console_app.test_client()
+    for page in PAGES:
+        answer = client.get(page)
+        assert answer.status_code == 302 and answer.headers["Location"].endswith("/console/login")
+
+
+def test_the_session_cookie_is_strict_and_http_only(console_app: Flask) -> None:
+    client = console_app.test_client()
+    token = token_of(client.get("/console/login").get_data(as_text=True))
+    answer = client.post("/console/login", data={"csrf": token, "key": ADMIN})
+    cookie = answer.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/console" in cookie
+    assert "Secure" not in cookie  # plain HTTP here; over HTTPS it is set
+    secure = console_app.test_client()
+    page = secure.get("/console/login", base_url="https://localhost")
+    answer = secure.post(
+        "/console/login",
+        data={"csrf": token_of(page.get_data(as_text=True)), "key": ADMIN},
+        base_url="https://localhost",
+    )
+    assert "Secure" in answer.headers["Set-Cookie"]
+
+
+def test_a_session_is_valid_in_another_worker_with_the_same_configuration(
+    console_app: Flask, config: dict[str, str]
+) -> None:
+    client = signed_in(console_app)
+    cookie = client.get_cookie("keyrelay_console", path="/console")
+    assert cookie is not None
+    other = create_app({**config, "ADMIN_API_KEY": ADMIN}).test_client()
+    other.set_cookie("keyrelay_console", cookie.value, path="/console")
+    assert other.get("/console/keys").status_code == 200
+    changed = create_app({**config, "ADMIN_API_KEY": ADMIN + "-new"}).test_client()
+    changed.set_cookie("keyrelay_console", cookie.value, path="/console")
+    assert changed.get("/console/keys").status_code == 302  # a new key signs everyone out
+
+
+def test_wrong_keys_are_refused_then_limited_and_logged_by_fingerprint(
+    console_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = console_app.test_client()
+    token = token_of(client.get("/console/login").get_data(as_text=True))
+    statuses = [
+        client.post("/console/login", data={"csrf": token, "key": "wrong-key-secret"}).status_code
+        for _ in range(7)
+    ]
+    assert statuses[:5] == [401] * 5 and statuses[5:] == [429, 429]
+    assert "wrong-key-secret" not in caplog.text and "key-" in caplog.text
+    # Even the right key waits out the minute.
+    assert client.post("/console/login", data={"csrf": token, "key": ADMIN}).status_code == 429
+
+
+def test_posts_need_the_csrf_token(console_app: Flask) -> None:
+    client = signed_in(console_app)
+    assert client.post("/console/keys/reset", data={"provider": "fake"}).status_code == 403
+    assert client.post("/console/logout").status_code == 403
+    fresh = console_app.test_client()
+    assert fresh.post("/console/login", data={"key": ADMIN}).status_code == 403
+
+
+def test_pages_show_fingerprints_never_keys_and_send_a_strict_csp(
+    console_app: Flask, mocked: responses.RequestsMock
+) -> None:
+    mocked.post(f"{UPSTREAM}/chat/completions", status=429, headers={"Retry-After": "60"})
+    api = console_app.test_client()
+    body = {"model": "fake/fake-model", "messages": [{"role": "user", "content": "Hi"}]}
+    headers = {"Authorization": f"Bearer {CLIENT_KEY}"}
+    api.post("/v1/chat/completions", json=body, headers=headers).close()  # recorded on close
+    client = signed_in(console_app)
+    for page in PAGES:
+        answer = client.get(page)
+        assert answer.status_code == 200, page
+        text = answer.get_data(as_text=True)
+        assert not any(key in text for key in (*UPSTREAM_KEYS, CLIENT_KEY, ADMIN)), page
+        csp = answer.headers["Content-Security-Policy"]
+        assert "default-src 'none'" in csp and "script-src 'self'" in csp
+    keys = client.get("/console/keys").get_data(as_text=True)
+    assert "cooling" in keys and "upstream" in keys and "rate_limited (429)" in keys
+    requests_page = client.get("/console/requests").get_data(as_text=True)
+    assert "/v1/chat/completions" in requests_page
+
+
+def test_lifting_a_block_from_the_keys_page(
+    console_app: Flask, mocked: responses.RequestsMock
+) -> None:
+    mocked.post(f"{UPSTREAM}/chat/completions", status=402)
+    api = console_app.test_client()
+    body = {"model": "fake/fake-model", "messages": [{"role": "user", "content": "Hi"}]}
+    api.post("/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {CLIENT_KEY}"})
+    router = console_app.extensions["keyrelay"].router
+    assert router.providers["fake"].keys.counts()["exhausted"] >= 1
+    client = signed_in(console_app)
+    token = token_of(client.get("/console/keys").get_data(as_text=True))
+    answer = client.post("/console/keys/reset", data={"csrf": token, "provider": "fake"})
+    assert answer.status_code == 302 and "lifted=" in answer.headers["Location"]
+    assert router.providers["fake"].keys.counts()["exhausted"] == 0
+
+
+def test_the_recent_request_buffer_is_bounded() -> None:
+    recent = InMemoryRecent()
+    for index in range(MAX_RECENT + 50):
+        recent.add({"request_id": str(index), "trail": []})
+    kept = recent.latest(10_000)
+    assert len(kept) == MAX_RECENT and kept[0]["request_id"] == str(MAX_RECENT + 49)
+    huge = {"request_id": "x", "trail": [{"provider": "p" * 100}] * 1000}
+    assert len(bounded(huge)) <= MAX_ENTRY
