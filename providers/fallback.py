@@ -42,6 +42,8 @@ class FallbackKeyStore:
         self.on_latency: Callable[[float], None] | None = None
         #: A store with a link of its own (Redis) reports and logs its state there.
         self._link = getattr(shared, "link", None)
+        if hasattr(shared, "on_background"):  # writes made later count too (SQLite)
+            shared.on_background = lambda error: self._mark(error is None, error)
 
     @property
     def up(self) -> bool:

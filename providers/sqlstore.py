@@ -14,7 +14,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from contextlib import suppress
 from pathlib import Path
 
 from .alarm import ALARM
@@ -46,6 +45,8 @@ class SqliteKeyStore(CountsFromSnapshot, SqliteFile):
         #: Last uses not written yet (pools without a cap), by (pool, key).
         self._used: dict[tuple[str, str], float] = {}
         self._used_lock = threading.Lock()
+        #: Told how each background write went: the error, or None once it worked.
+        self.on_background: Callable[[BaseException | None], None] | None = None
         super().__init__(path, timeout=timeout)
 
     def _connected(self) -> None:
@@ -142,11 +143,18 @@ class SqliteKeyStore(CountsFromSnapshot, SqliteFile):
         """Write this worker's last uses (lost if the file does not answer: order only)."""
         with self._used_lock:
             used, self._used = self._used, {}
-        with suppress(sqlite3.Error), self._write() as db:
-            db.executemany(
-                "UPDATE keys SET last_used = MAX(last_used, ?) WHERE pool = ? AND key = ?",
-                [(when, pool, key) for (pool, key), when in used.items()],
-            )
+        try:
+            with self._write() as db:
+                db.executemany(
+                    "UPDATE keys SET last_used = MAX(last_used, ?) WHERE pool = ? AND key = ?",
+                    [(when, pool, key) for (pool, key), when in used.items()],
+                )
+        except sqlite3.Error as exc:
+            if self.on_background is not None:
+                self.on_background(exc)
+            return
+        if self.on_background is not None:
+            self.on_background(None)
 
     def release(self, pool: str, key_id: str) -> None:
         """Give back one hold of ``key_id`` by this process (a write only for a lease)."""

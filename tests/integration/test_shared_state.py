@@ -12,6 +12,7 @@ import requests
 
 from tests.fakes.upstream import FakeUpstream, Reply, wait_until
 
+from .gunicorn import Gunicorn
 from .helpers import AUTH, KEY_A, KEY_B, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration
@@ -162,16 +163,22 @@ def test_a_locked_state_file_degrades_to_local_state_and_requests_go_on(
     blocker.execute("BEGIN EXCLUSIVE")  # the file does not answer in time
     try:
         assert ask_on_new_connections(gateway.url, 5) == [200] * 5
-        ready = gateway.request("GET", "/ready")
-        assert ready.status_code == 200 and ready.json()["state"] == "degraded"
+        # Choosing a key only reads (WAL readers go on); the write of its last use, within a
+        # second, finds the file locked.
+        wait_until(lambda: state_of(gateway) == "degraded", timeout=10, message="degraded")
+        assert gateway.request("GET", "/ready").status_code == 200
         text = gateway.request("GET", "/metrics").text
         assert "keyrelay_state_store_up" in text
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
     assert ask_on_new_connections(gateway.url, 1) == [200]
-    assert gateway.request("GET", "/ready").json()["state"] == "shared"
+    wait_until(lambda: state_of(gateway) == "shared", timeout=10, message="shared again")
     assert gateway.logs().count("does not answer") == 1  # one warning, not one per request
+
+
+def state_of(gateway: Gunicorn) -> str:
+    return str(gateway.request("GET", "/ready").json()["state"])
 
 
 def test_a_failing_provider_opens_one_circuit_for_every_worker(
