@@ -127,6 +127,19 @@ def test_a_password_protected_redis(tmp_path: object) -> None:
         server.stop()
 
 
+def test_rediss_speaks_tls_and_checks_the_servers_certificate() -> None:
+    server = RedisServer(tls=True)
+    try:
+        store = RedisKeyStore(RedisLink(server.url))
+        assert store.link.up
+        assert store.acquire("p", KEYS, exclude=(), max_in_flight=None, now=time.time()) == "key-a"
+        # Without the server's CA the certificate is not trusted: down, never insecure.
+        untrusted = server.url.split("?", 1)[0]
+        assert RedisLink(untrusted, timeout=0.5).up is False
+    finally:
+        server.stop()
+
+
 def circuit(server: RedisServer, clock: FakeClock, threshold: int = 2) -> Circuit:
     store = RedisCircuits(RedisLink(server.url))
     store.clock = clock
