@@ -26,6 +26,8 @@ from . import bp, charts, data
 from .auth import SignInLimit, check_csrf, csrf_token, sign_in, signed_in
 
 RECENT_SHOWN = 200
+#: Keys charted day by day on the usage page (those that spent the most tokens).
+KEYS_CHARTED = 20
 #: Where each app keeps its count of wrong keys.
 LIMIT = "keyrelay_console_sign_in"
 
@@ -125,10 +127,12 @@ def usage() -> str:
     days = _days()
     per_provider: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     per_key: dict[tuple[str, str], int] = defaultdict(int)
+    key_days: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(dict)
     for row in _usage_rows(days):
         per_provider[row.provider][row.date][0] += row.requests
         per_provider[row.provider][row.date][1] += row.total_tokens
         per_key[(row.provider, row.key)] += row.total_tokens
+        key_days[(row.provider, row.key)][row.date] = [row.requests, row.total_tokens]
     charts_by_provider = {
         provider: (
             charts.bars([(d, v[0]) for d, v in sorted(by_day.items())], "requests"),
@@ -137,8 +141,16 @@ def usage() -> str:
         for provider, by_day in sorted(per_provider.items())
     }
     top_keys = sorted(per_key.items(), key=lambda item: -item[1])
+    key_charts = [
+        (where, charts.bars([(d, v[1]) for d, v in sorted(key_days[where].items())], "tokens"))
+        for where, _ in top_keys[:KEYS_CHARTED]
+    ]
     return render_template(
-        "console/usage.html", days=days, charts=charts_by_provider, keys=top_keys
+        "console/usage.html",
+        days=days,
+        charts=charts_by_provider,
+        keys=top_keys,
+        key_charts=key_charts,
     )
 
 

@@ -124,6 +124,10 @@ def test_pages_show_fingerprints_never_keys_and_send_a_strict_csp(
         assert "default-src 'none'" in csp and "script-src 'self'" in csp
     keys = client.get("/console/keys").get_data(as_text=True)
     assert "cooling" in keys and "upstream" in keys and "rate_limited (429)" in keys
+    usage = client.get("/console/usage").get_data(as_text=True)
+    assert usage.count("<svg") >= 3 and "Tokens per key per day" in usage  # provider x2, key
+    csv_rows = client.get("/console/usage.csv").get_data(as_text=True).splitlines()
+    assert csv_rows[0].startswith("date,provider,key") and len(csv_rows) >= 2
     requests_page = client.get("/console/requests").get_data(as_text=True)
     assert "/v1/chat/completions" in requests_page
 
