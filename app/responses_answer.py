@@ -1,22 +1,17 @@
-"""Chat completions answers in OpenAI Responses terms: a whole ``response``, or its events.
+"""Chat completions answers in OpenAI Responses terms: the ``response`` object and its items.
 
-Every event carries its ``type`` and a ``sequence_number`` counted from 0; every item
-opened is closed (``*.done`` and ``response.output_item.done``), also when the
-upstream never sent a finish reason; the stream ends with exactly one of
-``response.completed`` / ``response.incomplete`` carrying the whole ``output``, or,
-if it broke after the commit point, ``response.failed``, and nothing after it.
+The upstream's reasoning (``reasoning_content``) becomes a ``reasoning`` item with a
+summary; text a ``message`` item; tool calls ``function_call`` items.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-from providers import StreamInterrupted
-
-from .streaming import event_bytes, whole_number
+from .anthropic_answer import reasoning_of
+from .streaming import whole_number
 
 #: Finish reasons that cut an answer short, and how Responses names the cut.
 INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -85,6 +80,12 @@ def message_item(item_id: str, text: str, status: str = "completed") -> dict[str
     }
 
 
+def reasoning_item(item_id: str, text: str) -> dict[str, Any]:
+    """A ``reasoning`` output item whose summary is the upstream's reasoning text."""
+    summary = [{"type": "summary_text", "text": text}] if text else []
+    return {"id": item_id, "type": "reasoning", "summary": summary}
+
+
 def call_item(item_id: str, call: dict[str, str], status: str = "completed") -> dict[str, Any]:
     """A ``function_call`` output item."""
     return {
@@ -114,6 +115,8 @@ def to_response(completion: dict[str, Any], request: dict[str, Any], model: str)
     choice = (completion.get("choices") or [{}])[0]
     message = choice.get("message") or {}
     output: list[dict[str, Any]] = []
+    if reasoning_of(message):
+        output.append(reasoning_item(new_id("rs"), reasoning_of(message)))
     if isinstance(message.get("content"), str) and message["content"]:
         output.append(message_item(new_id("msg"), message["content"]))
     for call in message.get("tool_calls") or []:
@@ -126,129 +129,3 @@ def to_response(completion: dict[str, Any], request: dict[str, Any], model: str)
         output.append(call_item(new_id("fc"), fields))
     response = {**envelope(request, model, new_id("resp")), "output": output}
     return finished(response, choice.get("finish_reason"), completion.get("usage"))
-
-
-class ResponseEvents:
-    """Turns chat completion chunks into the Responses event sequence (an ``Encoder``)."""
-
-    def __init__(self, request: dict[str, Any], model: str) -> None:
-        self.response = envelope(request, model, new_id("resp"))
-        self.sequence = 0
-        self.output: list[dict[str, Any]] = []  # items in output order, open ones included
-        self.text: dict[str, Any] | None = None  # the open message item
-        self.calls: dict[int, dict[str, Any]] = {}  # open function calls by chat index
-        self.finish: Any = None
-        self.usage: Any = None
-
-    def _event(self, kind: str, **fields: Any) -> bytes:
-        payload = {"type": kind, "sequence_number": self.sequence, **fields}
-        self.sequence += 1
-        return event_bytes(kind, payload)
-
-    def start(self) -> Iterator[bytes]:
-        """``response.created`` and ``response.in_progress``."""
-        yield self._event("response.created", response=self.response)
-        yield self._event("response.in_progress", response=self.response)
-
-    def feed(self, chunk: dict[str, Any]) -> Iterator[bytes]:
-        """The events one chunk adds."""
-        if chunk.get("usage"):
-            self.usage = chunk["usage"]
-        for choice in chunk.get("choices") or []:
-            delta = choice.get("delta") or {}
-            if isinstance(delta.get("content"), str) and delta["content"]:
-                yield from self._text(delta["content"])
-            for call in delta.get("tool_calls") or []:
-                if isinstance(call, dict):
-                    yield from self._call(call)
-            if choice.get("finish_reason"):
-                self.finish = choice["finish_reason"]
-
-    def finish_events(self) -> Iterator[bytes]:
-        """Close every open item, then ``response.completed`` or ``response.incomplete``."""
-        yield from self._close_text()
-        for index in sorted(self.calls):
-            yield from self._close_call(index)
-        done = finished({**self.response, "output": self.output}, self.finish, self.usage)
-        kind = "response.completed" if done["status"] == "completed" else "response.incomplete"
-        yield self._event(kind, response=done)
-
-    def failed(self, exc: StreamInterrupted) -> Iterator[bytes]:
-        """``response.failed`` with the error, and nothing after it."""
-        error = {"code": "server_error", "message": exc.message}
-        failed = {**self.response, "status": "failed", "error": error, "output": self.output}
-        yield self._event("response.failed", response=failed)
-
-    def _text(self, text: str) -> Iterator[bytes]:
-        if self.text is None:
-            self.text = {"id": new_id("msg"), "index": len(self.output), "text": ""}
-            item = message_item(self.text["id"], "", status="in_progress")
-            self.output.append(item)
-            yield self._event(
-                "response.output_item.added", output_index=self.text["index"], item=item
-            )
-            yield self._event(
-                "response.content_part.added",
-                **self._at(self.text),
-                part={"type": "output_text", "text": "", "annotations": [], "logprobs": []},
-            )
-        self.text["text"] += text
-        yield self._event(
-            "response.output_text.delta", **self._at(self.text), delta=text, logprobs=[]
-        )
-
-    def _at(self, open_item: dict[str, Any]) -> dict[str, Any]:
-        return {"item_id": open_item["id"], "output_index": open_item["index"], "content_index": 0}
-
-    def _close_text(self) -> Iterator[bytes]:
-        if self.text is None:
-            return
-        opened, self.text = self.text, None
-        where, text = self._at(opened), opened["text"]
-        yield self._event("response.output_text.done", **where, text=text, logprobs=[])
-        part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-        yield self._event("response.content_part.done", **where, part=part)
-        item = message_item(opened["id"], text)
-        self.output[opened["index"]] = item
-        yield self._event("response.output_item.done", output_index=opened["index"], item=item)
-
-    def _call(self, call: dict[str, Any]) -> Iterator[bytes]:
-        position = call["index"] if isinstance(call.get("index"), int) else 0
-        function = call.get("function") or {}
-        opened = self.calls.get(position)
-        if opened is None:
-            yield from self._close_text()
-            fields = {
-                "call_id": str(call.get("id") or new_id("call")),
-                "name": str(function.get("name") or ""),
-                "arguments": "",
-            }
-            opened = {"id": new_id("fc"), "index": len(self.output), **fields}
-            self.calls[position] = opened
-            item = call_item(opened["id"], fields, status="in_progress")
-            self.output.append(item)
-            yield self._event("response.output_item.added", output_index=opened["index"], item=item)
-        elif not opened["name"] and function.get("name"):
-            opened["name"] = str(function["name"])
-        piece = function.get("arguments")
-        if isinstance(piece, str) and piece:
-            opened["arguments"] += piece
-            yield self._event(
-                "response.function_call_arguments.delta",
-                item_id=opened["id"],
-                output_index=opened["index"],
-                delta=piece,
-            )
-
-    def _close_call(self, position: int) -> Iterator[bytes]:
-        opened = self.calls.pop(position)
-        yield self._event(
-            "response.function_call_arguments.done",
-            item_id=opened["id"],
-            output_index=opened["index"],
-            name=opened["name"],
-            arguments=opened["arguments"],
-        )
-        item = call_item(opened["id"], opened)
-        self.output[opened["index"]] = item
-        yield self._event("response.output_item.done", output_index=opened["index"], item=item)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from .responses_answer import ResponseEvents, to_response
+from .responses_answer import to_response
+from .responses_events import ResponseEvents
 from .responses_request import responses_schema, to_chat
 from .schemas import parse_body
 from .serve import serve

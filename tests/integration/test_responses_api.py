@@ -266,3 +266,23 @@ def test_errors_are_openai_envelopes(gateway: Gunicorn) -> None:
         sdk(gateway, key="wrong").responses.create(model=MODEL, input="Hi")
     with pytest.raises(openai.NotFoundError):
         sdk(gateway).responses.create(model="nobody/none", input="Hi")
+
+
+def test_upstream_reasoning_becomes_a_reasoning_item(gateway: Gunicorn, fake: FakeUpstream) -> None:
+    events = [
+        chunk("fake-model", {"reasoning_content": "Think"}),
+        chunk("fake-model", {"reasoning_content": "ing."}),
+        chunk("fake-model", {"content": "Answer."}),
+        chunk("fake-model", {}, "stop"),
+    ]
+    fake.default = lambda hit: Reply(events=events)
+    streamed = list(sdk(gateway).responses.create(model=MODEL, input="Hi", stream=True))
+    final = streamed[-1]
+    assert final.type == "response.completed"
+    output = final.response.output
+    assert [item.type for item in output] == ["reasoning", "message"]
+    assert output[0].summary[0].text == "Thinking." and final.response.output_text == "Answer."
+    kinds = [e.type for e in streamed]
+    assert kinds.index("response.reasoning_summary_text.done") < kinds.index(
+        "response.output_text.delta"
+    )

@@ -1,0 +1,190 @@
+"""Chat completion chunks as the OpenAI Responses event sequence (an ``Encoder``).
+
+Every event carries its ``type`` and a ``sequence_number`` counted from 0; every item
+opened is closed (``*.done`` and ``response.output_item.done``), also when the
+upstream never sent a finish reason; the stream ends with exactly one of
+``response.completed`` / ``response.incomplete`` carrying the whole ``output``, or,
+if it broke after the commit point, ``response.failed``, and nothing after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from providers import StreamInterrupted
+
+from .anthropic_answer import reasoning_of
+from .responses_answer import (
+    call_item,
+    envelope,
+    finished,
+    message_item,
+    new_id,
+    reasoning_item,
+)
+from .streaming import event_bytes
+
+
+class ResponseEvents:
+    """Turns chat completion chunks into the Responses event sequence (an ``Encoder``)."""
+
+    def __init__(self, request: dict[str, Any], model: str) -> None:
+        self.response = envelope(request, model, new_id("resp"))
+        self.sequence = 0
+        self.output: list[dict[str, Any]] = []  # items in output order, open ones included
+        self.text: dict[str, Any] | None = None  # the open message item
+        self.thought: dict[str, Any] | None = None  # the open reasoning item
+        self.calls: dict[int, dict[str, Any]] = {}  # open function calls by chat index
+        self.finish: Any = None
+        self.usage: Any = None
+
+    def _event(self, kind: str, **fields: Any) -> bytes:
+        payload = {"type": kind, "sequence_number": self.sequence, **fields}
+        self.sequence += 1
+        return event_bytes(kind, payload)
+
+    def start(self) -> Iterator[bytes]:
+        """``response.created`` and ``response.in_progress``."""
+        yield self._event("response.created", response=self.response)
+        yield self._event("response.in_progress", response=self.response)
+
+    def feed(self, chunk: dict[str, Any]) -> Iterator[bytes]:
+        """The events one chunk adds."""
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            if reasoning_of(delta):
+                yield from self._reasoning(reasoning_of(delta))
+            if isinstance(delta.get("content"), str) and delta["content"]:
+                yield from self._text(delta["content"])
+            for call in delta.get("tool_calls") or []:
+                if isinstance(call, dict):
+                    yield from self._call(call)
+            if choice.get("finish_reason"):
+                self.finish = choice["finish_reason"]
+
+    def finish_events(self) -> Iterator[bytes]:
+        """Close every open item, then ``response.completed`` or ``response.incomplete``."""
+        yield from self._close_reasoning()
+        yield from self._close_text()
+        for index in sorted(self.calls):
+            yield from self._close_call(index)
+        done = finished({**self.response, "output": self.output}, self.finish, self.usage)
+        kind = "response.completed" if done["status"] == "completed" else "response.incomplete"
+        yield self._event(kind, response=done)
+
+    def failed(self, exc: StreamInterrupted) -> Iterator[bytes]:
+        """``response.failed`` with the error, and nothing after it."""
+        error = {"code": "server_error", "message": exc.message}
+        failed = {**self.response, "status": "failed", "error": error, "output": self.output}
+        yield self._event("response.failed", response=failed)
+
+    def _reasoning(self, text: str) -> Iterator[bytes]:
+        if self.thought is None:
+            self.thought = {"id": new_id("rs"), "index": len(self.output), "text": ""}
+            item = reasoning_item(self.thought["id"], "")
+            self.output.append(item)
+            yield self._event(
+                "response.output_item.added", output_index=self.thought["index"], item=item
+            )
+            yield self._event(
+                "response.reasoning_summary_part.added",
+                **self._summary_at(self.thought),
+                part={"type": "summary_text", "text": ""},
+            )
+        self.thought["text"] += text
+        where = self._summary_at(self.thought)
+        yield self._event("response.reasoning_summary_text.delta", **where, delta=text)
+
+    def _summary_at(self, opened: dict[str, Any]) -> dict[str, Any]:
+        return {"item_id": opened["id"], "output_index": opened["index"], "summary_index": 0}
+
+    def _close_reasoning(self) -> Iterator[bytes]:
+        if self.thought is None:
+            return
+        opened, self.thought = self.thought, None
+        where, text = self._summary_at(opened), opened["text"]
+        yield self._event("response.reasoning_summary_text.done", **where, text=text)
+        part = {"type": "summary_text", "text": text}
+        yield self._event("response.reasoning_summary_part.done", **where, part=part)
+        item = reasoning_item(opened["id"], text)
+        self.output[opened["index"]] = item
+        yield self._event("response.output_item.done", output_index=opened["index"], item=item)
+
+    def _text(self, text: str) -> Iterator[bytes]:
+        yield from self._close_reasoning()
+        if self.text is None:
+            self.text = {"id": new_id("msg"), "index": len(self.output), "text": ""}
+            item = message_item(self.text["id"], "", status="in_progress")
+            self.output.append(item)
+            yield self._event(
+                "response.output_item.added", output_index=self.text["index"], item=item
+            )
+            yield self._event(
+                "response.content_part.added",
+                **self._at(self.text),
+                part={"type": "output_text", "text": "", "annotations": [], "logprobs": []},
+            )
+        self.text["text"] += text
+        yield self._event(
+            "response.output_text.delta", **self._at(self.text), delta=text, logprobs=[]
+        )
+
+    def _at(self, open_item: dict[str, Any]) -> dict[str, Any]:
+        return {"item_id": open_item["id"], "output_index": open_item["index"], "content_index": 0}
+
+    def _close_text(self) -> Iterator[bytes]:
+        if self.text is None:
+            return
+        opened, self.text = self.text, None
+        where, text = self._at(opened), opened["text"]
+        yield self._event("response.output_text.done", **where, text=text, logprobs=[])
+        part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+        yield self._event("response.content_part.done", **where, part=part)
+        item = message_item(opened["id"], text)
+        self.output[opened["index"]] = item
+        yield self._event("response.output_item.done", output_index=opened["index"], item=item)
+
+    def _call(self, call: dict[str, Any]) -> Iterator[bytes]:
+        position = call["index"] if isinstance(call.get("index"), int) else 0
+        function = call.get("function") or {}
+        opened = self.calls.get(position)
+        if opened is None:
+            yield from self._close_reasoning()
+            yield from self._close_text()
+            fields = {
+                "call_id": str(call.get("id") or new_id("call")),
+                "name": str(function.get("name") or ""),
+                "arguments": "",
+            }
+            opened = {"id": new_id("fc"), "index": len(self.output), **fields}
+            self.calls[position] = opened
+            item = call_item(opened["id"], fields, status="in_progress")
+            self.output.append(item)
+            yield self._event("response.output_item.added", output_index=opened["index"], item=item)
+        elif not opened["name"] and function.get("name"):
+            opened["name"] = str(function["name"])
+        piece = function.get("arguments")
+        if isinstance(piece, str) and piece:
+            opened["arguments"] += piece
+            yield self._event(
+                "response.function_call_arguments.delta",
+                item_id=opened["id"],
+                output_index=opened["index"],
+                delta=piece,
+            )
+
+    def _close_call(self, position: int) -> Iterator[bytes]:
+        opened = self.calls.pop(position)
+        yield self._event(
+            "response.function_call_arguments.done",
+            item_id=opened["id"],
+            output_index=opened["index"],
+            name=opened["name"],
+            arguments=opened["arguments"],
+        )
+        item = call_item(opened["id"], opened)
+        self.output[opened["index"]] = item
+        yield self._event("response.output_item.done", output_index=opened["index"], item=item)
