@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from providers.keys import KeyPool
-from providers.keystore import InMemoryKeyStore
+from providers.memkeys import InMemoryKeyStore
 
 ROUNDS = 5
 OPERATIONS = 20_000

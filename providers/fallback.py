@@ -17,7 +17,8 @@ from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
-from .keystore import BlockSource, InMemoryKeyStore, KeyState, KeyStore, StateUnavailable
+from .keystore import BlockSource, KeyState, KeyStore, StateUnavailable
+from .memkeys import InMemoryKeyStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -17,8 +17,9 @@ from .circuitstore import CircuitStore, InMemoryCircuits, SqliteCircuits
 from .config import RoutingConfig
 from .env import ConfigError
 from .fallback import FallbackKeyStore
-from .keystore import InMemoryKeyStore, KeyStore
+from .keystore import KeyStore
 from .marks import InMemoryMarks, MarkStore, SqliteMarks
+from .memkeys import InMemoryKeyStore
 from .recent import InMemoryRecent, RecentStore
 from .secrets import redact_url
 from .sqlite import sqlite_recent

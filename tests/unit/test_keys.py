@@ -8,7 +8,8 @@ import pytest
 
 from providers.errors import KeyRejected, QuotaExhausted, RateLimited, UpstreamServerError
 from providers.keys import KeyPolicy, KeyPool
-from providers.keystore import COOLING, DISABLED, EXHAUSTED, InMemoryKeyStore
+from providers.keystore import COOLING, DISABLED, EXHAUSTED
+from providers.memkeys import InMemoryKeyStore
 from providers.secrets import Redactor, fingerprint
 from tests.helpers import FakeClock as Clock
 

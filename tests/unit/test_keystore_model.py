@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import pytest
 
 from providers import rediskeys
-from providers.keystore import COOLING, DISABLED, EXHAUSTED, USABLE, InMemoryKeyStore, KeyStore
+from providers.keystore import COOLING, DISABLED, EXHAUSTED, USABLE, KeyStore
+from providers.memkeys import InMemoryKeyStore
 from providers.redislink import RedisLink
 from providers.sqlstore import SqliteKeyStore
 
