@@ -137,9 +137,11 @@ def current() -> RequestRecord:
     return record
 
 
-#: Probes and scrapes are not traffic: no record, no metrics, no log line (gunicorn's
-#: access log still shows them).
-UNRECORDED = frozenset({"/health", "/ready", "/metrics"})
+#: Probes, scrapes and the console's own refreshes and files are not traffic: no record, no
+#: metrics, no log line (gunicorn's access log still shows them).
+UNRECORDED = frozenset(
+    {"/health", "/ready", "/metrics", "/console/ladder", "/console/static/<path:filename>"}
+)
 
 
 def _start() -> None:

@@ -156,3 +156,15 @@ def test_the_recent_request_buffer_is_bounded() -> None:
     assert len(kept) == MAX_RECENT and kept[0]["request_id"] == str(MAX_RECENT + 49)
     huge = {"request_id": "x", "trail": [{"provider": "p" * 100}] * 1000}
     assert len(bounded(huge)) <= MAX_ENTRY
+
+
+def test_the_ladders_refreshes_write_no_log_line(
+    console_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = signed_in(console_app)
+    with caplog.at_level("INFO", logger="keyrelay.request"):
+        client.get("/console/ladder").close()
+        client.get("/console/static/console.js").close()
+        client.get("/console/keys").close()
+    routes = [r.__dict__.get("fields", {}).get("route") for r in caplog.records]
+    assert routes == ["/console/keys"]
