@@ -19,18 +19,14 @@ from pathlib import Path
 from .alarm import ALARM
 from .keystore import BlockSource, KeyState
 from .leases import CountsFromSnapshot, HeldLeases
-from .sqlite import SqliteFile
+from .sqlleases import SqliteLeases
 
-#: A lease older than this no longer counts (a backstop: dead processes are reaped sooner).
-LEASE_SECONDS = 3600.0
-#: How often a process looks for the leases of dead processes on its host.
-REAP_SECONDS = 5.0
 #: Without a cap, a worker writes when it last used its keys at most this often: choosing a
 #: key is then a read, and least-recently-used order reaches the other workers this late.
 USED_FLUSH_SECONDS = 1.0
 
 
-class SqliteKeyStore(CountsFromSnapshot, SqliteFile):
+class SqliteKeyStore(CountsFromSnapshot, SqliteLeases):
     """``KeyStore`` over the state file shared by the processes of a host."""
 
     #: Shared stores keep wall-clock times (``KeyPool`` reads its clock from here).
@@ -41,12 +37,9 @@ class SqliteKeyStore(CountsFromSnapshot, SqliteFile):
         self._held: HeldLeases[int] = HeldLeases()
         #: Each key's strikes when this process last chose it (0: a success writes nothing).
         self._strikes: dict[tuple[str, str], int] = {}
-        self._reaped = 0.0
         #: Last uses not written yet (pools without a cap), by (pool, key).
         self._used: dict[tuple[str, str], float] = {}
         self._used_lock = threading.Lock()
-        #: Told how each background write went: the error, or None once it worked.
-        self.on_background: Callable[[BaseException | None], None] | None = None
         super().__init__(path, timeout=timeout)
 
     def _connected(self) -> None:
@@ -60,15 +53,6 @@ class SqliteKeyStore(CountsFromSnapshot, SqliteFile):
             [(pool, k, i) for i, k in enumerate(key_ids)],
         )
         self._pools.add(pool)
-
-    def _reap(self, db: sqlite3.Connection, now: float) -> None:
-        if now - self._reaped < REAP_SECONDS:
-            return
-        self._reaped = now
-        db.execute("DELETE FROM leases WHERE taken < ?", (now - LEASE_SECONDS,))
-        for (pid,) in db.execute("SELECT DISTINCT pid FROM leases").fetchall():
-            if not _alive(pid):
-                db.execute("DELETE FROM leases WHERE pid = ?", (pid,))
 
     def acquire(
         self,
@@ -161,8 +145,7 @@ class SqliteKeyStore(CountsFromSnapshot, SqliteFile):
         lease = self._held.give_back(pool, key_id)
         if lease is None:
             return
-        with self._write() as db:
-            db.execute("DELETE FROM leases WHERE id = ?", (lease,))
+        self._release_lease(lease)
 
     def block(
         self,
@@ -255,13 +238,3 @@ class SqliteKeyStore(CountsFromSnapshot, SqliteFile):
             for key, used, until, why, strikes, source, busy in rows
         }
         return {k: found.get(k, KeyState()) for k in key_ids}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -103,3 +103,20 @@ def test_least_recently_used_order_reaches_the_other_workers(tmp_path: Path) -> 
         message="key-a's last use written",
     )
     assert second.acquire("p", KEYS, exclude=(), max_in_flight=None, now=now + 1) == "key-b"
+
+
+def test_a_lease_the_file_could_not_take_back_is_given_back_later(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = SqliteKeyStore(path, timeout=0.01)
+    assert store.acquire("p", KEYS, exclude=(), max_in_flight=1, now=time.time()) == "key-a"
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # another process holds the file
+    store.release("p", "key-a")  # the delete cannot happen now
+    assert store.snapshot("p", KEYS)["key-a"].in_flight == 1
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    wait_until(
+        lambda: store.snapshot("p", KEYS)["key-a"].in_flight == 0,
+        timeout=5,
+        message="the lease given back once the file answers",
+    )
