@@ -18,6 +18,7 @@ from flask import (
     session,
     url_for,
 )
+from providers import positive_int
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.gateway import gateway
@@ -117,8 +118,8 @@ def _usage_rows(days: int) -> list[Any]:
 
 def _days() -> int:
     retention = gateway().router.config.usage_retention_days
-    raw = request.args.get("days", "30")
-    return min(max(int(raw), 1), retention) if raw.isdigit() else min(30, retention)
+    days = positive_int(request.args.get("days", "").strip())
+    return min(days or 30, retention)
 
 
 @bp.get("/usage")

@@ -148,6 +148,14 @@ def test_lifting_a_block_from_the_keys_page(
     assert router.providers["fake"].keys.counts()["exhausted"] == 0
 
 
+@pytest.mark.parametrize("days", ["²", "-3", "0", "9" * 40, "7.5", ""])
+def test_odd_usage_windows_fall_back_to_30_days(console_app: Flask, days: str) -> None:
+    client = signed_in(console_app)
+    for page in ("/console/usage", "/console/usage.csv"):
+        assert client.get(page, query_string={"days": days}).status_code == 200
+    assert b"last 30 days" in client.get("/console/usage", query_string={"days": days}).data
+
+
 def test_the_recent_request_buffer_is_bounded() -> None:
     recent = InMemoryRecent()
     for index in range(MAX_RECENT + 50):
