@@ -117,7 +117,8 @@ def try_send() -> Response | str:
         answer = {"error": exc.message, "trail": [a.to_dict() for a in exc.trail]}
         return render_template("console/try.html", models=_models(), answer=answer, model=model)
     record.serve(completion.served, stream=False, served_model=completion.served_model)
-    text = completion.body["choices"][0]["message"].get("content") or ""
+    choice = (completion.body.get("choices") or [{}])[0]
+    text = str((choice.get("message") or {}).get("content") or "")
     trail = [a.to_dict() for a in completion.served.entries]
     answer = {"text": text, "trail": trail, "provider": completion.served.provider}
     return render_template("console/try.html", models=_models(), answer=answer, model=model)
