@@ -18,7 +18,7 @@ from typing import Any
 from providers import StreamInterrupted
 
 from .anthropic_errors import error_type_for
-from .streaming import event_bytes, whole_number
+from .streaming import Kept, event_bytes, whole_number
 
 STOP_REASONS = {
     "stop": "end_turn",
@@ -117,8 +117,10 @@ def to_message(
 class MessageEvents:
     """Turns chat completion chunks into the Messages event sequence (an ``Encoder``)."""
 
-    def __init__(self, model: str, stops: list[str], thinking: bool) -> None:
+    def __init__(self, model: str, stops: list[str], thinking: bool, limit: int) -> None:
         self.model, self.stops, self.thinking = model, stops, thinking
+        #: Tool calls are gathered whole before they are sent: bounded.
+        self.kept = Kept(limit)
         self.index = -1
         self.open: str | None = None  # the kind of the block being streamed
         self.calls: dict[int, dict[str, str]] = {}
@@ -194,6 +196,7 @@ class MessageEvents:
         if isinstance(function.get("name"), str) and function["name"]:
             found["name"] = found["name"] or function["name"]
         if isinstance(function.get("arguments"), str):
+            self.kept.add(function["arguments"])
             found["arguments"] += function["arguments"]
         if not found["id"]:
             found["id"] = tool_use_id(None)

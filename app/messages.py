@@ -20,6 +20,7 @@ from .anthropic_request import (
     messages_schema,
     to_chat,
 )
+from .gateway import gateway
 from .schemas import parse_body
 from .serve import serve
 
@@ -36,7 +37,7 @@ def create_message() -> Response:
         to_chat(body),
         include_usage=True,
         whole=lambda answer: to_message(answer, model, stops, thinking),
-        events=lambda: MessageEvents(model, stops, thinking),
+        events=lambda: MessageEvents(model, stops, thinking, _limit()),
     )
 
 
@@ -46,6 +47,10 @@ def count_tokens() -> Response:
     body = parse_body(count_tokens_schema)
     check_block_types(body)
     return jsonify({"input_tokens": estimate_tokens(body)})
+
+
+def _limit() -> int:
+    return gateway().router.config.max_response_bytes
 
 
 def _thinking(body: dict[str, Any]) -> bool:

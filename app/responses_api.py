@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
+from .gateway import gateway
 from .responses_answer import to_response
 from .responses_events import ResponseEvents
 from .responses_request import responses_schema, to_chat
@@ -27,5 +28,5 @@ def create_response() -> Response:
         to_chat(body),
         include_usage=True,
         whole=lambda answer: to_response(answer, body, model),
-        events=lambda: ResponseEvents(body, model),
+        events=lambda: ResponseEvents(body, model, gateway().router.config.max_response_bytes),
     )

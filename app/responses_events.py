@@ -23,13 +23,15 @@ from .responses_answer import (
     new_id,
     reasoning_item,
 )
-from .streaming import event_bytes
+from .streaming import Kept, event_bytes
 
 
 class ResponseEvents:
     """Turns chat completion chunks into the Responses event sequence (an ``Encoder``)."""
 
-    def __init__(self, request: dict[str, Any], model: str) -> None:
+    def __init__(self, request: dict[str, Any], model: str, limit: int) -> None:
+        #: The whole output is repeated at the end: bounded.
+        self.kept = Kept(limit)
         self.response = envelope(request, model, new_id("resp"))
         self.sequence = 0
         self.output: list[dict[str, Any]] = []  # items in output order, open ones included
@@ -94,6 +96,7 @@ class ResponseEvents:
                 **self._summary_at(self.thought),
                 part={"type": "summary_text", "text": ""},
             )
+        self.kept.add(text)
         self.thought["text"] += text
         where = self._summary_at(self.thought)
         yield self._event("response.reasoning_summary_text.delta", **where, delta=text)
@@ -127,6 +130,7 @@ class ResponseEvents:
                 **self._at(self.text),
                 part={"type": "output_text", "text": "", "annotations": [], "logprobs": []},
             )
+        self.kept.add(text)
         self.text["text"] += text
         yield self._event(
             "response.output_text.delta", **self._at(self.text), delta=text, logprobs=[]
@@ -168,6 +172,7 @@ class ResponseEvents:
             opened["name"] = str(function["name"])
         piece = function.get("arguments")
         if isinstance(piece, str) and piece:
+            self.kept.add(piece)
             opened["arguments"] += piece
             yield self._event(
                 "response.function_call_arguments.delta",

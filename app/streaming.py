@@ -42,6 +42,24 @@ def whole_number(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
+class Kept:
+    """What an encoder keeps of a stream for its last events, bounded: an upstream that
+    never ends cannot make it grow past ``limit`` characters (``MAX_UPSTREAM_RESPONSE_BYTES``)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+
+    def add(self, text: str) -> None:
+        """Count ``text``; past the limit the stream ends with the dialect's error."""
+        self.size += len(text)
+        if self.size > self.limit:
+            raise StreamInterrupted(
+                f"the answer passed {self.limit} characters, the most keyrelay keeps of a "
+                "stream it must repeat whole at its end (MAX_UPSTREAM_RESPONSE_BYTES)"
+            )
+
+
 class Encoder(Protocol):
     """Writes a committed stream in one client dialect."""
 

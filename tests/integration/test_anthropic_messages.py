@@ -375,3 +375,19 @@ def test_bad_input_is_a_400_never_a_500(gateway: Gunicorn, body: Any) -> None:
 def test_count_tokens_is_an_estimate_claude_code_can_use(gateway: Gunicorn) -> None:
     count = sdk(gateway).messages.count_tokens(model=MODEL, messages=HI, system="Be brief.")
     assert count.input_tokens > 0
+
+
+def test_gathered_tool_calls_are_bounded(start_gateway: StartGateway, fake: FakeUpstream) -> None:
+    gateway = start_gateway(fake_env(fake, KEY_A, MAX_UPSTREAM_RESPONSE_BYTES="1024"))
+    head = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f"}}
+    piece = {"index": 0, "function": {"arguments": "x" * 100}}
+    events = [chunk("fake-model", {"tool_calls": [head]})]
+    events += [chunk("fake-model", {"tool_calls": [piece]}) for _ in range(30)]
+    fake.default = lambda hit: Reply(events=events)
+    body = {"model": MODEL, "max_tokens": 64, "messages": HI, "stream": True}
+    found = events_of(gateway.request("POST", "/v1/messages", json=body, headers=AUTH))
+    assert (
+        found[-1][0] == "error"
+        and "MAX_UPSTREAM_RESPONSE_BYTES" in found[-1][1]["error"]["message"]
+    )
+    assert "message_stop" not in [name for name, _ in found]

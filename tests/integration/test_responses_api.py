@@ -286,3 +286,17 @@ def test_upstream_reasoning_becomes_a_reasoning_item(gateway: Gunicorn, fake: Fa
     assert kinds.index("response.reasoning_summary_text.done") < kinds.index(
         "response.output_text.delta"
     )
+
+
+def test_what_a_stream_keeps_for_its_end_is_bounded(
+    start_gateway: StartGateway, fake: FakeUpstream
+) -> None:
+    gateway = start_gateway(fake_env(fake, KEY_A, MAX_UPSTREAM_RESPONSE_BYTES="1024"))
+    events = [chunk("fake-model", {"content": "x" * 100}) for _ in range(30)]
+    fake.default = lambda hit: Reply(events=events)
+    body = {"model": MODEL, "input": "Hi", "stream": True}
+    found = events_of(gateway.request("POST", "/v1/responses", json=body, headers=AUTH))
+    assert found[-1]["type"] == "response.failed"
+    assert "MAX_UPSTREAM_RESPONSE_BYTES" in found[-1]["response"]["error"]["message"]
+    deltas = [e for e in found if e["type"] == "response.output_text.delta"]
+    assert 0 < len(deltas) <= 11  # cut past 1,024 characters, not after all 3,000

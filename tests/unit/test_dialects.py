@@ -82,7 +82,7 @@ def test_tool_ids_are_made_safe_for_anthropic_clients() -> None:
 
 
 def test_interleaved_tool_calls_become_whole_blocks_in_order() -> None:
-    events = MessageEvents("m", [], thinking=False)
+    events = MessageEvents("m", [], thinking=False, limit=1 << 20)
     out = b"".join(events.start())
     for call in (
         {"index": 1, "id": "b", "function": {"name": "g", "arguments": '{"y"'}},
