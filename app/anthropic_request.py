@@ -18,6 +18,7 @@ from providers import MAX_MODEL_NAME, REASONING_HINT
 
 from .errors import invalid
 from .schemas import StrictBoolean, StrictFloat, StrictInteger
+from .serve import streamed_with_usage
 
 #: ``thinking.budget_tokens`` at or above each bound asks for that reasoning effort.
 EFFORT_BOUNDS = ((16384, "high"), (4096, "medium"), (0, "low"))
@@ -79,8 +80,7 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
     if effort:
         chat[REASONING_HINT] = effort
     if body.get("stream"):
-        chat["stream"] = True
-        chat["stream_options"] = {"include_usage": True}
+        streamed_with_usage(chat)
     return chat
 
 

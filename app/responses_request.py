@@ -18,6 +18,7 @@ from providers import MAX_MODEL_NAME, REASONING_HINT
 
 from .errors import invalid
 from .schemas import StrictBoolean, StrictFloat, StrictInteger
+from .serve import streamed_with_usage
 
 #: Request fields that need state keyrelay does not keep.
 STATEFUL = ("previous_response_id", "conversation", "background", "prompt")
@@ -77,8 +78,7 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
     if isinstance(effort, str) and effort in ("minimal", "low", "medium", "high"):
         chat[REASONING_HINT] = effort
     if body.get("stream"):
-        chat["stream"] = True
-        chat["stream_options"] = {"include_usage": True}
+        streamed_with_usage(chat)
     return chat
 
 

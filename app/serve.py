@@ -13,6 +13,12 @@ from .routing import add_served_headers, route_options
 from .streaming import Encoder, sse_response
 
 
+def streamed_with_usage(chat: dict[str, Any]) -> None:
+    """Make a translated request a stream that ends with the upstream's usage."""
+    chat["stream"] = True
+    chat["stream_options"] = {"include_usage": True}
+
+
 def serve(
     chat: dict[str, Any],
     *,

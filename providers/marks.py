@@ -15,6 +15,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Protocol
 
+from .mirror import Mirror
 from .sqlite import SqliteFile
 
 #: Most 404 marks kept per provider.
@@ -66,6 +67,10 @@ class InMemoryMarks:
         """When ``provider`` may serve ``model`` again, if it was marked."""
         return self._marks.get(provider, {}).get(model)
 
+    def of(self, provider: str) -> dict[str, float]:
+        """Every mark of ``provider``: model -> until."""
+        return self._marks.get(provider) or {}
+
     def any_live(self, provider: str, now: float) -> bool:
         """True when some mark of ``provider`` has not expired."""
         marks = self._marks.get(provider) or {}
@@ -88,30 +93,27 @@ class SqliteMarks(SqliteFile):
 
     def __init__(self, path: str | Path, *, timeout: float = 0.1) -> None:
         self._local = InMemoryMarks()
-        #: Each provider's live marks, as last read from the file, and when.
-        self._mirror: dict[str, tuple[float, dict[str, float]]] = {}
+        #: Each provider's marks, as last read from the file.
+        self._mirror: Mirror[dict[str, float]] = Mirror(MIRROR_SECONDS)
         super().__init__(path, timeout=timeout)
 
     def _marks_of(self, provider: str) -> dict[str, float]:
-        now = time.monotonic()
-        read_at, marks = self._mirror.get(provider, (0.0, {}))
-        if now - read_at < MIRROR_SECONDS:
-            return marks
-        try:
+        def read() -> dict[str, float]:
             with self._read() as db:
                 rows = db.execute(  # at most MAX_MISSING rows: expired ones go on the next mark
                     "SELECT model, until FROM marks WHERE provider = ?", (provider,)
                 ).fetchall()
+            return {model: float(until) for model, until in rows}
+
+        try:
+            return self._mirror.get(provider, read)
         except sqlite3.Error:
-            return self._local._marks.get(provider) or {}
-        marks = {model: float(until) for model, until in rows}
-        self._mirror[provider] = (now, marks)
-        return marks
+            return self._local.of(provider)
 
     def mark(self, provider: str, model: str, until: float, now: float) -> None:
         """``provider`` does not serve ``model`` until ``until`` (the file bounded too)."""
         self._local.mark(provider, model, until, now)
-        self._mirror.pop(provider, None)  # this worker sees its own mark at once
+        self._mirror.drop(provider)  # this worker sees its own mark at once
         with suppress(sqlite3.Error), self._write() as db:
             db.execute("DELETE FROM marks WHERE provider = ? AND until <= ?", (provider, now))
             db.execute(

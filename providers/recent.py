@@ -58,7 +58,11 @@ class InMemoryRecent:
 
     def add(self, entry: Entry) -> None:
         """Keep one request (bounded)."""
-        self._entries.append(bounded(entry))
+        self.add_text(bounded(entry))
+
+    def add_text(self, text: str) -> None:
+        """Keep one request already encoded by ``bounded``."""
+        self._entries.append(text)
 
     def latest(self, count: int) -> list[Entry]:
         """The newest ``count`` entries, newest first."""
@@ -79,7 +83,7 @@ class BatchedRecent:
     def add(self, entry: Entry) -> None:
         """Keep one request: here at once, in the shared store within a second."""
         text = bounded(entry)
-        self._local.add(entry)
+        self._local.add_text(text)
         with self._lock:
             schedule = not self._pending
             self._pending.append(text)

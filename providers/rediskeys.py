@@ -96,7 +96,7 @@ class RedisKeyStore(CountsFromSnapshot):
         self.link = link
         self._acquire = link.script(_ACQUIRE)
         self._block = link.script(_BLOCK)
-        self._owner = f"{socket.gethostname()}:{os.getpid()}"
+        self._owner, self._owner_pid = f"{socket.gethostname()}:{os.getpid()}", os.getpid()
         self._serial = itertools.count()
         #: The keys this process holds (leases as ``key|owner:serial`` members).
         self._held: HeldLeases[str] = HeldLeases()
@@ -115,8 +115,8 @@ class RedisKeyStore(CountsFromSnapshot):
     ) -> str | None:
         """Reserve the least busy, least recently used usable key (one round trip), or None."""
         blocked, used, leases, strikes, *_ = _keys(pool)
-        if self._owner.rsplit(":", 1)[1] != str(os.getpid()):
-            self._owner = f"{socket.gethostname()}:{os.getpid()}"
+        if self._owner_pid != os.getpid():  # a forked worker names its own leases
+            self._owner, self._owner_pid = f"{socket.gethostname()}:{os.getpid()}", os.getpid()
         lease = f"{self._owner}:{next(self._serial)}"
         cap = -1 if max_in_flight is None else max_in_flight
         mine = self._held.local_busy(pool, key_ids) if max_in_flight is None else {}

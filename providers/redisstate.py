@@ -18,6 +18,7 @@ import redis
 from .circuitstore import AT_REST, CircuitRecord, InMemoryCircuits, decode_record, encode_record
 from .keystore import StateUnavailable
 from .marks import MAX_MISSING, InMemoryMarks
+from .mirror import Mirror
 from .recent import MAX_RECENT, BatchedRecent
 from .redislink import PREFIX, RedisLink
 from .usage import SECONDS_PER_DAY, UsageRow, utc_day
@@ -53,7 +54,7 @@ class RedisCircuits:
     def __init__(self, link: RedisLink) -> None:
         self.link = link
         self._local = InMemoryCircuits()
-        self._mirror: dict[str, tuple[float, CircuitRecord]] = {}
+        self._mirror: Mirror[CircuitRecord] = Mirror(MIRROR_SECONDS)
 
     @property
     def up(self) -> bool:
@@ -62,17 +63,15 @@ class RedisCircuits:
 
     def read(self, name: str) -> CircuitRecord:
         """The record of circuit ``name`` (this process's own while Redis is away)."""
-        now = time.monotonic()
-        read_at, record = self._mirror.get(name, (0.0, AT_REST))
-        if now - read_at < MIRROR_SECONDS:
-            return record
-        try:
+
+        def read() -> CircuitRecord:
             raw = self.link.call(lambda r: r.get(PREFIX + "circuit:" + name))
+            return decode_record(raw) if raw else AT_REST
+
+        try:
+            return self._mirror.get(name, read)
         except StateUnavailable:
             return self._local.read(name)
-        record = decode_record(raw) if raw else AT_REST
-        self._mirror[name] = (now, record)
-        return record
 
     def change(self, name: str, fn: Callable[[CircuitRecord], tuple[CircuitRecord, T]]) -> T:
         """Replace the record by ``fn``'s first result atomically; return its second."""
@@ -94,13 +93,13 @@ class RedisCircuits:
         except StateUnavailable:
             return self._local.change(name, fn)
         record, result = outcome[0]
-        self._mirror[name] = (time.monotonic(), record)
+        self._mirror.put(name, record)
         return result
 
     def forget(self, name: str) -> None:
         """Drop the record of ``name``."""
         self._local.forget(name)
-        self._mirror.pop(name, None)
+        self._mirror.drop(name)
         with suppress(StateUnavailable):  # if not, it expires with CIRCUIT_TTL
             self.link.call(lambda r: r.delete(PREFIX + "circuit:" + name))
 
@@ -114,25 +113,22 @@ class RedisMarks:
         self.link = link
         self._local = InMemoryMarks()
         self._script = link.script(_MARK)
-        self._mirror: dict[str, tuple[float, dict[str, float]]] = {}
+        self._mirror: Mirror[dict[str, float]] = Mirror(MIRROR_SECONDS)
 
     def _marks_of(self, provider: str) -> dict[str, float]:
-        now = time.monotonic()
-        read_at, marks = self._mirror.get(provider, (0.0, {}))
-        if now - read_at < MIRROR_SECONDS:
-            return marks
-        try:
+        def read() -> dict[str, float]:
             found = self.link.call(lambda r: r.hgetall(PREFIX + "marks:" + provider))
+            return {_text(model): float(until) for model, until in found.items()}
+
+        try:
+            return self._mirror.get(provider, read)
         except StateUnavailable:
-            return self._local._marks.get(provider) or {}
-        marks = {_text(model): float(until) for model, until in found.items()}
-        self._mirror[provider] = (now, marks)
-        return marks
+            return self._local.of(provider)
 
     def mark(self, provider: str, model: str, until: float, now: float) -> None:
         """``provider`` does not serve ``model`` until ``until``."""
         self._local.mark(provider, model, until, now)
-        self._mirror.pop(provider, None)
+        self._mirror.drop(provider)
         args = [model, until, now, MAX_MISSING]
         with suppress(StateUnavailable):
             key = PREFIX + "marks:" + provider
