@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from tests.fakes.upstream import FakeUpstream
@@ -27,3 +28,8 @@ def fake_env(fake: FakeUpstream, *keys: str, **extra: str) -> dict[str, str]:
         env[f"FAKE_API_KEY_{index}"] = key
     env.update(extra)
     return env
+
+
+#: Running in CI: a system program the tests need (nginx, wrk, redis-server, chromium) must
+#: be there, so its absence fails instead of skipping.
+IN_CI = os.environ.get("CI", "").lower() == "true"

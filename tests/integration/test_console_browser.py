@@ -15,7 +15,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from tests.fakes.upstream import FakeUpstream, Reply, wait_until
 
 from .gunicorn import ROOT, Gunicorn
-from .helpers import AUTH, KEY_A, StartGateway, fake_env
+from .helpers import AUTH, IN_CI, KEY_A, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ def _binaries() -> tuple[str, str]:
     if browser and driver:
         return browser, driver
     message = "no chromium/chromedriver (.ci/run installs them from the distribution)"
-    if os.environ.get("CI", "").lower() == "true":
+    if IN_CI:
         pytest.fail(message)
     pytest.skip(message)
 
