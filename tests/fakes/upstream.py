@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -121,6 +121,23 @@ def chunk(
         "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
         **extra,
     }
+
+
+def endless_words(model: str, seconds: float = 60.0) -> Iterator[bytes]:
+    """A stream's first chunk, then 16 KB words as fast as they are taken, for ``seconds``.
+
+    For ``Reply(pieces=...)``: endless as far as a test goes. Loopback buffers can grow to
+    tens of megabytes, so a finite answer may be swallowed whole by them and its sender
+    never learn that the client left.
+    """
+    first, word = (
+        b"data: " + json.dumps(chunk(model, delta)).encode() + b"\n\n"
+        for delta in ({"role": "assistant", "content": ""}, {"content": "x" * 16000})
+    )
+    yield first
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        yield word
 
 
 def stream_events(model: str, words: list[str], *, usage: bool = False) -> list[Any]:

@@ -18,7 +18,13 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.upstream import free_port, nginx_binary, start_nginx
-from tests.fakes.upstream import FakeUpstream, Reply, chunk, stream_events, wait_until
+from tests.fakes.upstream import (
+    FakeUpstream,
+    Reply,
+    endless_words,
+    stream_events,
+    wait_until,
+)
 from tests.redisserver import RedisServer
 
 from .gunicorn import ROOT, Gunicorn
@@ -195,30 +201,26 @@ def test_nginx_closes_a_stream_nobody_reads_and_keyrelay_frees_the_key(
     proxy = Nginx(start_gateway({**env, "CLIENT_SEND_TIMEOUT": "300"}), **{
         "send_timeout 30s;": "send_timeout 2s;"
     })  # fmt: skip
+    reply = Reply(headers={"Content-Type": "text/event-stream"}, pieces=lambda: endless_words("m"))
+    fake.script(KEY_A, reply)
+    body = json.dumps({"model": "fake/fake-model", "messages": CHAT["messages"], "stream": True})
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: k\r\nAuthorization: Bearer {CLIENT_KEY}"
+        f"\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
     try:
-        words = [chunk("m", {"content": "x" * 16000}) for _ in range(1000)]
-        reply = Reply(events=[chunk("m", {"role": "assistant", "content": ""}), *words])
-        fake.script(KEY_A, reply)
-        body = json.dumps(
-            {"model": "fake/fake-model", "messages": CHAT["messages"], "stream": True}
-        )
-        sleeper = socket.socket()
-        sleeper.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sleeper.connect(("127.0.0.1", proxy.port))
-        head = (
-            f"POST /v1/chat/completions HTTP/1.1\r\nHost: k\r\nAuthorization: Bearer {CLIENT_KEY}"
-            f"\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        )
-        sleeper.sendall(head.encode() + body.encode())
-        wait_until(reply.disconnected.is_set, timeout=2 + 15, message="the upstream stream closed")
-        follow = requests.post(
-            proxy.url + "/v1/chat/completions",
-            json={"model": "fake/fake-model", "messages": CHAT["messages"]},
-            headers=AUTH,
-            timeout=10,
-        )
-        assert follow.status_code == 200
-        sleeper.close()
+        with socket.socket() as sleeper:
+            sleeper.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sleeper.connect(("127.0.0.1", proxy.port))
+            sleeper.sendall(head.encode() + body.encode())
+            wait_until(reply.disconnected.is_set, timeout=17, message="the upstream stream closed")
+            follow = requests.post(
+                proxy.url + "/v1/chat/completions",
+                json={"model": "fake/fake-model", "messages": CHAT["messages"]},
+                headers=AUTH,
+                timeout=10,
+            )
+            assert follow.status_code == 200
     finally:
         proxy.stop()
 

@@ -219,15 +219,15 @@ def test_client_disconnect_closes_the_upstream_and_releases_the_key(
     reply = Reply(events=stream_events("m", [f" w{i}" for i in range(500)]), gated=True)
     fake.script(KEY_A, reply)
     body = json.dumps(STREAM).encode()
-    client = socket.create_connection(("127.0.0.1", gateway.port))
-    client.sendall(
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        + f"Authorization: Bearer {CLIENT_KEY}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
-    reply.advance()  # let the first word through: the response starts at the commit point
-    assert b"200 OK" in client.recv(65536)
-    client.close()  # the client goes away mid-stream
+    with socket.create_connection(("127.0.0.1", gateway.port)) as client:
+        client.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {CLIENT_KEY}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        reply.advance()  # let the first word through: the response starts at the commit point
+        assert b"200 OK" in client.recv(65536)
+    # The client has gone away mid-stream.
     # Let the upstream keep talking: the proxy notices the dead client on its next
     # writes, closes the upstream connection, and the fake sees its writes fail.
     wait_until(
