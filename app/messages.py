@@ -13,13 +13,8 @@ from flask import Blueprint, Response, jsonify
 
 from . import anthropic_errors
 from .anthropic_answer import MessageEvents, to_message
-from .anthropic_request import (
-    check_block_types,
-    count_tokens_schema,
-    estimate_tokens,
-    messages_schema,
-    to_chat,
-)
+from .anthropic_request import check_block_types, estimate_tokens, to_chat
+from .anthropic_schemas import count_tokens_schema, messages_schema
 from .gateway import gateway
 from .schemas import parse_body
 from .serve import serve
