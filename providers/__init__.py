@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from .settings import load_routing_config as load_routing_config
     from .status import ProviderStatus as ProviderStatus
     from .status import RouteStep as RouteStep
+    from .tally import Tally as Tally
 
 _HOME = {
     "ALARM": "alarm",
@@ -84,6 +85,7 @@ _HOME = {
     "REASONING_HINT": "payload",
     "RecentStore": "recent",
     "StateUnavailable": "keystore",
+    "Tally": "tally",
     "StreamInterrupted": "errors",
     "JSONTooDeep": "jsonlimits",
     "MAX_JSON_DEPTH": "jsonlimits",
@@ -134,6 +136,7 @@ __all__ = [
     "Served",
     "StateUnavailable",
     "StreamInterrupted",
+    "Tally",
     "env_bool",
     "env_float",
     "env_int",

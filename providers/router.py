@@ -55,6 +55,8 @@ class Router:
         self.usage = state.usage
         #: The last requests served, for the operator console.
         self.recent = state.recent
+        #: Events per name over a window, shared when state is (the console's wrong keys).
+        self.tally = state.tally
         #: True when key state is shared by every worker (STATE_URL is not memory://).
         self.state_shared = state.shared and store is None
         self.providers = build_runtimes(

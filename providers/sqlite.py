@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .recent import MAX_RECENT, BatchedRecent
+from .tally import MAX_SHARED_EVENTS, SharedTally
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
@@ -36,6 +37,8 @@ CREATE TABLE IF NOT EXISTS marks (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS circuits (name TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS recent (id INTEGER PRIMARY KEY, entry TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tally (id INTEGER PRIMARY KEY, name TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS tally_by_name ON tally (name, at);
 CREATE TABLE IF NOT EXISTS usage (
     day TEXT NOT NULL, provider TEXT NOT NULL, key TEXT NOT NULL,
     requests INTEGER NOT NULL DEFAULT 0, succeeded INTEGER NOT NULL DEFAULT 0,
@@ -63,6 +66,32 @@ def sqlite_recent(path: str | Path, timeout: float) -> BatchedRecent:
             return [row[0] for row in rows.fetchall()]
 
     return BatchedRecent(write, read)
+
+
+def sqlite_tally(path: str | Path, timeout: float) -> SharedTally:
+    """Events per name for every worker on the host, in the state file."""
+    file = SqliteFile(path, timeout=timeout)
+
+    def add(name: str, window: float, now: float) -> int:
+        with file._write() as db:
+            db.execute("DELETE FROM tally WHERE at <= ?", (now - window,))
+            db.execute("INSERT INTO tally (name, at) VALUES (?, ?)", (name, now))
+            db.execute(
+                "DELETE FROM tally WHERE id <= (SELECT MAX(id) FROM tally) - ?",
+                (MAX_SHARED_EVENTS,),
+            )
+            return _tallied(db, name, now - window)
+
+    def count(name: str, window: float, now: float) -> int:
+        with file._read() as db:
+            return _tallied(db, name, now - window)
+
+    return SharedTally(add, count)
+
+
+def _tallied(db: sqlite3.Connection, name: str, since: float) -> int:
+    row = db.execute("SELECT COUNT(*) FROM tally WHERE name = ? AND at > ?", (name, since))
+    return int(row.fetchone()[0])
 
 
 class SqliteFile:

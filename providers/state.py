@@ -22,9 +22,10 @@ from .marks import InMemoryMarks, MarkStore, SqliteMarks
 from .memkeys import InMemoryKeyStore
 from .recent import InMemoryRecent, RecentStore
 from .secrets import redact_url
-from .sqlite import sqlite_recent
+from .sqlite import sqlite_recent, sqlite_tally
 from .sqlstore import SqliteKeyStore
 from .sqlusage import SqliteUsage
+from .tally import InMemoryTally, Tally
 from .usage import InMemoryUsage, UsageStore
 
 
@@ -38,6 +39,8 @@ class State:
     marks: MarkStore
     #: The last requests served (the operator console).
     recent: RecentStore
+    #: Events per name over a window (the console's wrong keys per address).
+    tally: Tally
     #: Shared by every worker (and kept across restarts), not per process.
     shared: bool
 
@@ -48,7 +51,7 @@ def open_state(config: RoutingConfig) -> State:
     if url == "memory://":
         kept = InMemoryUsage(config.usage_retention_days)
         stores = (InMemoryKeyStore(), kept, InMemoryCircuits(), InMemoryMarks())
-        return State(*stores, InMemoryRecent(), False)
+        return State(*stores, InMemoryRecent(), InMemoryTally(), False)
     if url.startswith("sqlite:///"):
         path = url.removeprefix("sqlite:///")  # "/abs" for sqlite:////abs
         if not path or path == "/":
@@ -61,7 +64,8 @@ def open_state(config: RoutingConfig) -> State:
             circuits = SqliteCircuits(path, timeout=config.state_timeout)
             marks = SqliteMarks(path, timeout=config.state_timeout)
             recent = sqlite_recent(path, config.state_timeout)
-            return State(keys, usage, circuits, marks, recent, True)
+            tally = sqlite_tally(path, config.state_timeout)
+            return State(keys, usage, circuits, marks, recent, tally, True)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"STATE_URL: cannot use the state file {path!r}: {exc}") from None
         except sqlite3.DatabaseError as exc:  # a corrupt or foreign file
@@ -79,9 +83,11 @@ def _redis_state(config: RoutingConfig) -> State:
     from .rediskeys import RedisKeyStore
     from .redislink import RedisLink
     from .redisstate import RedisCircuits, RedisMarks, RedisUsage, redis_recent
+    from .redistally import redis_tally
 
     link = RedisLink(config.state_url, timeout=config.state_timeout)
     keys = FallbackKeyStore(RedisKeyStore(link))
     usage = RedisUsage(link, retention_days=config.usage_retention_days)
     circuits, marks = RedisCircuits(link), RedisMarks(link)
-    return State(keys, usage, circuits, marks, redis_recent(link), True)
+    recent, tally = redis_recent(link), redis_tally(link)
+    return State(keys, usage, circuits, marks, recent, tally, True)

@@ -5,8 +5,8 @@ whenever the request came over HTTPS (directly, or as the proxy headers gunicorn
 say), and expires after ``CONSOLE_SESSION_HOURS``. Its signing secret is derived from
 ``ADMIN_API_KEY``, so every worker and host with the same configuration accepts it and
 changing the key signs everyone out. Every POST carries the session's CSRF token.
-Wrong keys are counted per client address and refused for a minute after five; each
-is logged by fingerprint only.
+Wrong keys are counted per client address (across workers and hosts when the state store
+is shared) and refused for a minute after five; each is logged by fingerprint only.
 """
 
 from __future__ import annotations
@@ -15,21 +15,17 @@ import hashlib
 import hmac
 import logging
 import secrets
-import threading
-import time
-from collections import OrderedDict
 from datetime import timedelta
 
 from flask import Flask, Request, abort, request, session
 from flask.sessions import SecureCookieSessionInterface
-from providers import fingerprint
+from providers import Tally, fingerprint
 
 log = logging.getLogger(__name__)
 #: Wrong keys allowed per client address per window before sign-in is refused.
 MAX_FAILURES = 5
 FAILURE_WINDOW = 60.0
-#: Client addresses remembered for the limit (the oldest forgotten first).
-MAX_TRACKED = 1024
+_NAME = "console-sign-in:"
 
 
 class ConsoleSessions(SecureCookieSessionInterface):
@@ -75,27 +71,19 @@ def signed_in() -> bool:
 
 
 class SignInLimit:
-    """Wrong keys per client address, over a sliding minute (bounded)."""
+    """Wrong keys per client address over a sliding minute, counted in ``tally`` (shared
+    by every worker, and every host on Redis, when the state store is)."""
 
-    def __init__(self) -> None:
-        self._failures: OrderedDict[str, list[float]] = OrderedDict()
-        self._lock = threading.Lock()
+    def __init__(self, tally: Tally) -> None:
+        self._tally = tally
 
     def blocked(self, address: str) -> bool:
         """True when ``address`` sent too many wrong keys in the last minute."""
-        now = time.monotonic()
-        with self._lock:
-            recent = [t for t in self._failures.get(address, []) if now - t < FAILURE_WINDOW]
-            return len(recent) >= MAX_FAILURES
+        return self._tally.count(_NAME + address, FAILURE_WINDOW) >= MAX_FAILURES
 
     def failed(self, address: str, presented: str) -> None:
         """Count a wrong key (logged by fingerprint, never as sent)."""
-        now = time.monotonic()
-        with self._lock:
-            times = [t for t in self._failures.pop(address, []) if now - t < FAILURE_WINDOW]
-            self._failures[address] = [*times, now][-MAX_FAILURES:]
-            while len(self._failures) > MAX_TRACKED:
-                self._failures.popitem(last=False)
+        self._tally.add(_NAME + address, FAILURE_WINDOW)
         log.warning(
             "console sign-in with a wrong key from %s (%s)", address, fingerprint(presented)
         )

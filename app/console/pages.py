@@ -11,7 +11,6 @@ from typing import Any
 from flask import (
     Response,
     abort,
-    current_app,
     redirect,
     render_template,
     request,
@@ -29,8 +28,6 @@ from .auth import SignInLimit, check_csrf, csrf_token, sign_in, signed_in
 RECENT_SHOWN = 200
 #: Keys charted day by day on the usage page (those that spent the most tokens).
 KEYS_CHARTED = 20
-#: Where each app keeps its count of wrong keys.
-LIMIT = "keyrelay_console_sign_in"
 
 
 @bp.before_request
@@ -58,7 +55,7 @@ def login() -> BaseResponse | str:
         address = request.remote_addr or "-"
         check_csrf(request)
         presented = request.form.get("key", "")
-        limit: SignInLimit = current_app.extensions.setdefault(LIMIT, SignInLimit())
+        limit = SignInLimit(gateway().router.tally)
         if limit.blocked(address):
             error, status = "Too many wrong keys: wait a minute before trying again.", 429
         elif sign_in(presented, gateway().settings.admin_key):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import responses
@@ -176,3 +177,22 @@ def test_the_ladders_refreshes_write_no_log_line(
         client.get("/console/keys").close()
     routes = [r.__dict__.get("fields", {}).get("route") for r in caplog.records]
     assert routes == ["/console/keys"]
+
+
+def test_the_wrong_key_limit_holds_for_every_worker_sharing_the_state(
+    config: dict[str, str], tmp_path: Path
+) -> None:
+    shared = {**config, "ADMIN_API_KEY": ADMIN, "STATE_URL": f"sqlite:///{tmp_path}/state.db"}
+    first, second = create_app(shared), create_app(shared)  # two workers on one state file
+    try:
+        client = first.test_client()
+        token = token_of(client.get("/console/login").get_data(as_text=True))
+        for _ in range(5):
+            client.post("/console/login", data={"csrf": token, "key": "wrong-key-secret"})
+        other = second.test_client()
+        token = token_of(other.get("/console/login").get_data(as_text=True))
+        answer = other.post("/console/login", data={"csrf": token, "key": "wrong-key-secret"})
+        assert answer.status_code == 429
+    finally:
+        for application in (first, second):
+            application.extensions["keyrelay"].router.close()

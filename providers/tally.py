@@ -1,0 +1,96 @@
+"""Events per name over a sliding window, shared when state is (the console's wrong keys).
+
+``InMemoryTally`` counts in this process. ``SharedTally`` counts in the state store, so a
+limit holds for every worker on the host (SQLite) or in the fleet (Redis); while the store
+does not answer, this worker's own count stands in. Names and events are bounded: a name
+is kept for one window after its last event, at most ``MAX_NAMES`` of them per process and
+``MAX_EVENTS`` events each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Protocol
+
+from .keystore import StateUnavailable
+
+#: Names a process keeps (the least recently counted go first).
+MAX_NAMES = 4096
+#: Events kept per name: a limit never needs to count further.
+MAX_EVENTS = 64
+
+
+class Tally(Protocol):
+    """Events per name in the last ``window`` seconds."""
+
+    def add(self, name: str, window: float) -> int:
+        """Count one event for ``name``; the events in the window, this one included."""
+        ...
+
+    def count(self, name: str, window: float) -> int:
+        """The events for ``name`` in the last ``window`` seconds."""
+        ...
+
+
+class InMemoryTally:
+    """The events of this process."""
+
+    def __init__(self) -> None:
+        self._times: OrderedDict[str, list[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, name: str, window: float) -> int:
+        """Count one event for ``name`` (bounded)."""
+        now = time.time()
+        with self._lock:
+            times = [t for t in self._times.pop(name, []) if now - t < window]
+            self._times[name] = times = [*times, now][-MAX_EVENTS:]
+            while len(self._times) > MAX_NAMES:
+                self._times.popitem(last=False)
+            return len(times)
+
+    def count(self, name: str, window: float) -> int:
+        """The events for ``name`` in the window."""
+        now = time.time()
+        with self._lock:
+            return sum(1 for t in self._times.get(name, []) if now - t < window)
+
+
+#: ``add`` or ``count`` in a shared store: (name's digest, window, wall-clock now) -> events.
+Counter = Callable[[str, float, float], int]
+#: Rows a shared store keeps in all (the oldest go first).
+MAX_SHARED_EVENTS = MAX_NAMES * 4
+
+
+def digest(name: str) -> str:
+    """What a shared store keeps of ``name``: fixed-size, whatever a client made it."""
+    return hashlib.sha256(name.encode()).hexdigest()[:32]
+
+
+class SharedTally:
+    """Events counted in the shared store; this process's own count while it is away."""
+
+    def __init__(self, add: Counter, count: Counter) -> None:
+        self._add, self._count = add, count
+        self._local = InMemoryTally()
+
+    def add(self, name: str, window: float) -> int:
+        """Count one event for ``name`` here and in the store."""
+        local = self._local.add(name, window)
+        try:
+            return max(local, self._add(digest(name), window, time.time()))
+        except (sqlite3.Error, StateUnavailable):
+            return local
+
+    def count(self, name: str, window: float) -> int:
+        """The events for ``name`` in the window, over every process sharing the store."""
+        local = self._local.count(name, window)
+        try:
+            return max(local, self._count(digest(name), window, time.time()))
+        except (sqlite3.Error, StateUnavailable):
+            return local
