@@ -39,10 +39,13 @@ class HeldLeases(Generic[H]):
     def give_back(self, pool: str, key: str) -> H | None:
         """Forget one hold of ``key``; the shared lease to delete, if it had one."""
         with self._lock:
-            if self._local[(pool, key)] > 0:
-                self._local[(pool, key)] -= 1
+            held = self._local[(pool, key)]
+            if held > 1:
+                self._local[(pool, key)] = held - 1
                 return None
-            self._local.pop((pool, key), None)
+            if held == 1:  # forgotten at zero: the counter stays as small as what is in use
+                del self._local[(pool, key)]
+                return None
             handles = self._shared.get((pool, key))
             if not handles:
                 return None
@@ -50,6 +53,11 @@ class HeldLeases(Generic[H]):
             if not handles:
                 del self._shared[(pool, key)]
             return handle
+
+    def local_busy_in(self, pool: str) -> dict[str, int]:
+        """The keys of a pool without a cap this process holds now, and how many times each."""
+        with self._lock:
+            return {k: n for (p, k), n in self._local.items() if p == pool}
 
     def local_busy(self, pool: str, keys: Iterable[str]) -> dict[str, int]:
         """How many requests of this process hold each key of a pool without a cap."""

@@ -26,6 +26,8 @@ CREATE TABLE IF NOT EXISTS keys (
     source TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (pool, key)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS keys_by_turn ON keys (pool, last_used, position, blocked_until, strikes);
+CREATE INDEX IF NOT EXISTS keys_by_block ON keys (pool, blocked_until, reason);
 CREATE TABLE IF NOT EXISTS leases (
     id INTEGER PRIMARY KEY, pool TEXT NOT NULL, key TEXT NOT NULL,
     pid INTEGER NOT NULL, taken REAL NOT NULL

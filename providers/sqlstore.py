@@ -17,16 +17,20 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from .alarm import ALARM
-from .keystore import BlockSource, KeyState
-from .leases import CountsFromSnapshot, HeldLeases
+from .keystore import COOLING, DISABLED, EXHAUSTED, USABLE, BlockSource, KeyState
+from .leases import HeldLeases
+from .sqlchoice import least_busy_least_used
 from .sqlleases import SqliteLeases
 
 #: Without a cap, a worker writes when it last used its keys at most this often: choosing a
 #: key is then a read, and least-recently-used order reaches the other workers this late.
 USED_FLUSH_SECONDS = 1.0
+#: ... or as soon as this many keys wait to be written: a worker's own recent keys sort
+#: first in the file, and choosing a key reads past them.
+USED_FLUSH_BATCH = 16
 
 
-class SqliteKeyStore(CountsFromSnapshot, SqliteLeases):
+class SqliteKeyStore(SqliteLeases):
     """``KeyStore`` over the state file shared by the processes of a host."""
 
     #: Shared stores keep wall-clock times (``KeyPool`` reads its clock from here).
@@ -40,6 +44,7 @@ class SqliteKeyStore(CountsFromSnapshot, SqliteLeases):
         #: Last uses not written yet (pools without a cap), by (pool, key).
         self._used: dict[tuple[str, str], float] = {}
         self._used_lock = threading.Lock()
+        self._key_sets: dict[str, tuple[Sequence[str], frozenset[str]]] = {}
         super().__init__(path, timeout=timeout)
 
     def _connected(self) -> None:
@@ -52,7 +57,17 @@ class SqliteKeyStore(CountsFromSnapshot, SqliteLeases):
             "INSERT OR IGNORE INTO keys (pool, key, position) VALUES (?, ?, ?)",
             [(pool, k, i) for i, k in enumerate(key_ids)],
         )
+        # Keys no longer configured: counts and choices read the pool's rows, not key_ids.
+        present = {row[0] for row in db.execute("SELECT key FROM keys WHERE pool = ?", (pool,))}
+        stale = present.difference(key_ids)
+        db.executemany("DELETE FROM keys WHERE pool = ? AND key = ?", [(pool, k) for k in stale])
         self._pools.add(pool)
+
+    def _ensure(self, pool: str, key_ids: Sequence[str]) -> None:
+        """The pool's keys are in the file (written once per process and pool)."""
+        if pool not in self._pools or self._pid != os.getpid():
+            with self._write() as db:
+                self._introduce(db, pool, key_ids)
 
     def acquire(
         self,
@@ -95,33 +110,37 @@ class SqliteKeyStore(CountsFromSnapshot, SqliteLeases):
         self, pool: str, key_ids: Sequence[str], exclude: Collection[str], now: float
     ) -> str | None:
         """A key of a pool without a cap: a read, this worker's counts and last uses."""
-        if pool not in self._pools:
-            with self._write() as db:
-                self._introduce(db, pool, key_ids)
+        self._ensure(pool, key_ids)
+        wanted = self._wanted(pool, key_ids)
+        with self._used_lock:
+            used = {k: t for (p, k), t in self._used.items() if p == pool}
+        busy = self._held.local_busy_in(pool)
         with self._read() as db:
             rows = db.execute(
-                "SELECT key, last_used, position, strikes FROM keys"
-                " WHERE pool = ? AND blocked_until <= ?",
+                "SELECT key, last_used, position, strikes FROM keys INDEXED BY keys_by_turn"
+                " WHERE pool = ? AND blocked_until <= ? ORDER BY last_used, position",
                 (pool, now),
-            ).fetchall()
-        wanted = set(key_ids).difference(exclude)
-        busy, used = self._held.local_busy(pool, key_ids), self._used
-        ranked = [
-            (busy.get(k, 0), max(last, used.get((pool, k), 0.0)), position, k, strikes)
-            for k, last, position, strikes in rows
-            if k in wanted
-        ]
-        if not ranked:
+            )
+            chosen = least_busy_least_used(rows, wanted, exclude, busy, used)
+        if chosen is None:
             return None
-        *_, key, strikes = min(ranked)
+        key, strikes = chosen
         self._held.hold(pool, key, None)
         self._strikes[(pool, key)] = strikes
         with self._used_lock:
             schedule = not self._used
             self._used[(pool, key)] = now
-        if schedule:
-            ALARM.after(USED_FLUSH_SECONDS, self._write_used)
-        return str(key)
+            flush_now = len(self._used) == USED_FLUSH_BATCH
+        if schedule or flush_now:
+            ALARM.after(0.0 if flush_now else USED_FLUSH_SECONDS, self._write_used)
+        return key
+
+    def _wanted(self, pool: str, key_ids: Sequence[str]) -> frozenset[str]:
+        """``key_ids`` as a set, made once per pool (not once per request)."""
+        cached = self._key_sets.get(pool)
+        if cached is None or cached[0] is not key_ids:
+            cached = self._key_sets[pool] = (key_ids, frozenset(key_ids))
+        return cached[1]
 
     def _write_used(self) -> None:
         """Write this worker's last uses (lost if the file does not answer: order only)."""
@@ -211,9 +230,7 @@ class SqliteKeyStore(CountsFromSnapshot, SqliteLeases):
 
     def snapshot(self, pool: str, key_ids: Sequence[str]) -> dict[str, KeyState]:
         """Return the state of each key (a read: no write lock once the pool is known)."""
-        if pool not in self._pools or self._pid != os.getpid():
-            with self._write() as db:
-                self._introduce(db, pool, key_ids)
+        self._ensure(pool, key_ids)
         with self._lock:
             rows = (
                 self._connect()
@@ -238,3 +255,28 @@ class SqliteKeyStore(CountsFromSnapshot, SqliteLeases):
             for key, used, until, why, strikes, source, busy in rows
         }
         return {k: found.get(k, KeyState()) for k in key_ids}
+
+    def counts(self, pool: str, key_ids: Sequence[str], now: float) -> dict[str, int]:
+        """Count keys by status: the blocked ones are read, through an index."""
+        counts: dict[str, int] = dict.fromkeys((USABLE, COOLING, DISABLED, EXHAUSTED), 0)
+        self._ensure(pool, key_ids)
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT reason, COUNT(*) FROM keys WHERE pool = ? AND blocked_until > ?"
+                " GROUP BY reason",
+                (pool, now),
+            ).fetchall()
+        for reason, count in rows:
+            counts[reason] = counts.get(reason, 0) + count
+        counts[USABLE] = max(0, len(key_ids) - sum(count for _, count in rows))
+        return counts
+
+    def next_available(self, pool: str, key_ids: Sequence[str], now: float) -> float | None:
+        """When the first blocked key becomes usable, or None if none is blocked."""
+        self._ensure(pool, key_ids)
+        with self._read() as db:
+            row = db.execute(
+                "SELECT MIN(blocked_until) FROM keys WHERE pool = ? AND blocked_until > ?",
+                (pool, now),
+            ).fetchone()
+        return None if row[0] is None else float(row[0])

@@ -7,9 +7,11 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from providers.keystore import COOLING, EXHAUSTED, USABLE
+from providers.sqlchoice import Row, least_busy_least_used
 from providers.sqlstore import SqliteKeyStore
 from tests.fakes.upstream import wait_until
 
@@ -120,3 +122,37 @@ def test_a_lease_the_file_could_not_take_back_is_given_back_later(tmp_path: Path
         timeout=5,
         message="the lease given back once the file answers",
     )
+
+
+def test_choosing_a_key_reads_past_only_the_keys_this_worker_touched() -> None:
+    rows = [(f"key-{i}", 100.0 + i, i, 0) for i in range(10_000)]  # least recently used first
+    pulled: list[str] = []
+
+    def file_order() -> Iterator[Row]:
+        for row in rows:
+            pulled.append(row[0])
+            yield row
+
+    touched = {f"key-{i}": 5000.0 + i for i in range(5)}  # used here, not written yet
+    chosen = least_busy_least_used(
+        file_order(), frozenset(r[0] for r in rows), ("key-5",), {"key-6": 1}, touched
+    )
+    assert chosen == ("key-7", 0)
+    assert len(pulled) == 9  # five touched, one excluded, one held here, the chosen, one more
+
+
+def test_counts_read_blocked_keys_and_forget_keys_no_longer_configured(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    now = time.time()
+    before = SqliteKeyStore(path)
+    assert before.counts("p", [*KEYS, "key-c"], now)[USABLE] == 3
+    for key, reason in (("key-b", COOLING), ("key-c", EXHAUSTED)):
+        before.block("p", key, until=now + 60, reason=reason, strike=False, now=now)
+    counts = before.counts("p", [*KEYS, "key-c"], now)
+    assert counts == {USABLE: 1, COOLING: 1, "disabled": 0, EXHAUSTED: 1}
+    after = SqliteKeyStore(path)  # restarted with key-c taken out of the configuration
+    assert after.counts("p", KEYS, now) == {USABLE: 1, COOLING: 1, "disabled": 0, EXHAUSTED: 0}
+    assert after.next_available("p", KEYS, now) == now + 60
+    assert set(after.snapshot("p", KEYS)) == set(KEYS)
+    with sqlite3.connect(path) as db:
+        assert [r[0] for r in db.execute("SELECT key FROM keys ORDER BY key")] == KEYS
