@@ -46,8 +46,15 @@ for i = 5, #ARGV do
   local flag, own, k = string.match(ARGV[i], '^(.)(%d+):(.*)$')
   ids[#ids + 1], mine[#ids + 1], wanted[#ids + 1] = k, tonumber(own), flag == '+'
 end
-local blocked = redis.call('HMGET', KEYS[1], unpack(ids))
-local used = redis.call('HMGET', KEYS[2], unpack(ids))
+local function hmget(hash)  -- in parts: unpack() of thousands of ids overflows Lua's stack
+  local found = {}
+  for first = 1, #ids, 1000 do
+    local part = redis.call('HMGET', hash, unpack(ids, first, math.min(first + 999, #ids)))
+    for j = 1, #part do found[first + j - 1] = part[j] end
+  end
+  return found
+end
+local blocked, used = hmget(KEYS[1]), hmget(KEYS[2])
 local best, bb, bu
 for i, k in ipairs(ids) do
   if wanted[i] and tonumber(blocked[i] or '0') <= now then

@@ -188,3 +188,13 @@ def test_usage_adds_up_across_workers(redis_server: RedisServer) -> None:
         ("2026-11-17", "key-b", 1, 1, 0, 0),
     ]
     assert first.rows(provider="openai", days=2, now=NOW) == []
+
+
+def test_a_pool_of_ten_thousand_keys_is_served_from_redis(redis_server: RedisServer) -> None:
+    keys = [f"key-{i}" for i in range(10_000)]  # more ids than Lua's unpack() takes at once
+    store = worker(redis_server)
+    now = time.time()
+    store.block("big", "key-0", until=now + 60, reason=COOLING, strike=False, now=now)
+    assert store.acquire("big", keys, exclude=("key-1",), max_in_flight=None, now=now) == "key-2"
+    assert store.acquire("big", keys, exclude=(), max_in_flight=1, now=now) == "key-1"
+    assert worker(redis_server).snapshot("big", keys)["key-1"].in_flight == 1
