@@ -93,6 +93,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                         loaded[target.name] = max(
                             loaded.get(target.name, 0.0), targets.worker_rss(target)
                         )
+        store_waits = stores.waits(started)
         failover = measure_failover(upstream, args)
         scaled = scaling.measure(upstream, args.rounds, args.seconds) if args.scaling else None
         streaming = measure_streaming(args)
@@ -110,6 +111,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "rss_loaded": loaded,
             "cold_start": {t.name: t.cold_start for t in started if t.name != "direct"},
             "failover": failover,
+            "store_waits": store_waits,
         }
     finally:
         for target in started:
@@ -353,6 +355,7 @@ def report(data: dict[str, Any]) -> str:
         f"{fell_back:.2f} ms vs {served:.2f} ms when tier 1 serves (+{fell_back - served:.2f} ms).",
     ]
     lines += stores.report(runs)
+    lines += stores.waits_report(data.get("store_waits"))
     if data.get("scaling"):
         lines += scaling.report(data["scaling"])
     lines += streaming_report(data)
