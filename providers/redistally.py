@@ -14,6 +14,7 @@ from .tally import MAX_EVENTS, SharedTally
 
 def redis_tally(link: RedisLink) -> SharedTally:
     """A sorted set per name, trimmed to the window and to ``MAX_EVENTS``, expiring with it."""
+
     def add(name: str, window: float, now: float) -> int:
         key = PREFIX + "tally:" + name
         member = f"{now!r}:{secrets.token_hex(8)}"  # unique across workers and hosts
