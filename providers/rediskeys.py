@@ -1,14 +1,15 @@
 """Key state in Redis: one truth for every worker of every host that points at it.
 
-Per pool, four hashes (blocked until, reason, strikes, last used) and a sorted set of
-leases (``key|owner``, scored by when the lease expires). Choosing and reserving a
-key is one Lua script, so it is one round trip and atomic across the fleet. A worker
-renews its leases every ``RENEW_SECONDS``; the leases of a worker that died expire
-after ``LEASE_SECONDS``. Times are wall-clock: the fleet's clocks must agree (NTP).
+What is kept per pool is in ``redisscripts``. Choosing and reserving a key is one Lua
+script, so it is one round trip and atomic across the fleet; it reads the least recently
+used keys first and stops at the first free one. A worker renews its leases every
+``RENEW_SECONDS``; the leases of a worker that died expire after ``LEASE_SECONDS``.
+Times are wall-clock: the fleet's clocks must agree (NTP).
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import socket
@@ -20,65 +21,15 @@ from typing import Any
 import redis
 
 from .alarm import ALARM
-from .keystore import USABLE, BlockSource, KeyState, StateUnavailable
-from .leases import CountsFromSnapshot, HeldLeases
+from .keystore import COOLING, DISABLED, EXHAUSTED, USABLE, BlockSource, KeyState, StateUnavailable
+from .leases import HeldLeases
 from .redislink import PREFIX, RedisLink
+from .redisscripts import ACQUIRE, BLOCK, BLOCKED, INTRODUCE
 
 #: A lease not renewed for this long no longer counts (its worker died).
 LEASE_SECONDS = 30.0
 #: How often a worker renews the leases it holds.
 RENEW_SECONDS = 10.0
-
-# ARGV: now, cap (-1: none), lease name, lease expiry, then per key "+" (usable) or "-"
-# (excluded), this worker's own count of it (used without a cap), ":", the key.
-_ACQUIRE = """
-local now = tonumber(ARGV[1])
-local cap = tonumber(ARGV[2])
-local busy, ids, mine, wanted = {}, {}, {}, {}
-if cap >= 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-  for _, member in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
-    local k = string.match(member, '^([^|]*)|')
-    busy[k] = (busy[k] or 0) + 1
-  end
-end
-for i = 5, #ARGV do
-  local flag, own, k = string.match(ARGV[i], '^(.)(%d+):(.*)$')
-  ids[#ids + 1], mine[#ids + 1], wanted[#ids + 1] = k, tonumber(own), flag == '+'
-end
-local function hmget(hash)  -- in parts: unpack() of thousands of ids overflows Lua's stack
-  local found = {}
-  for first = 1, #ids, 1000 do
-    local part = redis.call('HMGET', hash, unpack(ids, first, math.min(first + 999, #ids)))
-    for j = 1, #part do found[first + j - 1] = part[j] end
-  end
-  return found
-end
-local blocked, used = hmget(KEYS[1]), hmget(KEYS[2])
-local best, bb, bu
-for i, k in ipairs(ids) do
-  if wanted[i] and tonumber(blocked[i] or '0') <= now then
-    local b, u = (cap >= 0 and (busy[k] or 0)) or mine[i], tonumber(used[i] or '0')
-    if best == nil or b < bb or (b == bb and u < bu) then best, bb, bu = k, b, u end
-  end
-end
-if best == nil or (cap >= 0 and bb >= cap) then return false end
-if cap >= 0 then redis.call('ZADD', KEYS[3], ARGV[4], best .. '|' .. ARGV[3]) end
-redis.call('HSET', KEYS[2], best, ARGV[1])
-return {best, redis.call('HGET', KEYS[4], best) or '0'}
-"""
-
-_BLOCK = """
-local now, untl = tonumber(ARGV[2]), tonumber(ARGV[3])
-local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if not (current > now and current >= untl) then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-  redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
-  redis.call('HSET', KEYS[4], ARGV[1], ARGV[6])
-end
-if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[3], ARGV[1], 1) end
-return 1
-"""
 
 
 def _keys(pool: str) -> tuple[str, str, str, str, str, str]:
@@ -93,7 +44,18 @@ def _keys(pool: str) -> tuple[str, str, str, str, str, str]:
     )
 
 
-class RedisKeyStore(CountsFromSnapshot):
+def _blocks(pool: str) -> str:
+    return f"{PREFIX}keys:{pool}:blocks"
+
+
+def _turns(pool: str, key_ids: Sequence[str]) -> tuple[str, list[str]]:
+    """The turn set of this key list (its own per list: hosts mid-deploy may differ)."""
+    members = [f"{i:08d}|{k}" for i, k in enumerate(key_ids)]
+    digest = hashlib.sha256("\0".join(key_ids).encode()).hexdigest()[:16]
+    return f"{PREFIX}keys:{pool}:turns:{digest}", members
+
+
+class RedisKeyStore:
     """``KeyStore`` in Redis (raises ``StateUnavailable``; ``FallbackKeyStore`` stands in)."""
 
     #: Shared stores keep wall-clock times (``KeyPool`` reads its clock from here).
@@ -101,8 +63,12 @@ class RedisKeyStore(CountsFromSnapshot):
 
     def __init__(self, link: RedisLink) -> None:
         self.link = link
-        self._acquire = link.script(_ACQUIRE)
-        self._block = link.script(_BLOCK)
+        self._acquire = link.script(ACQUIRE)
+        self._block = link.script(BLOCK)
+        self._introduce = link.script(INTRODUCE)
+        self._blocked = link.script(BLOCKED)
+        #: Each pool's turn set and key list as this process introduced them.
+        self._turns: dict[str, tuple[Sequence[str], str, frozenset[str]]] = {}
         self._owner, self._owner_pid = f"{socket.gethostname()}:{os.getpid()}", os.getpid()
         self._serial = itertools.count()
         #: The keys this process holds (leases as ``key|owner:serial`` members).
@@ -126,13 +92,18 @@ class RedisKeyStore(CountsFromSnapshot):
             self._owner, self._owner_pid = f"{socket.gethostname()}:{os.getpid()}", os.getpid()
         lease = f"{self._owner}:{next(self._serial)}"
         cap = -1 if max_in_flight is None else max_in_flight
-        mine = self._held.local_busy(pool, key_ids) if max_in_flight is None else {}
-        args = [now, cap, lease, now + LEASE_SECONDS]
-        args += [f"{'-' if k in exclude else '+'}{mine.get(k, 0)}:{k}" for k in key_ids]
-        found = self.link.call(
-            lambda r: self._acquire(keys=[blocked, used, leases, strikes], args=args, client=r)
-        )
-        if not found:
+        out = list(exclude)
+        args: list[Any] = [now, cap, lease, now + LEASE_SECONDS, len(out), *out]
+        if max_in_flight is None:
+            for key, count in self._held.local_busy_in(pool).items():
+                args += [key, count]
+        turns = self._ensure(pool, key_ids)
+        names = [blocked, used, leases, strikes, turns]
+        found = self.link.call(lambda r: self._acquire(keys=names, args=args, client=r))
+        if found == -1:  # Redis lost the turn set (flushed, restarted empty, expired)
+            self._ensure(pool, key_ids, again=True)
+            found = self.link.call(lambda r: self._acquire(keys=names, args=args, client=r))
+        if not found or found == -1:
             return None
         key = str(found[0].decode())
         self._held.hold(pool, key, None if max_in_flight is None else f"{key}|{lease}")
@@ -166,7 +137,7 @@ class RedisKeyStore(CountsFromSnapshot):
         blocked, _, _, strikes, reasons, sources = _keys(pool)
         args = [key_id, now, until, reason, int(strike), source]
         self._no_strikes.discard((pool, key_id))
-        names = [blocked, reasons, strikes, sources]
+        names = [blocked, reasons, strikes, sources, _blocks(pool)]
         self.link.call(lambda r: self._block(keys=names, args=args, client=r))
 
     def succeeded(self, pool: str, key_id: str) -> None:
@@ -184,9 +155,49 @@ class RedisKeyStore(CountsFromSnapshot):
             with r.pipeline(transaction=True) as pipe:
                 for name in (blocked, strikes, reasons, sources):
                     pipe.hdel(name, key_id)
+                pipe.zrem(_blocks(pool), key_id)
                 return pipe.execute()
 
         self.link.call(lift)
+
+    def _ensure(self, pool: str, key_ids: Sequence[str], *, again: bool = False) -> str:
+        """The pool's turn set in Redis (written once per process, key list, or loss)."""
+        known = self._turns.get(pool)
+        if known is not None and not again and (known[0] is key_ids or known[0] == key_ids):
+            return known[1]
+        turns, members = _turns(pool, key_ids)
+        blocked, used, *_ = _keys(pool)
+        names = [turns, used, blocked, _blocks(pool)]
+        args = [time.time(), *members]
+        self.link.call(lambda r: self._introduce(keys=names, args=args, client=r))
+        self._turns[pool] = (key_ids, turns, frozenset(key_ids))
+        return turns
+
+    def counts(self, pool: str, key_ids: Sequence[str], now: float) -> dict[str, int]:
+        """Count keys by status: the blocked ones are read, not every key."""
+        counts: dict[str, int] = dict.fromkeys((USABLE, COOLING, DISABLED, EXHAUSTED), 0)
+        for _, reason, _ in self._blocked_now(pool, key_ids, now):
+            counts[reason] = counts.get(reason, 0) + 1
+        counts[USABLE] = len(key_ids) - sum(n for r, n in counts.items() if r != USABLE)
+        return counts
+
+    def next_available(self, pool: str, key_ids: Sequence[str], now: float) -> float | None:
+        """When the first blocked key becomes usable, or None if none is blocked."""
+        return min((until for *_, until in self._blocked_now(pool, key_ids, now)), default=None)
+
+    def _blocked_now(
+        self, pool: str, key_ids: Sequence[str], now: float
+    ) -> list[tuple[str, str, float]]:
+        """(key, reason, until) of this key list's keys blocked after ``now``."""
+        self._ensure(pool, key_ids)
+        wanted = self._turns[pool][2]
+        names = [_blocks(pool), _keys(pool)[4]]
+        flat = self.link.call(lambda r: self._blocked(keys=names, args=[now], client=r))
+        found = [
+            (flat[i].decode(), flat[i + 1].decode(), float(flat[i + 2]))
+            for i in range(0, len(flat), 3)
+        ]
+        return [entry for entry in found if entry[0] in wanted]
 
     def snapshot(self, pool: str, key_ids: Sequence[str]) -> dict[str, KeyState]:
         """Return the state of each key (one round trip)."""

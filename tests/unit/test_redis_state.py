@@ -198,3 +198,44 @@ def test_a_pool_of_ten_thousand_keys_is_served_from_redis(redis_server: RedisSer
     assert store.acquire("big", keys, exclude=("key-1",), max_in_flight=None, now=now) == "key-2"
     assert store.acquire("big", keys, exclude=(), max_in_flight=1, now=now) == "key-1"
     assert worker(redis_server).snapshot("big", keys)["key-1"].in_flight == 1
+
+
+def test_choosing_a_key_reads_the_least_recently_used_not_every_key(
+    redis_server: RedisServer,
+) -> None:
+    keys = [f"key-{i}" for i in range(1000)]
+    store = worker(redis_server)
+    now = time.time()
+    for i in range(3):  # key-0 .. key-2 used, in that order
+        assert store.acquire("p", keys, exclude=(), max_in_flight=None, now=now + i) == keys[i]
+        store.release("p", keys[i])
+    client = redis_client(redis_server.url, 1.0)
+    client.config_resetstat()
+    assert store.acquire("p", keys, exclude=("key-3",), max_in_flight=None, now=now + 9) == "key-4"
+    stats = client.info("commandstats")
+    assert "cmdstat_hmget" not in stats
+    assert stats["cmdstat_hget"]["calls"] <= 3  # key-4's block, its strikes: not 1,000 reads
+    assert store.counts("p", keys, now + 9)[USABLE] == 1000
+
+
+def test_a_flushed_redis_is_filled_again_and_old_blocks_are_counted(
+    redis_server: RedisServer,
+) -> None:
+    store = worker(redis_server)
+    now = time.time()
+    assert store.acquire("p", KEYS, exclude=(), max_in_flight=None, now=now) == "key-a"
+    store.release("p", "key-a")
+    client = redis_client(redis_server.url, 1.0)
+    client.flushall()  # Redis restarted without persistence
+    assert store.acquire("p", KEYS, exclude=(), max_in_flight=None, now=now) == "key-a"
+    store.release("p", "key-a")
+    # A block written without the blocks index (an older keyrelay) counts once introduced.
+    client.hset("keyrelay:keys:q:blocked", "key-b", now + 60)
+    client.hset("keyrelay:keys:q:reason", "key-b", COOLING)
+    fresh = worker(redis_server)
+    assert fresh.counts("q", KEYS, now) == {USABLE: 1, COOLING: 1, "disabled": 0, EXHAUSTED: 0}
+    assert fresh.next_available("q", KEYS, now) == now + 60
+    assert fresh.acquire("q", KEYS, exclude=(), max_in_flight=None, now=now) == "key-a"
+    # Another host's key list (mid-deploy) has its own turns; blocks of keys not in this
+    # list are not counted.
+    assert fresh.counts("q", ["key-a"], now) == {USABLE: 1, COOLING: 0, "disabled": 0, EXHAUSTED: 0}
