@@ -23,6 +23,7 @@ import redis
 from .alarm import ALARM
 from .keystore import COOLING, DISABLED, EXHAUSTED, USABLE, BlockSource, KeyState, StateUnavailable
 from .leases import HeldLeases
+from .mirror import Mirror
 from .redislink import PREFIX, RedisLink
 from .redisscripts import ACQUIRE, BLOCK, BLOCKED, INTRODUCE
 
@@ -30,6 +31,9 @@ from .redisscripts import ACQUIRE, BLOCK, BLOCKED, INTRODUCE
 LEASE_SECONDS = 30.0
 #: How often a worker renews the leases it holds.
 RENEW_SECONDS = 10.0
+#: A worker reads a pool's blocked keys (to count usable keys) at most this often; its own
+#: blocks and lifts are seen at once, and choosing a key always reads Redis.
+BLOCKED_MIRROR_SECONDS = 0.5
 
 
 def _keys(pool: str) -> tuple[str, str, str, str, str, str]:
@@ -69,6 +73,9 @@ class RedisKeyStore:
         self._blocked = link.script(BLOCKED)
         #: Each pool's turn set and key list as this process introduced them.
         self._turns: dict[str, tuple[Sequence[str], str, frozenset[str]]] = {}
+        self._blocked_now_mirror: Mirror[list[tuple[str, str, float]]] = Mirror(
+            BLOCKED_MIRROR_SECONDS
+        )
         self._owner, self._owner_pid = f"{socket.gethostname()}:{os.getpid()}", os.getpid()
         self._serial = itertools.count()
         #: The keys this process holds (leases as ``key|owner:serial`` members).
@@ -139,6 +146,7 @@ class RedisKeyStore:
         self._no_strikes.discard((pool, key_id))
         names = [blocked, reasons, strikes, sources, _blocks(pool)]
         self.link.call(lambda r: self._block(keys=names, args=args, client=r))
+        self._blocked_now_mirror.drop(pool)  # this worker sees its own block at once
 
     def succeeded(self, pool: str, key_id: str) -> None:
         """Clear the rate-limit strikes of a key that just worked (nothing sent if it has none)."""
@@ -159,6 +167,7 @@ class RedisKeyStore:
                 return pipe.execute()
 
         self.link.call(lift)
+        self._blocked_now_mirror.drop(pool)
 
     def _ensure(self, pool: str, key_ids: Sequence[str], *, again: bool = False) -> str:
         """The pool's turn set in Redis (written once per process, key list, or loss)."""
@@ -192,12 +201,16 @@ class RedisKeyStore:
         self._ensure(pool, key_ids)
         wanted = self._turns[pool][2]
         names = [_blocks(pool), _keys(pool)[4]]
-        flat = self.link.call(lambda r: self._blocked(keys=names, args=[now], client=r))
-        found = [
-            (flat[i].decode(), flat[i + 1].decode(), float(flat[i + 2]))
-            for i in range(0, len(flat), 3)
-        ]
-        return [entry for entry in found if entry[0] in wanted]
+
+        def read() -> list[tuple[str, str, float]]:
+            flat = self.link.call(lambda r: self._blocked(keys=names, args=[now], client=r))
+            return [
+                (flat[i].decode(), flat[i + 1].decode(), float(flat[i + 2]))
+                for i in range(0, len(flat), 3)
+            ]
+
+        found = self._blocked_now_mirror.get(pool, read)
+        return [entry for entry in found if entry[0] in wanted and entry[2] > now]
 
     def snapshot(self, pool: str, key_ids: Sequence[str]) -> dict[str, KeyState]:
         """Return the state of each key (one round trip)."""

@@ -239,3 +239,16 @@ def test_a_flushed_redis_is_filled_again_and_old_blocks_are_counted(
     # Another host's key list (mid-deploy) has its own turns; blocks of keys not in this
     # list are not counted.
     assert fresh.counts("q", ["key-a"], now) == {USABLE: 1, COOLING: 0, "disabled": 0, EXHAUSTED: 0}
+
+
+def test_counts_see_this_workers_blocks_at_once_and_others_within_the_mirror(
+    redis_server: RedisServer,
+) -> None:
+    mine, other = worker(redis_server), worker(redis_server)
+    now = time.time()
+    assert mine.counts("p", KEYS, now)[USABLE] == 2  # now mirrored here for a moment
+    mine.block("p", "key-a", until=now + 60, reason=COOLING, strike=False, now=now)
+    assert mine.counts("p", KEYS, now)[COOLING] == 1
+    other.block("p", "key-b", until=now + 60, reason=EXHAUSTED, strike=False, now=now)
+    wait_until(lambda: mine.counts("p", KEYS, time.time())[EXHAUSTED] == 1, timeout=5)
+    assert mine.next_available("p", KEYS, now) == now + 60
