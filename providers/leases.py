@@ -1,4 +1,4 @@
-"""What the shared key stores have in common: the keys this process holds, and counts.
+"""What the shared key stores have in common: the keys this process holds.
 
 A key of a pool with a cap (``MAX_CONCURRENT_REQUESTS_PER_KEY_<P>``) is held through a
 lease in the shared store, so that the cap holds across workers and hosts; its handle
@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
 from typing import Generic, TypeVar
-
-from .keystore import COOLING, DISABLED, EXHAUSTED, USABLE, KeyState
 
 H = TypeVar("H")
 
@@ -59,33 +56,7 @@ class HeldLeases(Generic[H]):
         with self._lock:
             return {k: n for (p, k), n in self._local.items() if p == pool}
 
-    def local_busy(self, pool: str, keys: Iterable[str]) -> dict[str, int]:
-        """How many requests of this process hold each key of a pool without a cap."""
-        with self._lock:
-            return {k: self._local.get((pool, k), 0) for k in keys}
-
     def shared(self) -> list[tuple[str, H]]:
         """Every shared lease held here, with its pool (to renew them)."""
         with self._lock:
             return [(pool, h) for (pool, _), hs in self._shared.items() for h in hs]
-
-
-class CountsFromSnapshot:
-    """``counts`` and ``next_available`` from ``snapshot``, for a shared store (one read)."""
-
-    def snapshot(self, pool: str, key_ids: Sequence[str]) -> dict[str, KeyState]:
-        """Return the state of each key."""
-        raise NotImplementedError
-
-    def counts(self, pool: str, key_ids: Sequence[str], now: float) -> dict[str, int]:
-        """Count keys by status (usable, cooling, disabled, exhausted)."""
-        counts: dict[str, int] = {USABLE: 0, COOLING: 0, DISABLED: 0, EXHAUSTED: 0}
-        for state in self.snapshot(pool, key_ids).values():
-            counts[state.status(now)] += 1
-        return counts
-
-    def next_available(self, pool: str, key_ids: Sequence[str], now: float) -> float | None:
-        """When the first blocked key becomes usable, or None if none is blocked."""
-        later = [s.blocked_until for s in self.snapshot(pool, key_ids).values()]
-        waits = [w for w in later if w > now]
-        return min(waits) if waits else None

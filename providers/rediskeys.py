@@ -225,7 +225,7 @@ class RedisKeyStore:
                 return pipe.execute()
 
         until, last, strike, why, came, live = self.link.call(read)
-        busy = self._held.local_busy(pool, ids)
+        busy = self._held.local_busy_in(pool)
         for member in live:
             key = member.decode().split("|", 1)[0]
             busy[key] = busy.get(key, 0) + 1

@@ -242,7 +242,7 @@ class SqliteKeyStore(SqliteLeases):
                 )
                 .fetchall()
             )
-        local = self._held.local_busy(pool, key_ids)
+        local = self._held.local_busy_in(pool)
         found = {
             key: KeyState(
                 in_flight=busy + local.get(key, 0),
