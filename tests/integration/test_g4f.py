@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from tests.fakes.g4f import recorded
-from tests.fakes.upstream import FakeUpstream, Hit, Reply, completion
+from tests.fakes.upstream import FakeUpstream, Hit, Reply, completion, wait_until
 
 from .gunicorn import Gunicorn
 from .helpers import AUTH, CLIENT_KEY, StartGateway
@@ -204,9 +204,14 @@ def test_a_swapped_model_is_visible_and_the_body_keeps_the_asked_name(
     assert response.headers["X-Served-Model"] == "ash"
     streamed = chat(gateway, f"g4f/{GOOD}", stream=True)
     assert streamed.headers["X-Served-Model"] == "fake-model"  # what the recording says
-    lines = [json.loads(line) for line in gateway.logs().splitlines() if line.startswith("{")]
-    logged = [line.get("served_model") for line in lines if line.get("msg") == "request"]
-    assert "ash" in logged
+
+    def logged() -> list[object]:
+        lines = [json.loads(line) for line in gateway.logs().splitlines() if line.startswith("{")]
+        return [line.get("served_model") for line in lines if line.get("msg") == "request"]
+
+    # A request's line is written when its response closes: wait for both, with a deadline.
+    wait_until(lambda: len(logged()) >= 2, message="both request lines")
+    assert "ash" in logged()
 
 
 def test_strict_model_fails_over_from_a_swapped_answer(

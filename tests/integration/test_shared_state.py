@@ -39,9 +39,21 @@ def until_two_workers_served(gateway_url: str, logs: Callable[[], str]) -> list[
     return statuses
 
 
-def pids_that_served(logs: str) -> set[int]:
+def request_lines(logs: str) -> list[dict[str, object]]:
     lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
-    return {int(line["pid"]) for line in lines if line.get("msg") == "request"}
+    return [line for line in lines if line.get("msg") == "request"]
+
+
+def pids_that_served(logs: str) -> set[int]:
+    return {int(str(line["pid"])) for line in request_lines(logs)}
+
+
+def wait_for_request_lines(logs: Callable[[], str], count: int) -> None:
+    """A request's line is written when its response closes, after the client has the last
+    byte: wait (with a deadline) until every request sent has one."""
+    wait_until(
+        lambda: len(request_lines(logs())) >= count, timeout=10, message=f"{count} request lines"
+    )
 
 
 def test_a_rate_limited_key_is_asked_once_by_four_workers(
@@ -68,6 +80,7 @@ def test_each_worker_asks_the_rate_limited_key_with_per_process_state(
     gateway = start_gateway(env)
     statuses = until_two_workers_served(gateway.url, gateway.logs)
     assert statuses == [200] * len(statuses)
+    wait_for_request_lines(gateway.logs, len(statuses))
     served_by = pids_that_served(gateway.logs())
     assert len(fake.hits_for(KEY_A, path="/chat/completions")) == len(served_by) > 1
 
