@@ -14,8 +14,9 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
-from .circuit import OPEN, Circuit, Permit
+from .circuit import OPEN, Circuit, Permit, circuit_settings
 from .circuitstore import CircuitStore, InMemoryCircuits
 from .config import RoutingConfig
 
@@ -29,14 +30,13 @@ class ModelHealth:
     def __init__(
         self,
         *,
-        threshold: int,
-        open_seconds: float,
-        max_open_seconds: float,
         clock: Callable[[], float] = time.monotonic,
         store: CircuitStore | None = None,
         endpoint: str = "",
+        **settings: Any,
     ) -> None:
-        self._settings = (threshold, open_seconds, max_open_seconds)
+        #: The keywords of every model's ``Circuit`` (thresholds and waits).
+        self._settings = settings
         self._clock = clock
         self._store: CircuitStore = store or InMemoryCircuits()
         self._endpoint = endpoint
@@ -53,25 +53,15 @@ class ModelHealth:
         endpoint: str = "",
     ) -> ModelHealth:
         """Model circuits with the thresholds and waits a routing configuration sets."""
-        return cls(
-            threshold=routing.circuit_failures,
-            open_seconds=routing.circuit_open_seconds,
-            max_open_seconds=routing.circuit_max_open_seconds,
-            clock=clock,
-            store=store,
-            endpoint=endpoint,
-        )
+        return cls(clock=clock, store=store, endpoint=endpoint, **circuit_settings(routing))
 
     def _circuit(self, model: str) -> Circuit:
         name = model.lower()
         with self._lock:
             circuit = self._circuits.get(name)
             if circuit is None:
-                threshold, open_seconds, max_open = self._settings
                 circuit = self._circuits[name] = Circuit(
-                    threshold=threshold,
-                    open_seconds=open_seconds,
-                    max_open_seconds=max_open,
+                    **self._settings,
                     clock=self._clock,
                     store=self._store,
                     name=f"{self._endpoint}|model:{name}",
@@ -102,6 +92,10 @@ class ModelHealth:
     def release(self, model: str, permit: Permit) -> None:
         """End an attempt for ``model`` that gave no verdict."""
         self._circuit(model).release(permit)
+
+    def due_in(self, model: str) -> float:
+        """Seconds until ``model``'s trial (0 when it is not set aside)."""
+        return self._circuit(model).due_in()
 
     def set_aside(self) -> dict[str, float]:
         """The models set aside now, with the seconds until each gets a trial."""

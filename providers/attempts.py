@@ -53,11 +53,15 @@ class Attempt:
     error: str | None = None
     #: The attempt's duration, unrounded (for latency histograms).
     seconds: float = 0.0
+    #: Tried although its circuit had set it aside, because every option was.
+    last_resort: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return the attempt as JSON-ready data (fingerprints only, never keys)."""
         data = asdict(self)
         del data["seconds"]
+        if not self.last_resort:
+            del data["last_resort"]
         return data
 
 

@@ -1,15 +1,22 @@
 """A circuit breaker per provider: stop sending to a provider that keeps failing.
 
-After ``threshold`` consecutive provider failures (5xx, timeouts, broken or
-malformed answers) the circuit opens for ``open_seconds``; each time it opens
-again without a success in between, the wait doubles, up to ``max_open_seconds``.
-When the wait is over the circuit is half-open: one trial request goes through,
-and its outcome closes the circuit or opens it again.
+A circuit opens on a failure *rate*: when a window (started by a failure, lasting
+``window_seconds``) holds at least ``min_calls`` calls of which ``failure_rate`` or
+more were provider failures (5xx, timeouts, broken or malformed answers). A
+provider that answers most requests stays in service however long it runs; one
+that fails most of them is set aside. Connection failures alone (the endpoint is
+unreachable) open it sooner: ``threshold`` of them in a row.
+
+An open circuit refuses for ``open_seconds``; each time it opens again without a
+success in between, the wait doubles, up to ``max_open_seconds``. When the wait is
+over the circuit is half-open: one trial request goes through, and its outcome
+closes the circuit or opens it again.
 
 Only the trial decides once the circuit has opened: requests that were already
 in flight when it opened may still fail (or succeed) after it, and neither may
-double the wait nor close the circuit early. ``allow`` hands out a ``Permit``
-that the caller gives back with the outcome.
+double the wait nor close the circuit early. A last-resort attempt (every option
+was set aside, ``Permit.LAST_RESORT``) may close it by succeeding, never reopen it.
+``allow`` hands out a ``Permit`` that the caller gives back with the outcome.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from enum import StrEnum
+from typing import Any
 
 from .circuitstore import AT_REST, CircuitRecord, CircuitStore, InMemoryCircuits
 from .config import RoutingConfig
@@ -37,6 +45,8 @@ class Permit(StrEnum):
 
     PASS = "pass"
     TRIAL = "trial"
+    #: Every option was set aside by its circuit: this one, due soonest, is tried anyway.
+    LAST_RESORT = "last_resort"
 
 
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
@@ -50,6 +60,9 @@ class Circuit:
         self,
         *,
         threshold: int = RoutingConfig.circuit_failures,
+        min_calls: int = RoutingConfig.circuit_min_calls,
+        failure_rate: float = RoutingConfig.circuit_failure_rate,
+        window_seconds: float = RoutingConfig.circuit_window_seconds,
         open_seconds: float = RoutingConfig.circuit_open_seconds,
         max_open_seconds: float = RoutingConfig.circuit_max_open_seconds,
         spread: bool = False,
@@ -59,6 +72,7 @@ class Circuit:
         trial_seconds: float = RoutingConfig.request_deadline,
     ) -> None:
         self._threshold = threshold
+        self._min_calls, self._rate, self._window = min_calls, failure_rate, window_seconds
         #: An aggregator's circuit (G4F): failures open it only when they span models, or
         #: when every one of them was a connection failure (the endpoint is unreachable).
         self._spread = spread
@@ -83,14 +97,11 @@ class Circuit:
     ) -> Circuit:
         """A circuit with the thresholds and waits a routing configuration sets."""
         return cls(
-            threshold=routing.circuit_failures,
-            open_seconds=routing.circuit_open_seconds,
-            max_open_seconds=routing.circuit_max_open_seconds,
+            **circuit_settings(routing),
             spread=spread,
             clock=clock,
             store=store,
             name=name,
-            trial_seconds=routing.request_deadline,
         )
 
     def _state_of(self, record: CircuitRecord, now: float) -> CircuitState:
@@ -143,7 +154,15 @@ class Circuit:
         if permit is Permit.TRIAL:
             return self._open(r) if failed else AT_REST
         if r.opens:
+            if permit is Permit.LAST_RESORT and not failed:
+                return AT_REST  # it answered after all: evidence enough to close
             return r  # in flight since before it opened: the trial decides, not this
+        now = self._clock()
+        if now - r.since > self._window:  # the window is over: a new one starts at a failure
+            if not failed:
+                return AT_REST
+            r = replace(r, since=now, calls=0, failed=0, failures=0, models=(), unreachable=True)
+        r = replace(r, calls=r.calls + 1, failed=r.failed + int(failed))
         if not failed:
             return replace(r, failures=0, models=(), unreachable=True)
         models = tuple(sorted(set(r.models) | {model.lower()}))[:16]
@@ -151,12 +170,23 @@ class Circuit:
             r, failures=r.failures + 1, models=models, unreachable=r.unreachable and unreachable
         )
         spans = not self._spread or len(r.models) > 1 or r.unreachable
-        return self._open(r) if r.failures >= self._threshold and spans else r
+        return self._open(r) if spans and self._tripped(r) else r
+
+    def _tripped(self, r: CircuitRecord) -> bool:
+        """Too many of the window's calls failed, or the endpoint is unreachable."""
+        if r.unreachable and r.failures >= self._threshold:
+            return True
+        return r.calls >= self._min_calls and r.failed >= self._rate * r.calls
 
     def _open(self, r: CircuitRecord) -> CircuitRecord:
         opens = r.opens + 1
         wait = min(self._open_seconds * 2 ** (opens - 1), self._max_open_seconds)
         return CircuitRecord(opens=opens, open_until=self._clock() + wait)
+
+    def due_in(self) -> float:
+        """Seconds until an open circuit's trial (0 when it is not open): the soonest goes
+        first when every option is set aside."""
+        return self.retry_in() or 0.0
 
     def release(self, permit: Permit | None = Permit.TRIAL) -> None:
         """End an attempt that gave no verdict (the key, not the provider, was at fault)."""
@@ -169,3 +199,16 @@ class Circuit:
         if self._state_of(record, now) != OPEN:
             return None
         return max(0.0, record.open_until - now)
+
+
+def circuit_settings(routing: RoutingConfig) -> dict[str, Any]:
+    """The thresholds and waits of every circuit (provider or model) a configuration sets."""
+    return {
+        "threshold": routing.circuit_failures,
+        "min_calls": routing.circuit_min_calls,
+        "failure_rate": routing.circuit_failure_rate,
+        "window_seconds": routing.circuit_window_seconds,
+        "open_seconds": routing.circuit_open_seconds,
+        "max_open_seconds": routing.circuit_max_open_seconds,
+        "trial_seconds": routing.request_deadline,
+    }

@@ -31,6 +31,7 @@ T = TypeVar("T")
 class CircuitRecord:
     """One circuit's state."""
 
+    #: Failures in a row (reset by any sign of life).
     failures: int = 0
     opens: int = 0
     open_until: float = 0.0
@@ -40,11 +41,15 @@ class CircuitRecord:
     models: tuple[str, ...] = field(default=())
     #: Every failure of the current run was a connection failure.
     unreachable: bool = True
+    #: The window (started by a failure): when it began, its calls and its failed calls.
+    since: float = 0.0
+    calls: int = 0
+    failed: int = 0
 
     @property
     def at_rest(self) -> bool:
         """Closed with nothing counted: nothing worth keeping."""
-        return not (self.failures or self.opens or self.trial_until)
+        return not (self.failures or self.opens or self.trial_until or self.failed)
 
 
 AT_REST = CircuitRecord()

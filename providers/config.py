@@ -71,7 +71,14 @@ class RoutingConfig:
     #: MODEL_GROUP_<NAME>: an exact, ordered chain of provider/model entries.
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     fallback_enabled: bool = True
+    #: CIRCUIT_FAILURE_THRESHOLD: connection failures in a row that open a circuit at once.
     circuit_failures: int = 3
+    #: CIRCUIT_FAILURE_RATE: the share of failed calls in a window that opens a circuit...
+    circuit_failure_rate: float = 0.5
+    #: CIRCUIT_MIN_CALLS: ...once the window holds at least this many calls.
+    circuit_min_calls: int = 10
+    #: CIRCUIT_WINDOW_SECONDS: the window, from its first failure.
+    circuit_window_seconds: float = 60.0
     circuit_open_seconds: float = 30.0
     circuit_max_open_seconds: float = 600.0
     not_found_ttl: float = 600.0

@@ -48,8 +48,15 @@ def env_str(env: Mapping[str, str], name: str, default: str = "") -> str:
     return env.get(name, "").strip() or default
 
 
-def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
-    """Return a number of at least ``minimum``, or raise ``ConfigError``."""
+def env_float(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    *,
+    minimum: float = 0.0,
+    maximum: float = float("inf"),
+) -> float:
+    """Return a number from ``minimum`` to ``maximum``, or raise ``ConfigError``."""
     raw = env_str(env, name)
     if not raw:
         return default
@@ -59,6 +66,8 @@ def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: flo
         raise ConfigError(f"{name}={raw!r} is not a number") from None
     if value < minimum or value != value:
         raise ConfigError(f"{name}={raw!r} must be at least {minimum:g}")
+    if value > maximum:
+        raise ConfigError(f"{name}={raw!r} must be at most {maximum:g}")
     return value
 
 

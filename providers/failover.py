@@ -20,7 +20,7 @@ from .errors import ClientGone, DeadlineExceeded, ModelNotServed, ProviderError
 from .guard import Guard, guarded
 from .http import Timeout
 from .keys import Lease
-from .outcomes import Outcome
+from .outcomes import Outcome, Skip
 from .resolve import Candidate
 from .runtime import Admission, Held
 from .slots import SlotQueue
@@ -86,28 +86,75 @@ class Failover:
         hold: bool,
         client_gone: Callable[[], bool] | None,
     ) -> Walked[T] | None:
-        """One walk down the candidates: what served, or None (the trail says why)."""
-        for first, candidate in enumerate(candidates):
+        """One walk down the candidates: what served, or None (the trail says why).
+
+        When nothing served and some candidate was passed over by its circuit, the one whose
+        circuit is due soonest is tried anyway: a circuit is keyrelay's guess, and refusing
+        with an option untried is worse than one more failure.
+        """
+        set_aside: list[tuple[int, Candidate]] = []
+        for index, candidate in enumerate(candidates):
             runtime = candidate.provider
             admission = candidate.skip or runtime.admit(candidate.model)
             if not isinstance(admission, Admission):
                 trail.skip(runtime.name, runtime.tier, candidate.model, admission)
+                if admission in SET_ASIDE:
+                    set_aside.append((index, candidate))
                 continue
-            tried: set[str] = set()
-            while (lease := runtime.keys.acquire(exclude=tried)) is not None:
-                tried.add(lease.key_id)
-                attempt = _Attempt(candidate, lease, admission, deadline, trail, first == 0)
-                walked = attempt.run(call, self._config, mode, hold, client_gone, self._clock)
-                if walked is not None:
-                    return walked
-                if not attempt.next_key:
-                    break
-            else:
-                runtime.release(admission, candidate.model)
-                if not tried:
-                    trail.skip(
-                        runtime.name, runtime.tier, candidate.model, runtime.blocked_reason()
-                    )
+            walk = _Walk(candidate, admission, deadline, trail, index == 0)
+            walked = walk.keys(call, self._config, mode, hold, client_gone, self._clock)
+            if walked is not None:
+                return walked
+        if not set_aside or deadline.expired():
+            return None
+        index, candidate = min(set_aside, key=lambda ic: ic[1].provider.due_in(ic[1].model))
+        admission = candidate.provider.admit_last_resort(candidate.model)
+        walk = _Walk(candidate, admission, deadline, trail, index == 0, last_resort=True)
+        return walk.keys(call, self._config, mode, hold, client_gone, self._clock)
+
+
+#: Skips that are a circuit's (keyrelay's guess), not the keys' or the client's.
+SET_ASIDE = frozenset({Skip.CIRCUIT_OPEN, Skip.MODEL_SET_ASIDE})
+
+
+class _Walk:
+    """One admitted candidate: its keys in turn until one serves or the candidate is done."""
+
+    def __init__(
+        self,
+        candidate: Candidate,
+        admission: Admission,
+        deadline: Deadline,
+        trail: Trail,
+        first: bool,
+        *,
+        last_resort: bool = False,
+    ) -> None:
+        self.candidate, self.admission, self.deadline = candidate, admission, deadline
+        self.trail, self.first, self.last_resort = trail, first, last_resort
+
+    def keys(
+        self,
+        call: Call[T],
+        config: RoutingConfig,
+        mode: str | None,
+        hold: bool,
+        client_gone: Callable[[], bool] | None,
+        clock: Callable[[], float],
+    ) -> Walked[T] | None:
+        """What served, or None once no key of this candidate is left to try."""
+        runtime, candidate = self.candidate.provider, self.candidate
+        tried: set[str] = set()
+        while (lease := runtime.keys.acquire(exclude=tried)) is not None:
+            tried.add(lease.key_id)
+            attempt = _Attempt(candidate, lease, self.admission, self.deadline, self.trail)
+            attempt.first, attempt.last_resort = self.first, self.last_resort
+            walked = attempt.run(call, config, mode, hold, client_gone, clock)
+            if walked is not None or not attempt.next_key:
+                return walked
+        runtime.release(self.admission, candidate.model)
+        if not tried:
+            self.trail.skip(runtime.name, runtime.tier, candidate.model, runtime.blocked_reason())
         return None
 
 
@@ -121,10 +168,13 @@ class _Attempt:
         admission: Admission,
         deadline: Deadline,
         trail: Trail,
-        first: bool,
     ) -> None:
         self.candidate, self.lease, self.admission = candidate, lease, admission
-        self.deadline, self.trail, self.first = deadline, trail, first
+        self.deadline, self.trail = deadline, trail
+        #: The first candidate of the chain (a caller's fault there stops the walk).
+        self.first = False
+        #: Tried although its circuit set it aside (every option was): said in the trail.
+        self.last_resort = False
         #: After a failure: try the next key of the same provider (the key was at fault).
         self.next_key = False
 
@@ -181,6 +231,7 @@ class _Attempt:
             ms=round(seconds * 1000),
             error=error.message[:200] if error else None,
             seconds=seconds,
+            last_resort=self.last_resort,
         )
 
 

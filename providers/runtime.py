@@ -209,6 +209,16 @@ class ProviderRuntime:
             return Skip.CIRCUIT_OPEN
         return Admission(permit, model_permit)
 
+    def admit_last_resort(self, model: str) -> Admission:
+        """Permits to try ``model`` although its circuit set it aside (every option was)."""
+        model_permit = Permit.LAST_RESORT if self.models is not None else None
+        return Admission(Permit.LAST_RESORT, model_permit)
+
+    def due_in(self, model: str) -> float:
+        """Seconds until the circuits in the way of ``model`` here let a trial through."""
+        model_wait = self.models.due_in(model) if self.models is not None else 0.0
+        return max(self.circuit.due_in(), model_wait)
+
     def record(self, admission: Admission, model: str, outcome: str) -> None:
         """Feed an outcome to the circuit (and the model's, on an aggregator)."""
         self.circuit.record(outcome, admission.endpoint, model)

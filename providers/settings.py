@@ -188,6 +188,13 @@ def load_routing_config(env: Mapping[str, str], *, pool_maxsize: int = 10) -> Ro
         groups=load_groups(env),
         fallback_enabled=env_bool(env, "FALLBACK_ENABLED", d.fallback_enabled),
         circuit_failures=env_int(env, "CIRCUIT_FAILURE_THRESHOLD", d.circuit_failures, minimum=1),
+        circuit_failure_rate=env_float(
+            env, "CIRCUIT_FAILURE_RATE", d.circuit_failure_rate, minimum=0.01, maximum=1.0
+        ),
+        circuit_min_calls=env_int(env, "CIRCUIT_MIN_CALLS", d.circuit_min_calls, minimum=1),
+        circuit_window_seconds=env_float(
+            env, "CIRCUIT_WINDOW_SECONDS", d.circuit_window_seconds, minimum=0.001
+        ),
         circuit_open_seconds=env_float(
             env, "CIRCUIT_OPEN_SECONDS", d.circuit_open_seconds, minimum=0.001
         ),

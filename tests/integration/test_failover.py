@@ -231,9 +231,11 @@ def test_connection_refused_moves_on(ladder: Ladder, start_gateway: StartGateway
 
 
 @STREAMING
-def test_circuit_opens_after_consecutive_failures(
-    gateway: Gunicorn, ladder: Ladder, stream: bool
+def test_circuit_opens_on_a_failure_rate(
+    ladder: Ladder, start_gateway: StartGateway, stream: bool
 ) -> None:
+    ladder.backup.default = answers("backup")  # type: ignore[assignment]
+    gateway = start_gateway(ladder.env(TIMEOUT_READ="2", CIRCUIT_MIN_CALLS="3"))
     ladder.premium.default = lambda hit: Reply(status=500)
     for _ in range(3):
         assert text_of(ask(gateway, stream=stream)) == "from backup"

@@ -70,11 +70,16 @@ def test_one_bad_model_name_is_set_aside_alone(
     fake.default = by_model(
         {"no-such-model-xyz": lambda: recorded("chat_no-such-model-xyz_sfalse.txt")}
     )
-    gateway = start_gateway(g4f_env(fake))
-    statuses = [chat(gateway, "g4f/no-such-model-xyz").status_code for _ in range(5)]
-    assert statuses[:3] == [502, 502, 502]
-    assert statuses[3:] == [503, 503]  # set aside: nothing more reaches G4F for it
-    assert hits(fake, "no-such-model-xyz") == 3
+    gateway = start_gateway(g4f_env(fake, CIRCUIT_MIN_CALLS="3"))
+    answers = [chat(gateway, "g4f/no-such-model-xyz") for _ in range(5)]
+    assert [a.status_code for a in answers] == [502] * 5
+    # Set aside after three, but the only option: tried anyway, and the trail says so.
+    assert [len(a.json()["error"]["attempts"]) for a in answers] == [1, 1, 1, 2, 2]
+    for late in answers[3:]:
+        skipped, tried = late.json()["error"]["attempts"]
+        assert skipped["outcome"] == "skipped_model_set_aside"
+        assert tried["last_resort"] is True and tried["outcome"] != "success"
+    assert hits(fake, "no-such-model-xyz") == 5
     served = chat(gateway, f"g4f/{GOOD}")
     assert served.status_code == 200, served.text
     state = provider_state(gateway, "g4f-main")
@@ -87,13 +92,14 @@ def test_failures_across_models_open_the_endpoint(
 ) -> None:
     down = lambda: recorded("chat_gpt-4o-mini_strue.txt")  # noqa: E731 - every backend down
     fake.default = by_model({"model-a": down, "model-b": down, "model-c": down})
-    gateway = start_gateway(g4f_env(fake))
+    gateway = start_gateway(g4f_env(fake, CIRCUIT_MIN_CALLS="3"))
     for model in ("model-a", "model-b", "model-c"):
         assert chat(gateway, f"g4f/{model}").status_code == 502
     assert provider_state(gateway, "g4f-main")["circuit"] == "open"
-    refused = chat(gateway, f"g4f/{GOOD}")
-    assert refused.status_code == 503
-    assert refused.json()["error"]["attempts"][0]["outcome"] == "skipped_circuit_open"
+    last = chat(gateway, f"g4f/{GOOD}")  # the only option left: tried, not refused
+    assert last.status_code == 200, last.text
+    assert last.headers["X-Attempt-Trail"].startswith("g4f-main:-:skipped_circuit_open")
+    assert provider_state(gateway, "g4f-main")["circuit"] == "closed"  # it answered
 
 
 # -- 2. a backend's 401 / 429 is the model's, not the key's -------------------------------
@@ -332,6 +338,7 @@ def test_concurrent_failures_open_the_circuit_once(
         "PREMIUM_API_KEY": "sk-premium-aaaaaaaaaaaaaaaa",
         "PREMIUM_MODELS": GOOD,
         "THREADS": "8",
+        "CIRCUIT_MIN_CALLS": "3",
     }
     gateway = start_gateway(env)
     threads = [threading.Thread(target=chat, args=(gateway, GOOD)) for _ in range(6)]

@@ -207,12 +207,13 @@ def test_a_failing_provider_opens_one_circuit_for_every_worker(
             "BACKUP_API_KEY": "sk-backup-key-eeeeeeeeeeeeee",
             "BACKUP_MODELS": "fake-model",
             "PROVIDER_PRIORITY_BACKUP": "2",
+            "CIRCUIT_MIN_CALLS": "3",
         }
         gateway = start_gateway(env)
         statuses = until_two_workers_served(gateway.url, gateway.logs)
         statuses += ask_on_new_connections(gateway.url, 10)
         assert statuses == [200] * len(statuses)  # the backup served every one
-        # CIRCUIT_FAILURE_THRESHOLD (3) failures in all, whichever workers saw them.
+        # CIRCUIT_MIN_CALLS (3) failed calls in all, whichever workers saw them.
         assert len(fake.hits_for(path="/chat/completions")) == 3
         state = gateway.request("GET", "/v1/providers", headers=AUTH).json()["data"][0]
         assert (state["provider"], state["circuit"]) == ("fake", "open")

@@ -1,4 +1,4 @@
-"""The circuit breaker: open after consecutive failures, one trial, longer on repeat."""
+"""The circuit breaker: open on a failure rate, one trial, longer on repeat."""
 
 from __future__ import annotations
 
@@ -8,21 +8,62 @@ from providers.circuit import CLOSED, HALF_OPEN, OPEN, Circuit, Permit
 from tests.helpers import FakeClock as Clock
 
 
-def test_opens_after_threshold_consecutive_failures(clock: Clock) -> None:
-    circuit = Circuit(threshold=3, open_seconds=30, clock=clock)
+def test_opens_on_a_failure_rate_once_the_window_holds_enough_calls(clock: Clock) -> None:
+    circuit = Circuit(min_calls=10, failure_rate=0.5, open_seconds=30, clock=clock)
+    for outcome in ["server_error", "timeout", "malformed", "server_error"] * 2:
+        circuit.record(outcome)
+    assert circuit.state() == CLOSED  # 8 of 8 failed, but fewer calls than the minimum
+    circuit.record("rate_limited")  # a sign of life: a call that did not fail
     circuit.record("server_error")
-    circuit.record("timeout")
-    circuit.record("rate_limited")  # a sign of life resets the count
-    circuit.record("server_error")
-    circuit.record("connection")
-    assert circuit.state() == CLOSED
-    circuit.record("malformed")
-    assert circuit.state() == OPEN and not circuit.allow()
+    assert circuit.state() == OPEN and not circuit.allow()  # 9 of 10 failed
     assert circuit.retry_in() == pytest.approx(30)
 
 
+def test_a_provider_failing_one_request_in_five_stays_closed(clock: Clock) -> None:
+    circuit = Circuit(min_calls=10, failure_rate=0.5, clock=clock)
+    for n in range(1000):
+        circuit.record("server_error" if n % 5 == 0 else "success")
+        clock.now += 0.05
+        assert circuit.state() == CLOSED
+
+
+def test_a_window_ends_and_its_failures_with_it(clock: Clock) -> None:
+    circuit = Circuit(min_calls=4, failure_rate=0.5, window_seconds=60, clock=clock)
+    for _ in range(3):
+        circuit.record("server_error")
+    clock.now += 61
+    circuit.record("success")  # a new window would start at a failure: at rest again
+    circuit.record("server_error")
+    circuit.record("success")
+    circuit.record("success")
+    circuit.record("success")
+    assert circuit.state() == CLOSED  # 1 of 4 in this window, not 4 of 7
+
+
+def test_connection_failures_in_a_row_open_it_sooner(clock: Clock) -> None:
+    circuit = Circuit(threshold=3, min_calls=10, clock=clock)
+    circuit.record("connection")
+    circuit.record("connection")
+    circuit.record("success")  # a sign of life resets the run
+    circuit.record("connection")
+    circuit.record("connection")
+    assert circuit.state() == CLOSED
+    circuit.record("connection")
+    assert circuit.state() == OPEN
+
+
+def test_a_last_resort_success_closes_and_its_failure_changes_nothing(clock: Clock) -> None:
+    circuit = Circuit(min_calls=1, open_seconds=30, clock=clock)
+    circuit.record("server_error")
+    assert circuit.state() == OPEN
+    circuit.record("timeout", Permit.LAST_RESORT)
+    assert circuit.state() == OPEN and circuit.retry_in() == pytest.approx(30)
+    circuit.record("success", Permit.LAST_RESORT)
+    assert circuit.state() == CLOSED
+
+
 def test_half_open_lets_one_trial_through(clock: Clock) -> None:
-    circuit = Circuit(threshold=1, open_seconds=30, clock=clock)
+    circuit = Circuit(min_calls=1, open_seconds=30, clock=clock)
     circuit.record("server_error")
     clock.now += 30
     assert circuit.state() == HALF_OPEN
@@ -33,7 +74,7 @@ def test_half_open_lets_one_trial_through(clock: Clock) -> None:
 
 
 def test_failed_trial_reopens_for_longer_up_to_the_cap(clock: Clock) -> None:
-    circuit = Circuit(threshold=1, open_seconds=30, max_open_seconds=100, clock=clock)
+    circuit = Circuit(min_calls=1, open_seconds=30, max_open_seconds=100, clock=clock)
     waits = []
     permit = Permit.PASS
     for _ in range(4):
@@ -46,7 +87,7 @@ def test_failed_trial_reopens_for_longer_up_to_the_cap(clock: Clock) -> None:
 
 
 def test_a_trial_without_verdict_is_released(clock: Clock) -> None:
-    circuit = Circuit(threshold=1, open_seconds=1, clock=clock)
+    circuit = Circuit(min_calls=1, open_seconds=1, clock=clock)
     circuit.record("timeout")
     clock.now += 1
     permit = circuit.allow()
@@ -57,7 +98,7 @@ def test_a_trial_without_verdict_is_released(clock: Clock) -> None:
 
 def test_failures_already_in_flight_do_not_double_the_wait(clock: Clock) -> None:
     """Six concurrent requests fail: the circuit opens once, for 30 s, not 30 -> 240."""
-    circuit = Circuit(threshold=3, open_seconds=30, clock=clock)
+    circuit = Circuit(min_calls=3, open_seconds=30, clock=clock)
     permits = [circuit.allow() for _ in range(6)]
     assert permits == [Permit.PASS] * 6
     for permit in permits:
@@ -68,7 +109,7 @@ def test_failures_already_in_flight_do_not_double_the_wait(clock: Clock) -> None
 
 @pytest.mark.parametrize("outcome", ["client_error", "auth", "rate_limited", "success"])
 def test_only_the_trial_closes_an_open_circuit(clock: Clock, outcome: str) -> None:
-    circuit = Circuit(threshold=1, open_seconds=30, clock=clock)
+    circuit = Circuit(min_calls=1, open_seconds=30, clock=clock)
     early = circuit.allow()  # in flight before the circuit opens
     circuit.record("timeout", circuit.allow())
     assert circuit.state() == OPEN
@@ -83,7 +124,7 @@ def test_only_the_trial_closes_an_open_circuit(clock: Clock, outcome: str) -> No
 
 
 def test_an_aggregator_circuit_opens_only_when_failures_span_models(clock: Clock) -> None:
-    circuit = Circuit(threshold=3, open_seconds=30, spread=True, clock=clock)
+    circuit = Circuit(min_calls=3, open_seconds=30, spread=True, clock=clock)
     for _ in range(5):
         circuit.record("server_error", Permit.PASS, "no-such-model")
     assert circuit.state() == CLOSED  # one model failing is that model's problem

@@ -143,7 +143,7 @@ def test_rediss_speaks_tls_and_checks_the_servers_certificate() -> None:
 def circuit(server: RedisServer, clock: FakeClock, threshold: int = 2) -> Circuit:
     store = RedisCircuits(RedisLink(server.url))
     store.clock = clock
-    return Circuit(threshold=threshold, open_seconds=30, store=store, name="groq")
+    return Circuit(min_calls=threshold, open_seconds=30, store=store, name="groq")
 
 
 def test_one_circuit_for_the_fleet_and_one_trial(

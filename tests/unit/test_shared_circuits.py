@@ -15,7 +15,7 @@ def worker(path: Path, clock: FakeClock | None = None, threshold: int = 2) -> Ci
     store = SqliteCircuits(path)
     if clock is not None:
         store.clock = clock  # wall-clock stand-in, shared by the "workers"
-    return Circuit(threshold=threshold, open_seconds=30, store=store, name="groq")
+    return Circuit(min_calls=threshold, open_seconds=30, store=store, name="groq")
 
 
 def test_failures_seen_by_two_workers_open_one_circuit_for_both(tmp_path: Path) -> None:
