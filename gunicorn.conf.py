@@ -113,12 +113,30 @@ def on_starting(server: Any) -> None:
             "is not set" if not keys else "is a published placeholder",
             ", ".join(server.cfg.bind),
         )
+    _prepare_state_file()
     try:
         ignored = ignored_variables(os.environ)
     except ValueError:
         return  # an invalid configuration: the workers stop on it with one clear line
     for item in ignored:
         server.log.warning("ignored %s: %s", item.variable, item.reason)
+
+
+def _prepare_state_file() -> None:
+    """A foreign state file stops start-up here, once; stale leases of a previous run on
+    this host (a restarted container reuses pids) are dropped before any worker starts."""
+    import time
+
+    from providers.config import DEFAULT_STATE_URL
+    from providers.env import ConfigError
+    from providers.statefile import prepare_state_file
+
+    try:
+        prepare_state_file(
+            os.environ.get("STATE_URL", "").strip() or DEFAULT_STATE_URL, time.time()
+        )
+    except ConfigError as exc:
+        raise SystemExit(f"keyrelay: invalid configuration: {exc}") from None
 
 
 def child_exit(server: Any, worker: Any) -> None:

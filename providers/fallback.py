@@ -5,6 +5,11 @@ lock held past ``STATE_TIMEOUT``, a disk error) it answers from an in-process st
 with the same rules, logs one warning per change of state (not per request), and
 goes back to the shared store on the next call. Keys taken from the local store are
 given back there.
+
+A block the shared store did not take (a full disk, a read-only file, Redis away while
+reads still work or after it returns) is kept here and laid over the shared answers:
+the key is not chosen while it is blocked, and the block is written back, at most once a
+second, until the store takes it.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ class FallbackKeyStore:
         self._local_leases: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
         self._up = True
+        #: Blocks the shared store has not taken yet, by (pool, key), and when to retry.
+        self._unwritten: dict[tuple[str, str], dict[str, Any]] = {}
+        self._retry_at = 0.0
         #: Told how long each call to the shared store took, in seconds (metrics).
         self.on_latency: Callable[[float], None] | None = None
         #: A store with a link of its own (Redis) reports and logs its state there.
@@ -70,6 +78,8 @@ class FallbackKeyStore:
     def _mark(self, up: bool, error: BaseException | None) -> None:
         if up == self._up or self._link is not None:
             return
+        if up and self._unwritten:
+            return  # it reads, but has not taken what was decided while it could not write
         self._up = up
         if up:
             log.warning("the shared state store answers again: back to shared key state")
@@ -91,6 +101,8 @@ class FallbackKeyStore:
     ) -> str | None:
         """Reserve a key in the shared store, or locally while it cannot answer."""
         self._key_ids.setdefault(pool, tuple(key_ids))
+        if self._unwritten:
+            exclude = {*exclude, *self._blocked_here(pool, now)}
         kwargs = {"exclude": exclude, "max_in_flight": max_in_flight, "now": now}
         started = time.perf_counter()
         try:
@@ -142,8 +154,33 @@ class FallbackKeyStore:
             self.shared.block(pool, key_id, **block)  # type: ignore[arg-type]
         except STORE_ERRORS as exc:
             self._mark(False, exc)
+            with self._lock:
+                self._unwritten[(pool, key_id)] = block
+                self._retry_at = time.monotonic() + 1.0
             return
         self._mark(True, None)
+
+    def _blocked_here(self, pool: str, now: float) -> set[str]:
+        """Keys of ``pool`` blocked by a block the shared store has not taken; those it
+        takes now (one try a second) are forgotten here."""
+        if time.monotonic() >= self._retry_at:
+            self._write_back(now)
+        with self._lock:
+            return {k for (p, k), b in self._unwritten.items() if p == pool and b["until"] > now}
+
+    def _write_back(self, now: float) -> None:
+        with self._lock:
+            pending = list(self._unwritten.items())
+            self._retry_at = time.monotonic() + 1.0
+        for (pool, key_id), block in pending:
+            if block["until"] > now:
+                try:
+                    self.shared.block(pool, key_id, **block)
+                except STORE_ERRORS:
+                    return
+            with self._lock:
+                if self._unwritten.get((pool, key_id)) is block:
+                    del self._unwritten[(pool, key_id)]
 
     def succeeded(self, pool: str, key_id: str) -> None:
         """Clear the strikes of a key that just worked."""

@@ -135,16 +135,24 @@ class ProviderRuntime:
 
     @contextmanager
     def attempt(
-        self, lease: Lease, admission: Admission | None, model: str, mode: str | None
+        self,
+        lease: Lease,
+        admission: Admission | None,
+        model: str,
+        mode: str | None,
+        *,
+        counted: bool = True,
     ) -> Iterator[AttemptScope]:
-        """One attempt on ``lease``: its outcome is recorded however it ends."""
+        """One attempt on ``lease``: its outcome is recorded however it ends (in usage too,
+        unless not ``counted``: a model-list fetch is not a request anyone made)."""
+        count = self._count if counted else _uncounted
         limit = self.latency.current(mode) if mode else self._read_timeout
         scope = AttemptScope(self, lease, model, limit)
         started = self._clock()
         try:
             yield scope
         except ClientGone:
-            self._count(lease, Outcome.CLIENT_GONE)
+            count(lease, Outcome.CLIENT_GONE)
             if admission is not None:
                 self.release(admission, model)  # no verdict: the client left
             raise
@@ -152,7 +160,7 @@ class ProviderRuntime:
             if mode and isinstance(exc, UpstreamTimeout):
                 self.latency.timed_out(mode, limit)
             self.keys.record(lease, exc)
-            self._count(lease, exc.outcome)
+            count(lease, exc.outcome)
             if admission is not None:
                 self.record(admission, model, exc.outcome)
             raise
@@ -164,7 +172,7 @@ class ProviderRuntime:
             if mode:
                 self.latency.observe(mode, self._clock() - started)
             self.keys.record(lease, None)
-            self._count(lease, Outcome.SUCCESS)
+            count(lease, Outcome.SUCCESS)
             if admission is not None:
                 self.record(admission, model, Outcome.SUCCESS)
         finally:
@@ -185,7 +193,7 @@ class ProviderRuntime:
         lease = self.keys.acquire()
         if lease is None:
             raise NoUsableKey(f"{self.name} has no usable key to list its models")
-        with self.attempt(lease, None, "", None), guarded(sum(self._fetch_timeout)):
+        with self.attempt(lease, None, "", None, counted=False), guarded(sum(self._fetch_timeout)):
             return self.upstream.list_models(lease.secret, self._fetch_timeout)
 
     def model_for(self, model: str, *, fetch: bool) -> str | None:
@@ -248,6 +256,10 @@ class ProviderRuntime:
         """Seconds until this provider can be tried again, if it cannot be now."""
         waits = [w for w in (self.keys.next_available_in(), self.circuit.retry_in()) if w]
         return max(waits) if waits else None
+
+
+def _uncounted(lease: Lease, outcome: str) -> None:
+    """Usage is not told of this attempt."""
 
 
 def build_runtimes(

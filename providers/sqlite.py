@@ -8,15 +8,22 @@ are created private (0600, 0700). A connection is opened per process (after a fo
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .recent import MAX_RECENT, BatchedRecent
 from .tally import MAX_SHARED_EVENTS, SharedTally
+
+log = logging.getLogger(__name__)
+#: How long a failed connection waits before it is tried again, in seconds.
+RECHECK_SECONDS = 1.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
@@ -30,7 +37,7 @@ CREATE INDEX IF NOT EXISTS keys_by_turn ON keys (pool, last_used, position, bloc
 CREATE INDEX IF NOT EXISTS keys_by_block ON keys (pool, blocked_until, reason);
 CREATE TABLE IF NOT EXISTS leases (
     id INTEGER PRIMARY KEY, pool TEXT NOT NULL, key TEXT NOT NULL,
-    pid INTEGER NOT NULL, taken REAL NOT NULL
+    pid INTEGER NOT NULL, taken REAL NOT NULL, owner TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS leases_by_key ON leases (pool, key);
 CREATE TABLE IF NOT EXISTS marks (
@@ -97,7 +104,15 @@ def _tallied(db: sqlite3.Connection, name: str, since: float) -> int:
 
 
 class SqliteFile:
-    """A connection to the state file, for this process, behind one lock."""
+    """A connection to the state file, for this process, behind one lock.
+
+    The state file may be deleted, replaced, filled or made read-only while keyrelay runs:
+    a connection that fails is dropped and opened again (at most once a second), a file
+    replaced or removed behind the path is noticed at the next call and the new one used,
+    and a connection that could only read is refused, so that writes are never lost
+    silently. Until it answers, callers fall back to this process's own state.
+    Each call looks at the path (one stat) so no process writes to a file nobody reads.
+    """
 
     def __init__(self, path: str | Path, *, timeout: float = 0.1) -> None:
         self.path = Path(path)
@@ -105,25 +120,54 @@ class SqliteFile:
         self._lock = threading.Lock()
         self._pid = 0
         self._db: sqlite3.Connection | None = None
-        self._connect()  # fails at start-up, naming the path, if the file is unusable
+        #: The file the connection has open (device, inode).
+        self._identity: tuple[int, int] | None = None
+        #: When the last attempt to connect failed (they are retried once a second).
+        self._failed_at = -RECHECK_SECONDS
+        try:
+            self._connect()
+        except sqlite3.Error as exc:  # a worker boots degraded, never fails to boot
+            _warn_once(f"the state file {self.path} cannot be used yet ({exc})")
 
     def _connect(self) -> sqlite3.Connection:
         if self._db is not None and self._pid == os.getpid():
-            return self._db
+            if _identity(self.path) == self._identity:  # one stat, about a microsecond
+                return self._db
+            _warn_once(f"the state file {self.path} was replaced or removed: opening it again")
+            self._drop()
+        if time.monotonic() - self._failed_at < RECHECK_SECONDS:
+            raise sqlite3.OperationalError(f"the state file {self.path} is unavailable")
+        try:
+            return self._open()
+        except (sqlite3.Error, OSError) as exc:
+            self._failed_at = time.monotonic()
+            self._drop()
+            if isinstance(exc, sqlite3.Error):
+                raise
+            raise sqlite3.OperationalError(str(exc)) from None
+
+    def _drop(self) -> None:
+        if self._db is not None:
+            with suppress(sqlite3.Error):
+                self._db.close()
+        self._db, self._identity = None, None
+
+    def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fresh = not self.path.exists()
-        db = sqlite3.connect(
-            self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
-        )
-        if fresh:
-            os.chmod(self.path, 0o600)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_SCHEMA)
-        columns = {row[1] for row in db.execute("PRAGMA table_info(keys)")}
-        if "source" not in columns:  # a file written before blocks said where they came from
-            db.execute("ALTER TABLE keys ADD COLUMN source TEXT NOT NULL DEFAULT ''")
-        self._db, self._pid = db, os.getpid()
+        with _creating(self.path) as fresh:
+            db = sqlite3.connect(
+                self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            )
+            self._db = db
+            if fresh:
+                os.chmod(self.path, 0o600)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            _migrate(db)
+        db.execute("BEGIN IMMEDIATE")  # refuse a connection that could only read
+        db.execute("ROLLBACK")
+        self._pid, self._identity = os.getpid(), _identity(self.path)
         self._connected()
         return db
 
@@ -134,15 +178,80 @@ class SqliteFile:
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             db = self._connect()
-            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                self._broken(exc)
+                raise
             try:
                 yield db
             except BaseException:
-                db.execute("ROLLBACK")
+                with suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
+            try:
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                self._broken(exc)
+                raise
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             yield self._connect()
+
+    def _broken(self, exc: sqlite3.Error) -> None:
+        """A connection that cannot write for a reason other than a busy file is dropped:
+        the next call (a second later) opens the file again."""
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            self._drop()
+            self._failed_at = time.monotonic()
+
+
+_warned: set[tuple[int, str]] = set()
+
+
+def _warn_once(message: str) -> None:
+    """One warning per process for what each of its stores on the file would say again."""
+    if (os.getpid(), message) not in _warned:
+        _warned.add((os.getpid(), message))
+        log.warning("%s", message)
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino)
+
+
+@contextmanager
+def _creating(path: Path) -> Iterator[bool]:
+    """Whether the file is new; while one process creates it, the others wait. A file
+    deleted behind keyrelay leaves its journal behind: a new file must not replay it."""
+    if path.exists():
+        yield False
+        return
+    lock = os.open(f"{path}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        fresh = not path.exists()
+        if fresh:
+            for stale in (f"{path}-wal", f"{path}-shm"):
+                with suppress(FileNotFoundError):
+                    os.unlink(stale)
+        yield fresh
+    finally:
+        os.close(lock)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    columns = {row[1] for row in db.execute("PRAGMA table_info(keys)")}
+    if "source" not in columns:  # a file written before blocks said where they came from
+        db.execute("ALTER TABLE keys ADD COLUMN source TEXT NOT NULL DEFAULT ''")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(leases)")}
+    if "owner" not in columns:  # leases owned by pid alone, before pids could be reused
+        db.execute("ALTER TABLE leases ADD COLUMN owner TEXT NOT NULL DEFAULT ''")

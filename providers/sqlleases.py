@@ -3,7 +3,10 @@
 A lease given back is deleted at once, or, if the file does not answer, again a second
 later until it is: a lease must not outlive its request while its process lives on.
 Leases of processes that are gone are deleted every ``REAP_SECONDS``, and any older than
-``LEASE_SECONDS`` as a backstop.
+``LEASE_SECONDS`` as a backstop. A lease's owner is its pid *and* that process's start
+time: a container restarted on the same state volume reuses the same pids, and a dead
+worker's lease must not pass for a live one's. gunicorn's master drops its host's stale
+leases when it starts (``drop_stale_leases``).
 """
 
 from __future__ import annotations
@@ -16,9 +19,8 @@ from pathlib import Path
 
 from .alarm import ALARM
 from .sqlite import SqliteFile
+from .statefile import owner_of, reap
 
-#: A lease older than this no longer counts (a backstop: dead processes are reaped sooner).
-LEASE_SECONDS = 3600.0
 #: How often a process looks for the leases of dead processes on its host.
 REAP_SECONDS = 5.0
 
@@ -28,6 +30,8 @@ class SqliteLeases(SqliteFile):
 
     def __init__(self, path: str | Path, *, timeout: float = 0.1) -> None:
         self._reaped = 0.0
+        #: Who this process's leases belong to (pid and start time).
+        self._owner = owner_of(os.getpid())
         self._leases_lock = threading.Lock()
         #: Leases given back that the file has not taken yet (retried).
         self._unreleased: list[int] = []
@@ -61,17 +65,4 @@ class SqliteLeases(SqliteFile):
         if now - self._reaped < REAP_SECONDS:
             return
         self._reaped = now
-        db.execute("DELETE FROM leases WHERE taken < ?", (now - LEASE_SECONDS,))
-        for (pid,) in db.execute("SELECT DISTINCT pid FROM leases").fetchall():
-            if not _alive(pid):
-                db.execute("DELETE FROM leases WHERE pid = ?", (pid,))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        reap(db, now)

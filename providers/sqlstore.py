@@ -99,8 +99,8 @@ class SqliteKeyStore(SqliteLeases):
                 return None  # the least busy key is full: so are all the others
             db.execute("UPDATE keys SET last_used = ? WHERE pool = ? AND key = ?", (now, pool, key))
             lease = db.execute(
-                "INSERT INTO leases (pool, key, pid, taken) VALUES (?, ?, ?, ?)",
-                (pool, key, os.getpid(), now),
+                "INSERT INTO leases (pool, key, pid, taken, owner) VALUES (?, ?, ?, ?, ?)",
+                (pool, key, os.getpid(), now, self._owner),
             ).lastrowid
         self._held.hold(pool, key, lease)
         self._strikes[(pool, key)] = strikes

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-import sqlite3
+import os
 from dataclasses import dataclass
 
 from .circuitstore import CircuitStore, InMemoryCircuits, SqliteCircuits
@@ -25,6 +25,7 @@ from .secrets import redact_url
 from .sqlite import sqlite_recent, sqlite_tally
 from .sqlstore import SqliteKeyStore
 from .sqlusage import SqliteUsage
+from .statefile import CHECKED, check_state_file, sqlite_path
 from .tally import InMemoryTally, Tally
 from .usage import InMemoryUsage, UsageStore
 
@@ -46,30 +47,29 @@ class State:
 
 
 def open_state(config: RoutingConfig) -> State:
-    """The stores ``STATE_URL`` names; ``ConfigError`` naming the URL if they cannot be used."""
+    """The stores ``STATE_URL`` names; ``ConfigError`` naming the URL if they cannot be used.
+
+    A state file that cannot be used now (deleted, read-only, full, locked) never stops a
+    worker: its stores answer from this process's own state until the file does.
+    """
     url = config.state_url
     if url == "memory://":
         kept = InMemoryUsage(config.usage_retention_days)
         stores = (InMemoryKeyStore(), kept, InMemoryCircuits(), InMemoryMarks())
         return State(*stores, InMemoryRecent(), InMemoryTally(), False)
-    if url.startswith("sqlite:///"):
-        path = url.removeprefix("sqlite:///")  # "/abs" for sqlite:////abs
-        if not path or path == "/":
-            raise ConfigError(f"STATE_URL={url!r} names no file")
-        try:
-            keys = FallbackKeyStore(SqliteKeyStore(path, timeout=config.state_timeout))
-            usage = SqliteUsage(
-                path, timeout=config.state_timeout, retention_days=config.usage_retention_days
-            )
-            circuits = SqliteCircuits(path, timeout=config.state_timeout)
-            marks = SqliteMarks(path, timeout=config.state_timeout)
-            recent = sqlite_recent(path, config.state_timeout)
-            tally = sqlite_tally(path, config.state_timeout)
-            return State(keys, usage, circuits, marks, recent, tally, True)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"STATE_URL: cannot use the state file {path!r}: {exc}") from None
-        except sqlite3.DatabaseError as exc:  # a corrupt or foreign file
-            raise ConfigError(f"STATE_URL: {path!r} is not a usable SQLite file: {exc}") from None
+    path = sqlite_path(url)
+    if path is not None:
+        if CHECKED not in os.environ:
+            check_state_file(url)
+        keys = FallbackKeyStore(SqliteKeyStore(path, timeout=config.state_timeout))
+        usage = SqliteUsage(
+            path, timeout=config.state_timeout, retention_days=config.usage_retention_days
+        )
+        circuits = SqliteCircuits(path, timeout=config.state_timeout)
+        marks = SqliteMarks(path, timeout=config.state_timeout)
+        recent = sqlite_recent(path, config.state_timeout)
+        tally = sqlite_tally(path, config.state_timeout)
+        return State(keys, usage, circuits, marks, recent, tally, True)
     if url.startswith(("redis://", "rediss://")):
         return _redis_state(config)
     raise ConfigError(
