@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 
-from flask import request
+from flask import g, request
 
 from .errors import APIError
 from .gateway import gateway
@@ -57,13 +57,21 @@ def _missing_key_message() -> str:
     )
 
 
+def authenticated() -> None:
+    """The caller of this request proved who it is (its client key, or its console session):
+    only such requests are kept among the recent ones the console shows."""
+    g.authenticated = True
+
+
 def require_client_key() -> None:
     """Reject the request unless it carries one of the configured client keys."""
     keys = gateway().settings.client_keys
     if not keys:
+        authenticated()  # an open proxy: every caller is a client
         return
     presented = presented_key()
     if presented is None:
         raise APIError(401, _missing_key_message(), code="missing_api_key")
     if not key_matches(presented, keys):
         raise APIError(401, "Incorrect API key provided.", code="invalid_api_key")
+    authenticated()

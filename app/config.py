@@ -36,6 +36,9 @@ class Settings:
     client_send_timeout: float = 30.0
     #: CONSOLE_SESSION_HOURS: how long a console sign-in lasts.
     console_session_hours: float = 12.0
+    #: FORWARDED_ALLOW_IPS (gunicorn's own setting): the peers whose X-Forwarded-For names
+    #: the client (``*``: any).
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
 
 
 def _pool_size(env: Mapping[str, str]) -> int:
@@ -63,5 +66,6 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         client_body_timeout=env_float(env, "CLIENT_BODY_TIMEOUT", 30.0, minimum=0.1),
         client_send_timeout=env_float(env, "CLIENT_SEND_TIMEOUT", 30.0, minimum=0.1),
         console_session_hours=env_float(env, "CONSOLE_SESSION_HOURS", 12.0, minimum=0.01),
+        forwarded_allow_ips=env_list(env, "FORWARDED_ALLOW_IPS") or ("127.0.0.1", "::1"),
         routing=load_routing_config(env, pool_maxsize=_pool_size(env)),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +50,9 @@ class RequestRecord:
     finished: bool = False
     #: Where the request is kept for the console's "recent requests" (None: nowhere).
     recent: RecentStore | None = None
+    #: The caller proved who it is (a client key, or a console session): only such requests
+    #: are kept among the recent ones, so that no stranger can push real ones out.
+    authenticated: bool = False
 
     def serve(self, served: Served, *, stream: bool, served_model: str | None = None) -> None:
         """Note who served (and the model the upstream says answered); a stream starts now."""
@@ -80,7 +84,7 @@ class RequestRecord:
         answered = self.answered_in if self.answered_in is not None else elapsed
         metrics.OVERHEAD.labels(self.route).observe(max(0.0, answered - upstream_time))
         self._log(elapsed, trail)
-        if self.recent is not None and self.route != "unmatched":
+        if self.recent is not None and self.authenticated and self.route != "unmatched":
             self.recent.add(self._entry(elapsed, trail))
 
     def _entry(self, elapsed: float, trail: list[Attempt]) -> dict[str, Any]:
@@ -88,6 +92,8 @@ class RequestRecord:
         shown = "".join(c for c in self.model[:128] if c.isprintable())
         return {
             "at": time.time(),
+            #: keyrelay's own name for the entry (the request id is the client's to choose).
+            "id": secrets.token_urlsafe(12),
             "request_id": self.request_id,
             "route": self.route,
             "model": shown,
@@ -159,6 +165,7 @@ def _attach(response: Response) -> Response:
     record = g.get("record")
     if record is None:
         return response
+    record.authenticated = bool(g.get("authenticated"))
     record.status = response.status_code
     if not record.stream:
         record.bytes = response.calculate_content_length() or 0

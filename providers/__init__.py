@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from .outcomes import SKIPPED as SKIPPED
     from .outcomes import Outcome as Outcome
     from .payload import REASONING_HINT as REASONING_HINT
+    from .recent import MAX_RECENT as MAX_RECENT
     from .recent import RecentStore as RecentStore
     from .relay import ChatStream as ChatStream
     from .router import Router as Router
@@ -83,6 +84,7 @@ _HOME = {
     "ModelNotFound": "errors",
     "ProviderError": "errors",
     "REASONING_HINT": "payload",
+    "MAX_RECENT": "recent",
     "RecentStore": "recent",
     "StateUnavailable": "keystore",
     "Tally": "tally",
@@ -109,6 +111,7 @@ __all__ = [
     "ALARM",
     "MAX_JSON_DEPTH",
     "MAX_MODEL_NAME",
+    "MAX_RECENT",
     "REASONING_HINT",
     "SKIPPED",
     "Attempt",

@@ -19,7 +19,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .recent import MAX_RECENT, BatchedRecent
-from .tally import MAX_SHARED_EVENTS, SharedTally
+from .tally import MAX_SHARED_EVENTS, MAX_WINDOW, SharedTally
 
 log = logging.getLogger(__name__)
 #: How long a failed connection waits before it is tried again, in seconds.
@@ -83,7 +83,8 @@ def sqlite_tally(path: str | Path, timeout: float) -> SharedTally:
 
     def add(name: str, window: float, now: float) -> int:
         with file._write() as db:
-            db.execute("DELETE FROM tally WHERE at <= ?", (now - window,))
+            db.execute("DELETE FROM tally WHERE name = ? AND at <= ?", (name, now - window))
+            db.execute("DELETE FROM tally WHERE at <= ?", (now - MAX_WINDOW,))
             db.execute("INSERT INTO tally (name, at) VALUES (?, ?)", (name, now))
             db.execute(
                 "DELETE FROM tally WHERE id <= (SELECT MAX(id) FROM tally) - ?",

@@ -23,6 +23,8 @@ from .keystore import StateUnavailable
 MAX_NAMES = 4096
 #: Events kept per name: a limit never needs to count further.
 MAX_EVENTS = 64
+#: The longest window any name is counted over (a signed-out console session: a week).
+MAX_WINDOW = 8 * 86400.0
 
 
 class Tally(Protocol):

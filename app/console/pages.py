@@ -14,18 +14,19 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
-from providers import positive_int
+from providers import MAX_RECENT, StateUnavailable, positive_int
 from werkzeug.wrappers import Response as BaseResponse
 
+from app.auth import authenticated
 from app.gateway import gateway
 
 from . import bp, charts, data
-from .auth import SignInLimit, check_csrf, csrf_token, sign_in, signed_in
+from .auth import SignInLimit, check_csrf, client_address, csrf_token, sign_in, sign_out, signed_in
 
-RECENT_SHOWN = 200
+#: The recent requests shown (all the state store keeps: ``MAX_RECENT``).
+RECENT_SHOWN = MAX_RECENT
 #: Keys charted day by day on the usage page (those that spent the most tokens).
 KEYS_CHARTED = 20
 
@@ -35,8 +36,9 @@ def _guard() -> BaseResponse | None:
     """Sign-in first; every POST with this session's CSRF token."""
     if request.endpoint in ("console.login", "console.static"):
         return None
-    if not signed_in():
+    if not signed_in(gateway().router.tally):
         return redirect(url_for("console.login"))
+    authenticated()
     if request.method == "POST":
         check_csrf(request)
     return None
@@ -51,9 +53,8 @@ def _common() -> dict[str, Any]:
 def login() -> BaseResponse | str:
     """The sign-in form; the admin key starts a session."""
     error, status = None, 200
-    if request.method == "POST":
-        address = request.remote_addr or "-"
-        check_csrf(request)
+    if request.method == "POST":  # no session yet, so no CSRF token: nothing to steer
+        address = client_address(request, gateway().settings.forwarded_allow_ips)
         presented = request.form.get("key", "")
         limit = SignInLimit(gateway().router.tally)
         if limit.blocked(address):
@@ -63,19 +64,27 @@ def login() -> BaseResponse | str:
         else:
             limit.failed(address, presented)
             error, status = "That is not the admin key (ADMIN_API_KEY).", 401
-    csrf_token()
     return Response(render_template("console/login.html", error=error), status=status)
 
 
 @bp.post("/logout")
 def logout() -> BaseResponse:
-    """End the session."""
-    session.clear()
+    """End the session, for every worker and host."""
+    sign_out(gateway().router.tally)
     return redirect(url_for("console.login"))
 
 
 def _recent() -> list[dict[str, Any]]:
     return gateway().router.recent.latest(RECENT_SHOWN)
+
+
+@bp.errorhandler(StateUnavailable)
+def _store_away(exc: StateUnavailable) -> tuple[str, int]:
+    message = (
+        "The state store does not answer right now, so usage and key details are unavailable. "
+        "Requests are still served; this page works again once the store answers."
+    )
+    return render_template("console/error.html", code=503, message=message), 503
 
 
 @bp.get("/")
@@ -172,10 +181,10 @@ def requests_page() -> str:
     return render_template("console/requests.html", entries=_recent())
 
 
-@bp.get("/requests/<request_id>")
-def request_page(request_id: str) -> str:
-    """One request and its attempt trail."""
-    found = next((e for e in _recent() if e.get("request_id") == request_id), None)
+@bp.get("/requests/<entry_id>")
+def request_page(entry_id: str) -> str:
+    """One request and its attempt trail, by keyrelay's own id for it."""
+    found = next((e for e in _recent() if e.get("id") == entry_id), None)
     if found is None:
         abort(404, "That request is no longer among the recent ones.")
     return render_template("console/request.html", entry=found)

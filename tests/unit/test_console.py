@@ -35,8 +35,7 @@ def token_of(html: str) -> str:
 
 def signed_in(app: Flask) -> FlaskClient:
     client = app.test_client()
-    token = token_of(client.get("/console/login").get_data(as_text=True))
-    answer = client.post("/console/login", data={"csrf": token, "key": ADMIN})
+    answer = client.post("/console/login", data={"key": ADMIN})
     assert answer.status_code == 302 and answer.headers["Location"].endswith("/console/")
     return client
 
@@ -55,18 +54,12 @@ def test_every_page_needs_a_sign_in(console_app: Flask) -> None:
 
 def test_the_session_cookie_is_strict_and_http_only(console_app: Flask) -> None:
     client = console_app.test_client()
-    token = token_of(client.get("/console/login").get_data(as_text=True))
-    answer = client.post("/console/login", data={"csrf": token, "key": ADMIN})
+    answer = client.post("/console/login", data={"key": ADMIN})
     cookie = answer.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/console" in cookie
     assert "Secure" not in cookie  # plain HTTP here; over HTTPS it is set
     secure = console_app.test_client()
-    page = secure.get("/console/login", base_url="https://localhost")
-    answer = secure.post(
-        "/console/login",
-        data={"csrf": token_of(page.get_data(as_text=True)), "key": ADMIN},
-        base_url="https://localhost",
-    )
+    answer = secure.post("/console/login", data={"key": ADMIN}, base_url="https://localhost")
     assert "Secure" in answer.headers["Set-Cookie"]
 
 
@@ -88,23 +81,91 @@ def test_wrong_keys_are_refused_then_limited_and_logged_by_fingerprint(
     console_app: Flask, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = console_app.test_client()
-    token = token_of(client.get("/console/login").get_data(as_text=True))
     statuses = [
-        client.post("/console/login", data={"csrf": token, "key": "wrong-key-secret"}).status_code
+        client.post("/console/login", data={"key": "wrong-key-secret"}).status_code
         for _ in range(7)
     ]
     assert statuses[:5] == [401] * 5 and statuses[5:] == [429, 429]
     assert "wrong-key-secret" not in caplog.text and "key-" in caplog.text
     # Even the right key waits out the minute.
-    assert client.post("/console/login", data={"csrf": token, "key": ADMIN}).status_code == 429
+    assert client.post("/console/login", data={"key": ADMIN}).status_code == 429
 
 
 def test_posts_need_the_csrf_token(console_app: Flask) -> None:
     client = signed_in(console_app)
     assert client.post("/console/keys/reset", data={"provider": "fake"}).status_code == 403
     assert client.post("/console/logout").status_code == 403
-    fresh = console_app.test_client()
-    assert fresh.post("/console/login", data={"key": ADMIN}).status_code == 403
+
+
+def test_nothing_is_signed_before_sign_in(console_app: Flask) -> None:
+    """No cookie to test guesses of the admin key against, offline."""
+    client = console_app.test_client()
+    assert "Set-Cookie" not in client.get("/console/login").headers
+    assert "Set-Cookie" not in client.post("/console/login", data={"key": "guess"}).headers
+    assert "Set-Cookie" not in client.get("/console/keys").headers
+
+
+def test_the_signing_secret_is_a_slow_derivation_of_the_admin_key(console_app: Flask) -> None:
+    import hashlib
+
+    fast = hashlib.sha256(b"keyrelay-console-session\0" + ADMIN.encode()).hexdigest()
+    assert console_app.secret_key not in (fast, fast.encode(), ADMIN, ADMIN.encode())
+    assert console_app.secret_key == hashlib.scrypt(
+        ADMIN.encode(), salt=b"keyrelay-console-session", n=2**14, r=8, p=1, dklen=32
+    )
+
+
+def test_sign_out_revokes_the_session_for_every_worker(
+    console_app: Flask, config: dict[str, str]
+) -> None:
+    client = signed_in(console_app)
+    cookie = client.get_cookie("keyrelay_console", path="/console")
+    assert cookie is not None
+    token = token_of(client.get("/console/keys").get_data(as_text=True))
+    assert client.post("/console/logout", data={"csrf": token}).status_code == 302
+    replayed = console_app.test_client()
+    replayed.set_cookie("keyrelay_console", cookie.value, path="/console")
+    assert replayed.get("/console/keys").status_code == 302  # the old cookie is dead
+    assert signed_in(console_app).get("/console/keys").status_code == 200  # a new one works
+
+
+def test_a_weak_admin_key_is_warned_about(
+    config: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    create_app({**config, "ADMIN_API_KEY": "abc123"}).extensions["keyrelay"].router.close()
+    logged = capsys.readouterr().err
+    assert "ADMIN_API_KEY is short" in logged and "abc123" not in logged
+
+
+def test_the_client_address_comes_from_a_trusted_proxy_only(console_app: Flask) -> None:
+    from flask import request
+
+    from app.console.auth import client_address
+
+    trusted = ("127.0.0.1", "::1")
+    headers = {"X-Forwarded-For": "6.6.6.6, 10.1.2.3"}
+    with console_app.test_request_context(
+        headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"}
+    ):
+        assert client_address(request, trusted) == "10.1.2.3"  # what the proxy saw
+    with console_app.test_request_context(
+        headers=headers, environ_base={"REMOTE_ADDR": "10.9.9.9"}
+    ):
+        assert client_address(request, trusted) == "10.9.9.9"  # a stranger's header is ignored
+
+
+def test_pages_say_unavailable_while_the_store_is_away(console_app: Flask) -> None:
+    from providers import StateUnavailable
+
+    client = signed_in(console_app)
+
+    def away(**_: object) -> None:
+        raise StateUnavailable("redis does not answer")
+
+    console_app.extensions["keyrelay"].router.usage.rows = away
+    for page in ("/console/keys", "/console/usage", "/console/usage.csv"):
+        answer = client.get(page)
+        assert answer.status_code == 503 and b"does not answer right now" in answer.data
 
 
 def test_pages_show_fingerprints_never_keys_and_send_a_strict_csp(
@@ -186,12 +247,10 @@ def test_the_wrong_key_limit_holds_for_every_worker_sharing_the_state(
     first, second = create_app(shared), create_app(shared)  # two workers on one state file
     try:
         client = first.test_client()
-        token = token_of(client.get("/console/login").get_data(as_text=True))
         for _ in range(5):
-            client.post("/console/login", data={"csrf": token, "key": "wrong-key-secret"})
+            client.post("/console/login", data={"key": "wrong-key-secret"})
         other = second.test_client()
-        token = token_of(other.get("/console/login").get_data(as_text=True))
-        answer = other.post("/console/login", data={"csrf": token, "key": "wrong-key-secret"})
+        answer = other.post("/console/login", data={"key": "wrong-key-secret"})
         assert answer.status_code == 429
     finally:
         for application in (first, second):

@@ -72,3 +72,13 @@ def test_a_store_that_does_not_answer_leaves_the_workers_own_count(
     assert [first.add("a", WINDOW) for _ in range(2)] == [1, 2]
     redis_server.stop()
     assert first.add("a", WINDOW) == 3 and first.count("a", WINDOW) == 3
+
+
+def test_a_short_window_does_not_drop_a_longer_one_in_the_state_file(tmp_path: Path) -> None:
+    """A sign-out counted for a week survives wrong keys counted over a shorter window."""
+    worker = sqlite_tally(tmp_path / "state.db", 1.0)
+    worker.add("signed-out", 7 * 86400)
+    for _ in range(3):
+        worker.add("wrong-key", 0.0)  # its window drops every earlier event of its own name
+    other = sqlite_tally(tmp_path / "state.db", 1.0)  # another worker: no local count
+    assert other.count("signed-out", 7 * 86400) == 1
