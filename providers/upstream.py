@@ -29,6 +29,7 @@ from .http import (
     send,
     set_read_timeout,
 )
+from .shapes import check_chunk, check_completion
 from .sse import iter_events
 from .translate import error_details, redact_decoded
 
@@ -105,6 +106,7 @@ class UpstreamStream:
             error = in_band_error(chunk, self._redact)
             if error is not None or event.event == "error":
                 raise error or InBandError("the upstream sent an error event")
+            check_chunk(chunk)
             finished = finished or any(
                 isinstance(c, dict) and c.get("finish_reason") for c in chunk.get("choices") or ()
             )
@@ -234,8 +236,7 @@ class Upstream:
     def chat(self, payload: Mapping[str, Any], key: str, timeout: Timeout) -> dict[str, Any]:
         """Return a whole chat completion."""
         data = self._json(self._send("POST", "chat/completions", key, timeout, payload))
-        if not isinstance(data.get("choices"), list) or not data["choices"]:
-            raise BadUpstreamResponse("the upstream completion has no choices")
+        check_completion(data)
         return data
 
     def stream_chat(self, payload: Mapping[str, Any], key: str, timeout: Timeout) -> UpstreamStream:
