@@ -5,6 +5,7 @@ State lives behind ``KeyStore`` (``providers.keystore``), addressed by fingerpri
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from .config import RoutingConfig
 from .errors import KeyRejected, ProviderError, QuotaExhausted, RateLimited
 from .keystore import COOLING, DISABLED, EXHAUSTED, BlockSource, KeyState, KeyStore
 from .secrets import fingerprint
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,26 @@ class Lease:
         return f"Lease({self.key_id})"
 
 
+def named_by_fingerprint(pool: str, secrets: Sequence[str]) -> dict[str, str]:
+    """Each distinct secret by its fingerprint; one that shares another's fingerprint (never
+    seen in practice at 64 bits) is named apart, with a warning, rather than lost."""
+    named: dict[str, str] = {}
+    for secret in secrets:
+        name = fingerprint(secret)
+        if named.get(name, secret) != secret:
+            name = next(
+                f"{name}-{n}" for n in range(2, len(secrets) + 2) if f"{name}-{n}" not in named
+            )
+            log.warning(
+                "two keys of %s share the fingerprint of %s: one is named %s",
+                pool,
+                name.rsplit("-", 1)[0],
+                name,
+            )
+        named.setdefault(name, secret)
+    return named
+
+
 class KeyPool:
     """The keys of one provider and the rules that rotate between them."""
 
@@ -80,7 +103,7 @@ class KeyPool:
         #: Told the pool's name when a key is given back (requests may wait for a slot).
         self._on_release = on_release if max_in_flight else None
         # A keyless provider (a local server) has one pseudo-key: the empty secret.
-        self._secrets = {fingerprint(s): s for s in (secrets or [""])}
+        self._secrets = named_by_fingerprint(name, secrets or [""])
         self.key_ids = tuple(self._secrets)
         self._store = store
         self._policy = policy or KeyPolicy()

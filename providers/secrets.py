@@ -28,11 +28,16 @@ def url_secrets(url: str) -> tuple[str, ...]:
     return tuple(s for s in (parts.username, parts.password) if s)
 
 
+#: Hex digits of a fingerprint: 64 bits, so that two keys of a pool never share one in
+#: practice (8 digits collided after about 100,000 keys; a team with thousands is in range).
+FINGERPRINT_DIGITS = 16
+
+
 def fingerprint(secret: str) -> str:
     """Return a short, stable, non-reversible name for a secret."""
     if not secret:
         return "keyless"
-    return "key-" + hashlib.sha256(secret.encode()).hexdigest()[:8]
+    return "key-" + hashlib.sha256(secret.encode()).hexdigest()[:FINGERPRINT_DIGITS]
 
 
 class Redactor:

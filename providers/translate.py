@@ -131,8 +131,28 @@ def _as_text(value: Any) -> str:
 
 
 def redact_decoded(data: Any, redact: Callable[[str], str]) -> Any:
-    """Redact secrets in decoded JSON: escapes in the upstream's text are resolved by now."""
-    return json.loads(redact(json.dumps(data, ensure_ascii=False)))
+    """Redact secrets in decoded JSON (its ``\\u`` escapes are resolved by now), including
+    those a string carries percent-encoded or as HTML entities: such a string is decoded
+    before it is redacted."""
+    if isinstance(data, str):
+        return _redact_text(data, redact)
+    if isinstance(data, list):
+        return [redact_decoded(item, redact) for item in data]
+    if isinstance(data, dict):
+        return {_redact_text(k, redact): redact_decoded(v, redact) for k, v in data.items()}
+    return data
+
+
+def _redact_text(text: str, redact: Callable[[str], str]) -> str:
+    decoded = text
+    for _ in range(3):  # percent-encoded entities, entities of percent escapes, ...
+        once = html.unescape(unquote(decoded))
+        if once == decoded:
+            break
+        decoded = once
+    if decoded != text and redact(decoded) != decoded:
+        return redact(decoded)  # a secret hid in an encoding: show the decoded, redacted
+    return redact(text)
 
 
 def parse_error_body(text: str, redact: Callable[[str], str]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from tests.fakes.upstream import FakeUpstream, wait_until
+from tests.redisserver import RedisServer
 
 from .gunicorn import Gunicorn
 from .helpers import AUTH, StartGateway, fake_env
@@ -123,3 +124,17 @@ def test_behind_nginx_one_client_locks_out_only_itself(nginx_console: Nginx) -> 
         assert statuses == [401] * 5 + [429]
         sign_in(url, operator)  # another address, not locked out by the attacker
         assert operator.get(url + "/console/keys").status_code == 200
+
+
+def test_the_console_says_unavailable_while_redis_is_away(
+    start_gateway: StartGateway, fake: FakeUpstream, redis_server: RedisServer
+) -> None:
+    gateway = start_gateway(fake_env(fake, ADMIN_API_KEY=ADMIN, STATE_URL=redis_server.url))
+    operator = sign_in(gateway.url)
+    assert operator.get(gateway.url + "/console/keys").status_code == 200
+    redis_server.stop()
+    for page in ("/console/keys", "/console/usage", "/console/usage.csv"):
+        answer = operator.get(gateway.url + page)
+        assert answer.status_code == 503, (page, answer.status_code)
+        assert "does not answer right now" in answer.text and "Traceback" not in answer.text
+    assert operator.get(gateway.url + "/console/").status_code == 200  # the ladder still shows

@@ -46,6 +46,31 @@ def test_a_key_hidden_in_json_escapes_is_still_redacted(
     assert not leaked(gateway.logs())
 
 
+ENCODINGS = {
+    "percent": lambda key: "".join(f"%{ord(c):02X}" for c in key),
+    "entities": lambda key: "".join(f"&#{ord(c)};" for c in key),
+    "percent of entities": lambda key: "".join(f"%26%23{ord(c)}%3B" for c in key),
+}
+
+
+@pytest.mark.parametrize("status", [400, 500, 200])
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+def test_a_key_encoded_inside_a_json_string_is_redacted(
+    start_gateway: StartGateway, fake: FakeUpstream, status: int, encoding: str
+) -> None:
+    gateway = start_gateway(fake_env(fake, KEY_A, LOG_LEVEL="debug"))
+    hidden = ENCODINGS[encoding](KEY_A)
+    body = {"error": {"message": f"key {hidden} is wrong", "param": hidden, "code": "bad"}}
+    fake.script(KEY_A, Reply(status=status, body=body))
+    response = gateway.request("POST", "/v1/chat/completions", json=CHAT, headers=AUTH)
+    assert response.status_code == (400 if status == 400 else 502)
+    for place in (response.text, json.dumps(response.json())):
+        assert hidden not in place and KEY_A not in place
+    assert "key-" in response.json()["error"]["message"]  # the fingerprint took its place
+    wait_until(lambda: '"attempts"' in gateway.logs(), message="the debug attempts line")
+    assert hidden not in gateway.logs() and KEY_A not in gateway.logs()
+
+
 def trickle(first: bytes, every: float = 0.2) -> Iterator[bytes]:
     """``first``, then a space every ``every`` seconds for a minute (JSON allows them)."""
     yield first

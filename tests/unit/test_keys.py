@@ -142,3 +142,25 @@ def test_redactor_replaces_known_and_key_shaped_secrets() -> None:
     text = redact("bad key my-private-upstream-key, also sk-proj-ABCDEFGHIJKLMNOP1234")
     assert "my-private-upstream-key" not in text and "ABCDEFGHIJKLMNOP1234" not in text
     assert fingerprint("my-private-upstream-key") in text
+
+
+def test_two_keys_sharing_a_fingerprint_are_both_kept_and_warned_about(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from providers import keys as keys_module
+
+    monkeypatch.setattr(keys_module, "fingerprint", lambda secret: "key-same")
+    with caplog.at_level("WARNING", logger="providers.keys"):
+        named = keys_module.named_by_fingerprint(
+            "groq", ["sk-one-aaaa", "sk-two-bbbb", "sk-one-aaaa"]
+        )
+    assert named == {"key-same": "sk-one-aaaa", "key-same-2": "sk-two-bbbb"}
+    assert "share the fingerprint" in caplog.text and "sk-two" not in caplog.text
+
+
+def test_fingerprints_are_long_enough_not_to_collide() -> None:
+    from providers.secrets import fingerprint
+
+    names = {fingerprint(f"sk-generated-key-{n:08d}") for n in range(200_000)}
+    assert len(names) == 200_000  # 8 hex digits collided after about 107,000 keys
+    assert len(fingerprint("sk-x")) == len("key-") + 16
