@@ -119,11 +119,13 @@ class MessageEvents:
 
     def __init__(self, model: str, stops: list[str], thinking: bool, limit: int) -> None:
         self.model, self.stops, self.thinking = model, stops, thinking
-        #: Tool calls are gathered whole before they are sent: bounded.
+        #: Tool calls that cannot stream (interleaved with another) are gathered: bounded.
         self.kept = Kept(limit)
         self.index = -1
         self.open: str | None = None  # the kind of the block being streamed
         self.calls: dict[int, dict[str, str]] = {}
+        #: The tool calls streamed as they come (each fragment one ``input_json_delta``).
+        self.streamed: dict[int, int] = {}  # position -> its block's index
         self.finish: Any = None
         self.choice: dict[str, Any] = {}
         self.usage: Any = None
@@ -159,14 +161,14 @@ class MessageEvents:
                 yield from self._block("text", {"text": ""})
                 yield self._delta({"type": "text_delta", "text": text})
             for call in delta.get("tool_calls") or []:
-                self._gather(call)
+                yield from self._tool_fragment(call)
             if choice.get("finish_reason"):
                 self.finish, self.choice = choice["finish_reason"], choice
 
     def finish_events(self) -> Iterator[bytes]:
         """Close the open block, send the tool calls, the stop reason, usage, and the end."""
         yield from self._close()
-        for position in sorted(self.calls):
+        for position in sorted(set(self.calls) - set(self.streamed)):
             call = self.calls[position]
             block = {"type": "tool_use", "id": call["id"], "name": call["name"], "input": {}}
             yield from self._block("tool_use", block)
@@ -174,7 +176,8 @@ class MessageEvents:
                 partial = {"type": "input_json_delta", "partial_json": call["arguments"]}
                 yield self._delta(partial)
             yield from self._close()
-        reason, sequence = stop_of(self.finish, self.choice, self.stops, bool(self.calls))
+        calls = bool(self.calls or self.streamed)
+        reason, sequence = stop_of(self.finish, self.choice, self.stops, calls)
         delta = {"stop_reason": reason, "stop_sequence": sequence}
         usage = usage_of(self.usage)
         yield event_bytes(
@@ -186,6 +189,29 @@ class MessageEvents:
         """The stream broke after the commit point: an ``error`` event, and nothing after."""
         error = {"type": error_type_for(exc.status), "message": exc.message}
         yield event_bytes("error", {"type": "error", "error": error})
+
+    def _tool_fragment(self, call: dict[str, Any]) -> Iterator[bytes]:
+        """One upstream fragment of a tool call: one ``input_json_delta`` as it comes. A call
+        whose first fragment has no name yet is gathered and sent whole at the end."""
+        position = call.get("index", 0) if isinstance(call.get("index"), int) else 0
+        function = call.get("function") or {}
+        arguments = function.get("arguments") if isinstance(function.get("arguments"), str) else ""
+        if position in self.streamed:
+            if arguments:  # (to its own block, should another have opened meanwhile)
+                delta = {"type": "input_json_delta", "partial_json": arguments}
+                payload = {"type": "content_block_delta", "index": self.streamed[position]}
+                yield event_bytes("content_block_delta", {**payload, "delta": delta})
+            return
+        name = function.get("name")
+        fresh = position not in self.calls and position not in self.streamed
+        if fresh and isinstance(name, str) and name:
+            block = {"type": "tool_use", "id": tool_use_id(call.get("id")), "name": name}
+            yield from self._block("tool_use", {**block, "input": {}})
+            self.streamed[position] = self.index
+            if arguments:
+                yield self._delta({"type": "input_json_delta", "partial_json": arguments})
+            return
+        self._gather(call)
 
     def _gather(self, call: dict[str, Any]) -> None:
         position = call.get("index", 0) if isinstance(call.get("index"), int) else 0

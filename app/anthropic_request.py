@@ -1,10 +1,15 @@
 """Anthropic Messages requests, validated and translated into chat completions.
 
-``system`` becomes a system message; ``tool_use`` blocks become assistant
+``system`` becomes a system message, and a ``system`` turn inside ``messages`` (Claude
+Code puts its environment there) a system message in its place (merged into the leading
+one for a provider that takes only one); ``tool_use`` blocks become assistant
 ``tool_calls`` and ``tool_result`` blocks ``role: "tool"`` messages (ids kept, and
 placed before the rest of their turn); images become ``image_url`` parts; tools,
-``tool_choice``, ``stop_sequences``, ``metadata.user_id`` and ``thinking`` map onto
-their chat counterparts. Anything malformed is an ``APIError`` (400) naming where.
+``tool_choice``, ``stop_sequences``, ``thinking`` and ``output_config.effort`` map onto
+their chat counterparts. Tools with ``defer_loading`` are left out (the client loads them
+later through its tool search), and ``metadata.user_id`` is never sent on. Anything
+malformed is an ``APIError`` (400) naming where, worded as Anthropic words it
+(``messages.1.role: Input should be ...``), so that clients' own fallbacks recognise it.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ from typing import Any
 
 from providers import REASONING_HINT
 
-from .errors import invalid
+from .anthropic_tools import invalid, tool_choice, tools_of
 from .serve import streamed_with_usage
 
 #: ``thinking.budget_tokens`` at or above each bound asks for that reasoning effort.
 EFFORT_BOUNDS = ((16384, "high"), (4096, "medium"), (0, "low"))
+#: ``output_config.effort`` as a chat reasoning effort.
+EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
 
 
 def to_chat(body: dict[str, Any]) -> dict[str, Any]:
@@ -36,13 +43,11 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
             chat[name] = body[name]
     if body.get("stop_sequences"):
         chat["stop"] = body["stop_sequences"]
-    user = (body.get("metadata") or {}).get("user_id")
-    if isinstance(user, str) and user:
-        chat["user"] = user
-    if body.get("tools"):
-        chat["tools"] = [_tool(tool, f"tools[{i}]") for i, tool in enumerate(body["tools"])]
-    chat.update(_tool_choice(body.get("tool_choice")))
-    effort = _effort(body.get("thinking"))
+    tools = tools_of(body.get("tools"))
+    if tools:
+        chat["tools"] = tools
+    chat.update(tool_choice(body.get("tool_choice")))
+    effort = _effort(body.get("thinking"), body.get("output_config"))
     if effort:
         chat[REASONING_HINT] = effort
     if body.get("stream"):
@@ -73,8 +78,10 @@ def _text_of(blocks: list[Any], where: str) -> str:
 
 def _message(message: dict[str, Any], where: str) -> list[dict[str, Any]]:
     role, content = message.get("role"), message.get("content")
-    if role not in ("user", "assistant"):
-        raise invalid(f"{where}.role", "must be 'user' or 'assistant'")
+    if role not in ("user", "assistant", "system"):
+        raise invalid(f"{where}.role", "must be 'user', 'assistant' or 'system'")
+    if role == "system":
+        return [{"role": "system", "content": _system_turn(content, f"{where}.content")}]
     if isinstance(content, str):
         return [{"role": role, "content": content}]
     if not isinstance(content, list):
@@ -82,6 +89,21 @@ def _message(message: dict[str, Any], where: str) -> list[dict[str, Any]]:
     if role == "assistant":
         return [_assistant(content, f"{where}.content")]
     return _user(content, f"{where}.content")
+
+
+def _system_turn(content: Any, where: str) -> str:
+    """A system turn's text: a string, or the text of its blocks (others carry none)."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise invalid(where, "must be a string or a list of content blocks")
+    texts = []
+    for index, block in enumerate(content):
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            raise invalid(f"{where}[{index}]", "must be a content block")
+        if isinstance(block.get("text"), str):
+            texts.append(block["text"])
+    return "\n\n".join(texts)
 
 
 def _assistant(blocks: list[Any], where: str) -> dict[str, Any]:
@@ -172,46 +194,14 @@ def _tool_result(block: dict[str, Any], where: str) -> dict[str, Any]:
     return {"role": "tool", "tool_call_id": call_id, "content": content}
 
 
-def _tool(tool: dict[str, Any], where: str) -> dict[str, Any]:
-    kind = tool.get("type")
-    if kind not in (None, "custom"):
-        raise invalid(
-            f"{where}.type",
-            f"the server tool {str(kind)[:64]!r} is not supported: keyrelay forwards "
-            "client tools (name, description, input_schema) only",
-        )
-    if not isinstance(tool.get("name"), str) or not tool["name"]:
-        raise invalid(f"{where}.name", "must be a non-empty string")
-    schema = tool.get("input_schema")
-    if not isinstance(schema, dict):
-        raise invalid(f"{where}.input_schema", "must be a JSON schema object")
-    function: dict[str, Any] = {"name": tool["name"], "parameters": schema}
-    if isinstance(tool.get("description"), str):
-        function["description"] = tool["description"]
-    return {"type": "function", "function": function}
-
-
-def _tool_choice(choice: dict[str, Any] | None) -> dict[str, Any]:
-    if not choice:
-        return {}
-    kind = choice.get("type")
-    mapped: dict[str, Any] = {}
-    if kind == "auto":
-        mapped["tool_choice"] = "auto"
-    elif kind == "any":
-        mapped["tool_choice"] = "required"
-    elif kind == "none":
-        mapped["tool_choice"] = "none"
-    elif kind == "tool" and isinstance(choice.get("name"), str):
-        mapped["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
-    else:
-        raise invalid("tool_choice", "must be auto, any, none, or tool with a name")
-    if choice.get("disable_parallel_tool_use") is True:
-        mapped["parallel_tool_calls"] = False
-    return mapped
-
-
-def _effort(thinking: dict[str, Any] | None) -> str | None:
+def _effort(thinking: dict[str, Any] | None, output: Any) -> str | None:
+    """The reasoning hint: ``output_config.effort``, or the budget of enabled thinking."""
+    wanted = output.get("effort") if isinstance(output, dict) else None
+    if wanted is not None:
+        if wanted not in EFFORTS:
+            raise invalid("output_config.effort", f"must be one of {', '.join(EFFORTS)}")
+        if not thinking or thinking.get("type") != "disabled":
+            return EFFORTS[wanted]
     if not thinking or thinking.get("type") != "enabled":
         return None
     budget = thinking.get("budget_tokens")

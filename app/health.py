@@ -11,6 +11,12 @@ from .gateway import get_router
 bp = Blueprint("health", __name__)
 
 
+@bp.route("/", methods=["GET", "HEAD"])
+def root() -> Response:
+    """What a client probing the base URL finds (Claude Code does at start): who answers."""
+    return jsonify({"object": "keyrelay", "status": "ok", "api": "/v1"})
+
+
 @bp.get("/health")
 def health() -> Response:
     """Answer 200 while the process serves requests: no upstream I/O, no shared locks."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from providers import ModelNotFound
 
 from .gateway import get_router
@@ -29,9 +29,27 @@ def all_models() -> list[dict[str, Any]]:
     return models
 
 
+def anthropic_list(models: list[dict[str, Any]]) -> dict[str, Any]:
+    """The list in Anthropic's shape (asked with ``anthropic-version``): one page of all."""
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(STARTED))
+    data = [
+        {"type": "model", "id": m["id"], "display_name": m["id"], "created_at": created}
+        for m in models
+    ]
+    return {
+        "data": data,
+        "has_more": False,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }
+
+
 @bp.get("/models")
 def list_models() -> Response:
-    """List every model of every configured provider, and the model groups."""
+    """List every model of every configured provider, and the model groups (in Anthropic's
+    shape for a client that sends ``anthropic-version``, as Claude Code's discovery does)."""
+    if request.headers.get("anthropic-version"):
+        return jsonify(anthropic_list(all_models()))
     return jsonify({"object": "list", "data": all_models()})
 
 

@@ -146,7 +146,7 @@ def current() -> RequestRecord:
 #: Probes, scrapes and the console's own refreshes and files are not traffic: no record, no
 #: metrics, no log line (gunicorn's access log still shows them).
 UNRECORDED = frozenset(
-    {"/health", "/ready", "/metrics", "/console/ladder", "/console/static/<path:filename>"}
+    {"/", "/health", "/ready", "/metrics", "/console/ladder", "/console/static/<path:filename>"}
 )
 
 

@@ -17,6 +17,9 @@ class KnownProvider:
     stream_usage: bool = False
     #: Accepts ``reasoning_effort`` on every model (a translated thinking hint is sent).
     reasoning_effort: bool = False
+    #: Takes system messages anywhere in the conversation; if not, they are merged into one
+    #: leading system message before it is sent.
+    system_anywhere: bool = True
 
 
 #: Every provider a ``<P>_API_KEY`` variable can enable without declaring a base URL.
@@ -47,8 +50,11 @@ KNOWN_PROVIDERS: dict[str, KnownProvider] = {
             3,
             embeddings=True,
             reasoning_effort=True,
+            system_anywhere=False,
         ),
-        KnownProvider("mistral", "https://api.mistral.ai/v1", 3, embeddings=True),
+        KnownProvider(
+            "mistral", "https://api.mistral.ai/v1", 3, embeddings=True, system_anywhere=False
+        ),
         KnownProvider(
             "xai",
             "https://api.x.ai/v1",

@@ -42,6 +42,8 @@ class ProviderConfig:
     stream_usage: bool = False
     #: Takes ``reasoning_effort`` (a translated dialect's thinking hint is sent as it).
     reasoning_effort: bool = False
+    #: Takes system messages anywhere (else they are merged into one leading message).
+    system_anywhere: bool = True
     #: Many backends behind one URL (G4F, or <P>_AGGREGATOR=true): failures count per model.
     aggregator: bool = False
     #: The first-byte timeout of an aggregator (G4F_TIMEOUT_FIRST_BYTE), under TIMEOUT_READ.

@@ -28,10 +28,30 @@ def body_for(
     if isinstance(hint, str) and candidate.provider.config.reasoning_effort:
         body.setdefault("reasoning_effort", hint)
     body["model"] = candidate.model
+    if not candidate.provider.config.system_anywhere and "messages" in body:
+        body["messages"] = leading_system(body["messages"])
     if body.get("stream") and candidate.provider.config.stream_usage:
         # For usage accounting; the usage chunk is dropped when the client did not ask.
         body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
     return body
+
+
+def leading_system(messages: Any) -> Any:
+    """``messages`` with every system message merged into one leading message, in order, for
+    a provider that takes only one (unchanged when they already lead)."""
+    if not isinstance(messages, list):
+        return messages
+    roles = [m.get("role") if isinstance(m, dict) else None for m in messages]
+    leading = next((i for i, role in enumerate(roles) if role != "system"), len(roles))
+    if "system" not in roles[leading:] and leading <= 1:
+        return messages
+    texts = [
+        m["content"]
+        for m, role in zip(messages, roles, strict=True)
+        if role == "system" and isinstance(m.get("content"), str) and m["content"]
+    ]
+    rest = [m for m, role in zip(messages, roles, strict=True) if role != "system"]
+    return [{"role": "system", "content": "\n\n".join(texts)}, *rest] if texts else rest
 
 
 def check_model(candidate: Candidate, served: object, config: RoutingConfig) -> None:

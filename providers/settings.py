@@ -83,6 +83,10 @@ def _provider(env: Mapping[str, str], prefix: str, keys: list[str]) -> ProviderC
         reasoning_effort=known.reasoning_effort
         if known
         else env_bool(env, f"{prefix}_REASONING_EFFORT", False),
+        # A local server's chat template often refuses a system message after the first.
+        system_anywhere=known.system_anywhere
+        if known
+        else env_bool(env, f"{prefix}_SYSTEM_ANYWHERE", False),
         max_in_flight_per_key=max_in_flight or None,
         custom=known is None,
         tier=_tier(env, prefix, known.tier if known else CUSTOM_TIER),
@@ -115,6 +119,7 @@ def _g4f_endpoints(env: Mapping[str, str]) -> list[ProviderConfig]:
                 serves_any=True,
                 aggregator=True,
                 first_byte_timeout=_first_byte_timeout(env),
+                system_anywhere=False,  # its backends vary: one leading system message
             )
         )
     return endpoints

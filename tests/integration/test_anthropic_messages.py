@@ -379,10 +379,13 @@ def test_count_tokens_is_an_estimate_claude_code_can_use(gateway: Gunicorn) -> N
 
 def test_gathered_tool_calls_are_bounded(start_gateway: StartGateway, fake: FakeUpstream) -> None:
     gateway = start_gateway(fake_env(fake, KEY_A, MAX_UPSTREAM_RESPONSE_BYTES="1024"))
-    head = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f"}}
+    # A call whose name comes late cannot stream as it comes: it is gathered, within bounds
+    # (one named in its first fragment streams on and keeps nothing).
+    head = {"index": 0, "id": "call_1", "type": "function", "function": {"arguments": ""}}
     piece = {"index": 0, "function": {"arguments": "x" * 100}}
     events = [chunk("fake-model", {"tool_calls": [head]})]
     events += [chunk("fake-model", {"tool_calls": [piece]}) for _ in range(30)]
+    events.append(chunk("fake-model", {"tool_calls": [{"index": 0, "function": {"name": "f"}}]}))
     fake.default = lambda hit: Reply(events=events)
     body = {"model": MODEL, "max_tokens": 64, "messages": HI, "stream": True}
     found = events_of(gateway.request("POST", "/v1/messages", json=body, headers=AUTH))

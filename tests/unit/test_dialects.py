@@ -56,7 +56,7 @@ def test_images_tool_results_and_thinking_map_onto_chat() -> None:
             ],
         },
     ]
-    assert chat[REASONING_HINT] == "medium" and chat["user"] == "u-1"
+    assert chat[REASONING_HINT] == "medium" and "user" not in chat  # never sent on
     assert chat["tool_choice"] == {"type": "function", "function": {"name": "f"}}
     assert chat["parallel_tool_calls"] is False
 
@@ -81,7 +81,38 @@ def test_tool_ids_are_made_safe_for_anthropic_clients() -> None:
     assert len(tool_use_id("x" * 100)) == 64
 
 
-def test_interleaved_tool_calls_become_whole_blocks_in_order() -> None:
+def _accumulated(text: str) -> dict[int, dict[str, Any]]:
+    """What a client that accumulates by block index (the SDKs do) ends up with."""
+    blocks: dict[int, dict[str, Any]] = {}
+    for line in text.splitlines():
+        if not line.startswith("data: "):
+            continue
+        event = json.loads(line.removeprefix("data: "))
+        if event["type"] == "content_block_start":
+            blocks[event["index"]] = {**event["content_block"], "json": ""}
+        elif event["type"] == "content_block_delta" and "partial_json" in event["delta"]:
+            blocks[event["index"]]["json"] += event["delta"]["partial_json"]
+    return blocks
+
+
+def test_tool_arguments_stream_one_delta_per_upstream_fragment() -> None:
+    events = MessageEvents("m", [], thinking=False, limit=1 << 20)
+    out = b"".join(events.start())
+    fragments = ['{"pa', 'th": "a.t', 'xt"}']
+    calls = [{"index": 0, "id": "a", "function": {"name": "Write", "arguments": ""}}]
+    calls += [{"index": 0, "function": {"arguments": f}} for f in fragments]
+    for n, call in enumerate(calls):
+        out += b"".join(events.feed({"choices": [{"delta": {"tool_calls": [call]}}]}))
+        if n == 1:  # the block is open and its first fragment out before the rest arrives
+            assert out.count(b"input_json_delta") == 1
+    out += b"".join(events.finish_events())
+    text = out.decode()
+    assert text.count("input_json_delta") == len(fragments)
+    assert _accumulated(text)[0]["json"] == '{"path": "a.txt"}'
+    assert '"stop_reason":"tool_use"' in text
+
+
+def test_interleaved_tool_calls_reach_their_own_blocks() -> None:
     events = MessageEvents("m", [], thinking=False, limit=1 << 20)
     out = b"".join(events.start())
     for call in (
@@ -91,10 +122,9 @@ def test_interleaved_tool_calls_become_whole_blocks_in_order() -> None:
     ):
         out += b"".join(events.feed({"choices": [{"delta": {"tool_calls": [call]}}]}))
     out += b"".join(events.finish_events())
-    text = out.decode()
-    assert text.index('"id":"a"') < text.index('"id":"b"')
-    assert '"partial_json":"{\\"y\\":2}"' in text
-    assert '"stop_reason":"tool_use"' in text
+    blocks = _accumulated(out.decode())
+    assert {b["id"]: b["json"] for b in blocks.values()} == {"b": '{"y":2}', "a": '{"x":1}'}
+    assert '"stop_reason":"tool_use"' in out.decode()
 
 
 def test_responses_items_map_onto_chat() -> None:
