@@ -39,6 +39,18 @@ class Walked(Generic[T]):
     held: Held | None = None
 
 
+@dataclass(frozen=True)
+class _How(Generic[T]):
+    """What every attempt of one walk shares: the call, the settings, and the client."""
+
+    call: Call[T]
+    config: RoutingConfig
+    mode: str | None
+    hold: bool
+    client_gone: Callable[[], bool] | None
+    clock: Callable[[], float]
+
+
 class Failover:
     """Walks candidate chains for one router; built once per worker."""
 
@@ -92,6 +104,7 @@ class Failover:
         circuit is due soonest is tried anyway: a circuit is keyrelay's guess, and refusing
         with an option untried is worse than one more failure.
         """
+        how = _How(call, self._config, mode, hold, client_gone, self._clock)
         set_aside: list[tuple[int, Candidate]] = []
         for index, candidate in enumerate(candidates):
             runtime = candidate.provider
@@ -101,8 +114,7 @@ class Failover:
                 if admission in SET_ASIDE:
                     set_aside.append((index, candidate))
                 continue
-            walk = _Walk(candidate, admission, deadline, trail, index == 0)
-            walked = walk.keys(call, self._config, mode, hold, client_gone, self._clock)
+            walked = _Walk(candidate, admission, deadline, trail, index == 0).keys(how)
             if walked is not None:
                 return walked
         if not set_aside or deadline.expired():
@@ -110,7 +122,7 @@ class Failover:
         index, candidate = min(set_aside, key=lambda ic: ic[1].provider.due_in(ic[1].model))
         admission = candidate.provider.admit_last_resort(candidate.model)
         walk = _Walk(candidate, admission, deadline, trail, index == 0, last_resort=True)
-        return walk.keys(call, self._config, mode, hold, client_gone, self._clock)
+        return walk.keys(how)
 
 
 #: Skips that are a circuit's (keyrelay's guess), not the keys' or the client's.
@@ -133,15 +145,7 @@ class _Walk:
         self.candidate, self.admission, self.deadline = candidate, admission, deadline
         self.trail, self.first, self.last_resort = trail, first, last_resort
 
-    def keys(
-        self,
-        call: Call[T],
-        config: RoutingConfig,
-        mode: str | None,
-        hold: bool,
-        client_gone: Callable[[], bool] | None,
-        clock: Callable[[], float],
-    ) -> Walked[T] | None:
+    def keys(self, how: _How[T]) -> Walked[T] | None:
         """What served, or None once no key of this candidate is left to try."""
         runtime, candidate = self.candidate.provider, self.candidate
         tried: set[str] = set()
@@ -149,7 +153,7 @@ class _Walk:
             tried.add(lease.key_id)
             attempt = _Attempt(candidate, lease, self.admission, self.deadline, self.trail)
             attempt.first, attempt.last_resort = self.first, self.last_resort
-            walked = attempt.run(call, config, mode, hold, client_gone, clock)
+            walked = attempt.run(how)
             if walked is not None or not attempt.next_key:
                 return walked
         runtime.release(self.admission, candidate.model)
@@ -178,16 +182,10 @@ class _Attempt:
         #: After a failure: try the next key of the same provider (the key was at fault).
         self.next_key = False
 
-    def run(
-        self,
-        call: Call[T],
-        config: RoutingConfig,
-        mode: str | None,
-        hold: bool,
-        client_gone: Callable[[], bool] | None,
-        clock: Callable[[], float],
-    ) -> Walked[T] | None:
+    def run(self, how: _How[T]) -> Walked[T] | None:
         """The answer, or None to go on (raises when the walk must stop)."""
+        call, config, mode, hold = how.call, how.config, how.mode, how.hold
+        client_gone, clock = how.client_gone, how.clock
         runtime, model = self.candidate.provider, self.candidate.model
         started = clock()
         try:
