@@ -18,11 +18,11 @@ from .attempts import Attempt, Deadline, Served, Trail
 from .config import RoutingConfig
 from .errors import ClientGone, DeadlineExceeded, ModelNotServed, ProviderError
 from .guard import Guard, guarded
+from .holds import Admission, Held
 from .http import Timeout
 from .keys import Lease
 from .outcomes import Outcome, Skip
 from .resolve import Candidate
-from .runtime import Admission, Held
 from .slots import SlotQueue
 
 T = TypeVar("T")

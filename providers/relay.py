@@ -18,10 +18,10 @@ from .attempts import Served
 from .config import RoutingConfig
 from .errors import BadUpstreamResponse, ClientGone, ModelSwapped, ProviderError, StreamInterrupted
 from .guard import ClientWatch
+from .holds import Held
 from .http import Timeout
 from .payload import body_for, check_model
 from .resolve import Candidate
-from .runtime import Held
 from .upstream import UpstreamStream, commits
 
 
