@@ -24,6 +24,8 @@ from .helpers import AUTH, CLIENT_KEY, StartGateway
 pytestmark = pytest.mark.integration
 
 MODEL = "shared-model"
+#: TIMEOUT_READ of these tests: far above what an answer takes on a busy machine.
+READ_TIMEOUT = 3
 
 
 class Flaky:
@@ -53,7 +55,8 @@ REPLIES: dict[str, Callable[[bool], Reply]] = {
     "ok": _ok,
     "500": lambda stream: Reply(status=500),
     "429": lambda stream: Reply(status=429, headers={"Retry-After": "1"}),
-    "hang": lambda stream: Reply(body=completion(MODEL), delay=1.5),  # past TIMEOUT_READ
+    # Twice TIMEOUT_READ: a hang, however slow a loaded machine answers the rest.
+    "hang": lambda stream: Reply(body=completion(MODEL), delay=2 * READ_TIMEOUT),
     # A stream cut before its first event; a whole answer cut inside its JSON.
     "broken": lambda stream: (
         Reply(events=[], done=False, drop_after=0) if stream else Reply(raw=b'{"id": "x", "ch')
@@ -133,7 +136,7 @@ def test_a_provider_failing_one_request_in_five_keeps_its_share(
             **provider_env("BACKUP", backup, 2),
             "WEB_CONCURRENCY": "2",
             "STATE_URL": f"sqlite:///{tmp_path}/state.db",
-            "TIMEOUT_READ": "1",
+            "TIMEOUT_READ": str(READ_TIMEOUT),
         }
         gateway = start_gateway(env, worker_class=None)
         answers = ask_many(gateway.url, 400, clients=8, stream_every=4)
@@ -154,7 +157,8 @@ def test_three_flaky_options_are_tried_rather_than_refused(
     weights = {"ok": 50, "429": 25, "500": 15, "hang": 5, "broken": 5}
     fakes = [FakeUpstream([MODEL]) for _ in range(3)]
     try:
-        env = {"PROXY_API_KEY": CLIENT_KEY, "WEB_CONCURRENCY": "2", "TIMEOUT_READ": "1"}
+        env = {"PROXY_API_KEY": CLIENT_KEY, "WEB_CONCURRENCY": "2"}
+        env["TIMEOUT_READ"] = str(READ_TIMEOUT)
         env["STATE_URL"] = f"sqlite:///{tmp_path}/state.db"
         for n, fake in enumerate(fakes, start=1):
             fake.default = Flaky(weights, seed=n)
