@@ -123,6 +123,8 @@ def test_redis_gone_mid_run_serves_locally_says_so_and_recovers(
         message="back on Redis",
     )
     assert ask_on_new_connections(gateway.url, 2) == [200] * 2
+    # The link is marked up before its warning is written: wait for the line, then count.
+    wait_until(lambda: "answers again" in gateway.logs(), timeout=5, message="the warning")
     assert gateway.logs().count("does not answer") == 1  # one warning per transition
     assert gateway.logs().count("answers again") == 1
 
