@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
-from .keystore import BlockSource, KeyState, KeyStore, StateUnavailable
+from .keystore import BlockSource, KeyState, KeyStatus, KeyStore, StateUnavailable
 from .memkeys import InMemoryKeyStore
 
 log = logging.getLogger(__name__)
@@ -197,8 +197,14 @@ class FallbackKeyStore:
         return result
 
     def counts(self, pool: str, key_ids: Sequence[str], now: float) -> dict[str, int]:
-        """Keys by status."""
-        result: dict[str, int] = self._call("counts", pool, key_ids, now, write=False)
+        """Keys by status (a block the shared store has not taken yet counts here too)."""
+        result: dict[str, int] = dict(self._call("counts", pool, key_ids, now, write=False))
+        with self._lock:
+            unwritten = [b for (p, _), b in self._unwritten.items() if p == pool]
+        for block in unwritten:
+            if block["until"] > now and result.get(KeyStatus.USABLE, 0) > 0:
+                result[KeyStatus.USABLE] -= 1
+                result[block["reason"]] = result.get(block["reason"], 0) + 1
         return result
 
     def next_available(self, pool: str, key_ids: Sequence[str], now: float) -> float | None:
