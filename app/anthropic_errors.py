@@ -16,6 +16,7 @@ from providers import ChainExhausted, ProviderError
 from werkzeug.exceptions import HTTPException
 
 from .errors import APIError
+from .notes import note_refusal
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ def register(bp: Blueprint) -> None:
 
     @bp.errorhandler(APIError)
     def _api_error(exc: APIError) -> Response:
+        note_refusal(exc.code or exc.error_type)
         return anthropic_error(exc.status, exc.message)
 
     @bp.errorhandler(ProviderError)
@@ -76,6 +78,7 @@ def register(bp: Blueprint) -> None:
             message = f"Request body too large: the limit is {request.max_content_length} bytes"
         else:
             message = exc.description or exc.name
+        note_refusal(error_type_for(status))
         return anthropic_error(status, message)
 
     @bp.errorhandler(Exception)

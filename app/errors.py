@@ -10,6 +10,8 @@ from flask import Flask, Response, g, jsonify, request
 from providers import CallerError, ChainExhausted, ProviderError
 from werkzeug.exceptions import HTTPException
 
+from .notes import note_refusal
+
 log = logging.getLogger(__name__)
 
 
@@ -96,11 +98,19 @@ def _http_error(exc: HTTPException) -> Response:
     return error_response(status, error_body(exc.description or exc.name, "invalid_request_error"))
 
 
+def _code_of(response: Response) -> str | None:
+    body = response.get_json(silent=True) or {}
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") or error.get("type") if isinstance(error, dict) else None
+    return str(code) if code is not None else None
+
+
 def init_app(app: Flask) -> None:
     """Register the handlers that render every error as the envelope."""
 
     @app.errorhandler(APIError)
     def _api_error(exc: APIError) -> Response:
+        note_refusal(exc.code or exc.error_type)
         return error_response(
             exc.status, error_body(exc.message, exc.error_type, exc.param, exc.code)
         )
@@ -117,7 +127,11 @@ def init_app(app: Flask) -> None:
             response.headers["x-should-retry"] = "false"
         return response
 
-    app.register_error_handler(HTTPException, _http_error)
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        response = _http_error(exc)
+        note_refusal(_code_of(response))
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -40,6 +40,10 @@ class RequestRecord:
     #: The model the upstream says answered (an aggregator may swap it).
     served_model: str | None = None
     error: ProviderError | None = None
+    #: The code of an error keyrelay itself answered (a 400, a 401...).
+    error_code: str | None = None
+    #: Built-in tools (and unreadable items) a translated request left out.
+    left_out: list[str] = field(default_factory=list)
     stream: bool = False
     status: int = 0
     bytes: int = 0
@@ -103,9 +107,12 @@ class RequestRecord:
             "status": self.status,
             "latency_ms": round(elapsed * 1000, 1),
             "stream": self.stream,
-            "error": self.error.code if self.error else None,
+            "error": self._error_code(),
             "trail": [a.to_dict() for a in trail],
         }
+
+    def _error_code(self) -> str | None:
+        return self.error.code if self.error else self.error_code
 
     def _log(self, elapsed: float, trail: list[Attempt]) -> None:
         if not log.isEnabledFor(logging.INFO):
@@ -122,7 +129,8 @@ class RequestRecord:
             "attempts": len(served.attempts) if served else len(trail),
             "fallback": served.fell_back if served else False,
             "status": self.status,
-            "error": self.error.code if self.error else None,
+            "error": self._error_code(),
+            "left_out": self.left_out or None,
             "latency_ms": round(elapsed * 1000, 1),
             "stream": self.stream,
             "cache": self.cache,

@@ -11,6 +11,9 @@ import uuid
 from typing import Any
 
 from .anthropic_answer import reasoning_of
+from .responses_calls import call_item
+from .responses_items import compaction_content
+from .responses_request import ResponsesTurn
 from .streaming import whole_number
 
 #: Finish reasons that cut an answer short, and how Responses names the cut.
@@ -86,16 +89,9 @@ def reasoning_item(item_id: str, text: str) -> dict[str, Any]:
     return {"id": item_id, "type": "reasoning", "summary": summary}
 
 
-def call_item(item_id: str, call: dict[str, str], status: str = "completed") -> dict[str, Any]:
-    """A ``function_call`` output item."""
-    return {
-        "id": item_id,
-        "type": "function_call",
-        "status": status,
-        "call_id": call["call_id"],
-        "name": call["name"],
-        "arguments": call["arguments"],
-    }
+def compaction_item(item_id: str, summary: str) -> dict[str, Any]:
+    """A ``compaction`` output item holding the upstream's summary of the session."""
+    return {"id": item_id, "type": "compaction", "encrypted_content": compaction_content(summary)}
 
 
 def finished(response: dict[str, Any], finish: Any, usage: Any) -> dict[str, Any]:
@@ -110,22 +106,33 @@ def finished(response: dict[str, Any], finish: Any, usage: Any) -> dict[str, Any
     }
 
 
-def to_response(completion: dict[str, Any], request: dict[str, Any], model: str) -> dict[str, Any]:
+def to_response(completion: dict[str, Any], turn: ResponsesTurn, model: str) -> dict[str, Any]:
     """A whole chat completion as a ``response``."""
     choice = (completion.get("choices") or [{}])[0]
     message = choice.get("message") or {}
+    text = message["content"] if isinstance(message.get("content"), str) else ""
+    output: list[dict[str, Any]] = []
+    if turn.compaction:
+        output.append(compaction_item(new_id("cmp"), text))
+    else:
+        output += _items(message, text, turn)
+    response = {**envelope(turn.request, model, new_id("resp")), "output": output}
+    return finished(response, choice.get("finish_reason"), completion.get("usage"))
+
+
+def _items(message: dict[str, Any], text: str, turn: ResponsesTurn) -> list[dict[str, Any]]:
     output: list[dict[str, Any]] = []
     if reasoning_of(message):
         output.append(reasoning_item(new_id("rs"), reasoning_of(message)))
-    if isinstance(message.get("content"), str) and message["content"]:
-        output.append(message_item(new_id("msg"), message["content"]))
+    if text:
+        output.append(message_item(new_id("msg"), text))
     for call in message.get("tool_calls") or []:
-        function = call.get("function") or {} if isinstance(call, dict) else {}
-        fields = {
-            "call_id": str(call.get("id") or new_id("call")),
-            "name": str(function.get("name") or ""),
-            "arguments": str(function.get("arguments") or ""),
-        }
-        output.append(call_item(new_id("fc"), fields))
-    response = {**envelope(request, model, new_id("resp")), "output": output}
-    return finished(response, choice.get("finish_reason"), completion.get("usage"))
+        if not isinstance(call, dict):
+            continue
+        given = call.get("function")
+        function: dict[str, Any] = given if isinstance(given, dict) else {}
+        ref = turn.tools.ref(str(function.get("name") or ""))
+        call_id = str(call.get("id") or new_id("call"))
+        item_id = new_id("ctc" if ref.kind == "custom" else "fc")
+        output.append(call_item(item_id, call_id, ref, str(function.get("arguments") or "")))
+    return output

@@ -1,32 +1,85 @@
-"""``POST /v1/responses`` (OpenAI Responses, stateless).
+"""``/v1/responses`` (OpenAI Responses, stateless), and its compaction endpoint.
 
 The request is translated into chat completions and walks the same chain as
 ``/v1/chat/completions``; the answer is translated back. Errors before the commit
-point are ordinary HTTP errors in the OpenAI envelope.
+point are ordinary HTTP errors in the OpenAI envelope. Built-in tools left out of the
+translation are named in ``X-Keyrelay-Left-Out`` and in the request's log line.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response
 
+from .errors import error_body, error_response
 from .gateway import gateway
-from .responses_answer import to_response
+from .observe import current
+from .responses_answer import compaction_item, new_id, to_response, usage_of
 from .responses_events import ResponseEvents
-from .responses_request import responses_schema, to_chat
+from .responses_request import ResponsesTurn, responses_schema, to_turn
 from .schemas import parse_body
 from .serve import serve
 
 bp = Blueprint("responses", __name__)
 
+#: Names the built-in tools (and unreadable items) a translation left out.
+LEFT_OUT_HEADER = "X-Keyrelay-Left-Out"
+
 
 @bp.post("/responses")
 def create_response() -> Response:
     """Create a response, whole or streamed."""
-    body = parse_body(responses_schema)
-    model = body["model"]
-    return serve(
-        to_chat(body),
+    turn = _turn(parse_body(responses_schema))
+    model, limit = turn.request["model"], gateway().router.config.max_response_bytes
+    response = serve(
+        turn.chat,
         include_usage=True,
-        whole=lambda answer: to_response(answer, body, model),
-        events=lambda: ResponseEvents(body, model, gateway().router.config.max_response_bytes),
+        whole=lambda answer: to_response(answer, turn, model),
+        events=lambda: ResponseEvents(turn, model, limit),
     )
+    return _said_left_out(response, turn)
+
+
+@bp.get("/responses", websocket=True)
+@bp.get("/responses")
+def no_websocket() -> Response:
+    """Codex asks to upgrade to a websocket here: 426 makes it use HTTP at once."""
+    message = "keyrelay serves the Responses API over HTTP: POST /v1/responses (no websocket)."
+    return error_response(426, error_body(message, "invalid_request_error", code="no_websocket"))
+
+
+@bp.post("/responses/compact")
+def compact_response() -> Response:
+    """Compact a session: the upstream's summary as one ``compaction`` item, after the
+    user's own messages (which a compacted history keeps)."""
+    body = parse_body(responses_schema)
+    items = body["input"] if isinstance(body["input"], list) else []
+    turn = _turn({**body, "stream": False, "input": [*items, {"type": "compaction_trigger"}]})
+    kept = [i for i in items if isinstance(i, dict) and i.get("role") == "user"]
+    response = serve(turn.chat, include_usage=False, whole=lambda a: _compacted(a, kept))
+    return _said_left_out(response, turn)
+
+
+def _turn(body: dict[str, Any]) -> ResponsesTurn:
+    turn = to_turn(body)
+    current().left_out = turn.left_out
+    return turn
+
+
+def _compacted(answer: dict[str, Any], kept: list[dict[str, Any]]) -> dict[str, Any]:
+    message = ((answer.get("choices") or [{}])[0]).get("message") or {}
+    content = message.get("content")
+    text = content if isinstance(content, str) else ""
+    return {
+        "id": new_id("resp"),
+        "object": "response.compaction",
+        "output": [*kept, compaction_item(new_id("cmp"), text)],
+        "usage": usage_of(answer.get("usage")),
+    }
+
+
+def _said_left_out(response: Response, turn: ResponsesTurn) -> Response:
+    if turn.left_out:
+        response.headers[LEFT_OUT_HEADER] = ", ".join(dict.fromkeys(turn.left_out))
+    return response

@@ -2,7 +2,8 @@
 
 Every event carries its ``type`` and a ``sequence_number`` counted from 0; every item
 opened is closed (``*.done`` and ``response.output_item.done``), also when the
-upstream never sent a finish reason; the stream ends with exactly one of
+upstream never sent a finish reason; a compaction's summary is kept back and sent as one
+``compaction`` item at the end; the stream ends with exactly one of
 ``response.completed`` / ``response.incomplete`` carrying the whole ``output``, or,
 if it broke after the commit point, ``response.failed``, and nothing after it.
 """
@@ -16,28 +17,33 @@ from providers import StreamInterrupted
 
 from .anthropic_answer import reasoning_of
 from .responses_answer import (
-    call_item,
+    compaction_item,
     envelope,
     finished,
     message_item,
     new_id,
     reasoning_item,
 )
+from .responses_calls import OpenCall
+from .responses_request import ResponsesTurn
+from .responses_tools import ToolKind
 from .streaming import Kept, event_bytes
 
 
 class ResponseEvents:
     """Turns chat completion chunks into the Responses event sequence (an ``Encoder``)."""
 
-    def __init__(self, request: dict[str, Any], model: str, limit: int) -> None:
+    def __init__(self, turn: ResponsesTurn, model: str, limit: int) -> None:
         #: The whole output is repeated at the end: bounded.
         self.kept = Kept(limit)
-        self.response = envelope(request, model, new_id("resp"))
+        self.turn = turn
+        self.summary: list[str] = []  # a compaction's text, sent whole at the end
+        self.response = envelope(turn.request, model, new_id("resp"))
         self.sequence = 0
         self.output: list[dict[str, Any]] = []  # items in output order, open ones included
         self.text: dict[str, Any] | None = None  # the open message item
         self.thought: dict[str, Any] | None = None  # the open reasoning item
-        self.calls: dict[int, dict[str, Any]] = {}  # open function calls by chat index
+        self.calls: dict[int, OpenCall] = {}  # open tool calls by chat index
         self.finish: Any = None
         self.usage: Any = None
 
@@ -57,6 +63,10 @@ class ResponseEvents:
             self.usage = chunk["usage"]
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
+            if self.turn.compaction:
+                self._summary_piece(delta.get("content"))
+                self.finish = choice.get("finish_reason") or self.finish
+                continue
             if reasoning_of(delta):
                 yield from self._reasoning(reasoning_of(delta))
             if isinstance(delta.get("content"), str) and delta["content"]:
@@ -73,6 +83,12 @@ class ResponseEvents:
         yield from self._close_text()
         for index in sorted(self.calls):
             yield from self._close_call(index)
+        if self.turn.compaction:
+            item = compaction_item(new_id("cmp"), "".join(self.summary))
+            self.output.append(item)
+            at = len(self.output) - 1
+            yield self._event("response.output_item.added", output_index=at, item=item)
+            yield self._event("response.output_item.done", output_index=at, item=item)
         done = finished({**self.response, "output": self.output}, self.finish, self.usage)
         kind = "response.completed" if done["status"] == "completed" else "response.incomplete"
         yield self._event(kind, response=done)
@@ -151,45 +167,54 @@ class ResponseEvents:
         self.output[opened["index"]] = item
         yield self._event("response.output_item.done", output_index=opened["index"], item=item)
 
+    def _summary_piece(self, text: Any) -> None:
+        if isinstance(text, str) and text:
+            self.kept.add(text)
+            self.summary.append(text)
+
     def _call(self, call: dict[str, Any]) -> Iterator[bytes]:
         position = call["index"] if isinstance(call.get("index"), int) else 0
-        function = call.get("function") or {}
+        given = call.get("function")
+        function: dict[str, Any] = given if isinstance(given, dict) else {}
         opened = self.calls.get(position)
         if opened is None:
             yield from self._close_reasoning()
             yield from self._close_text()
-            fields = {
-                "call_id": str(call.get("id") or new_id("call")),
-                "name": str(function.get("name") or ""),
-                "arguments": "",
-            }
-            opened = {"id": new_id("fc"), "index": len(self.output), **fields}
+            chat_name = str(function.get("name") or "")
+            ref = self.turn.tools.ref(chat_name)
+            item_id = new_id("ctc" if ref.kind is ToolKind.CUSTOM else "fc")
+            call_id = str(call.get("id") or new_id("call"))
+            opened = OpenCall(item_id, len(self.output), call_id, chat_name, ref)
             self.calls[position] = opened
-            item = call_item(opened["id"], fields, status="in_progress")
+            item = opened.item(status="in_progress")
             self.output.append(item)
-            yield self._event("response.output_item.added", output_index=opened["index"], item=item)
-        elif not opened["name"] and function.get("name"):
-            opened["name"] = str(function["name"])
+            yield self._event("response.output_item.added", output_index=opened.index, item=item)
+        elif not opened.chat_name and function.get("name"):
+            opened.chat_name = str(function["name"])  # a name in a later fragment
+            opened.ref = self.turn.tools.ref(opened.chat_name)
         piece = function.get("arguments")
         if isinstance(piece, str) and piece:
             self.kept.add(piece)
-            opened["arguments"] += piece
-            yield self._event(
-                "response.function_call_arguments.delta",
-                item_id=opened["id"],
-                output_index=opened["index"],
-                delta=piece,
-            )
+            kind, text = opened.delta(piece)
+            if text:
+                at = {"item_id": opened.item_id, "output_index": opened.index}
+                yield self._event(kind, **at, delta=text)
 
     def _close_call(self, position: int) -> Iterator[bytes]:
         opened = self.calls.pop(position)
-        yield self._event(
-            "response.function_call_arguments.done",
-            item_id=opened["id"],
-            output_index=opened["index"],
-            name=opened["name"],
-            arguments=opened["arguments"],
-        )
-        item = call_item(opened["id"], opened)
-        self.output[opened["index"]] = item
-        yield self._event("response.output_item.done", output_index=opened["index"], item=item)
+        at = {"item_id": opened.item_id, "output_index": opened.index}
+        item = opened.item()
+        if opened.ref.kind is ToolKind.CUSTOM:
+            rest = opened.rest()
+            if rest:
+                yield self._event("response.custom_tool_call_input.delta", **at, delta=rest)
+            yield self._event("response.custom_tool_call_input.done", **at, input=item["input"])
+        else:
+            yield self._event(
+                "response.function_call_arguments.done",
+                **at,
+                name=opened.ref.name,
+                arguments=opened.arguments,
+            )
+        self.output[opened.index] = item
+        yield self._event("response.output_item.done", output_index=opened.index, item=item)

@@ -1,27 +1,41 @@
 """OpenAI Responses requests (stateless), validated and translated into chat completions.
 
-``instructions`` becomes a system message, ``input`` items become messages
-(``function_call`` items assistant ``tool_calls``, consecutive ones merged;
-``function_call_output`` items ``role: "tool"`` messages; reasoning items dropped).
-keyrelay keeps no responses: ``previous_response_id`` and conversations are a 400
-saying so (clients such as Codex send the whole history each turn), and so are
-OpenAI's built-in tools, which only OpenAI runs.
+``instructions`` becomes a system message and ``input`` items messages
+(``responses_items``); tools become chat functions (``responses_tools``). keyrelay keeps
+no responses: ``previous_response_id`` and conversations are a 400 saying so (clients
+such as Codex send the whole history each turn). ``store``, ``include``,
+``reasoning.summary`` and ``client_metadata`` are read and dropped; ``prompt_cache_key``
+and ``text.verbosity`` go only to providers that take them. A ``compaction_trigger``
+item asks for a compaction: the upstream writes a summary, answered as one
+``compaction`` item that a later request's ``input`` carries back.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from marshmallow import INCLUDE, Schema, fields
 from marshmallow.validate import Length, Range
-from providers import MAX_MODEL_NAME, REASONING_HINT
+from providers import MAX_MODEL_NAME, OPTIONAL_HINT, REASONING_HINT, OptionalField
 
 from .errors import invalid
+from .responses_items import messages_of
+from .responses_tools import ToolSet, chat_tool_choice, tool_set
 from .schemas import StrictBoolean, StrictFloat, StrictInteger
 from .serve import streamed_with_usage
 
 #: Request fields that need state keyrelay does not keep.
 STATEFUL = ("previous_response_id", "conversation", "background", "prompt")
+EFFORTS = ("minimal", "low", "medium", "high")
+VERBOSITY = ("low", "medium", "high")
+#: What the upstream is asked when a client compacts its session.
+COMPACT_PROMPT = (
+    "The conversation above is about to be compacted: its history will be replaced by what "
+    "you write now. Write a summary that lets you carry on the task without it: the user's "
+    "goal and instructions, what has been done so far (files, commands and their results), "
+    "decisions made, and what remains to do. Reply with the summary only."
+)
 
 
 class ResponsesSchema(Schema):
@@ -44,12 +58,29 @@ class ResponsesSchema(Schema):
     reasoning = fields.Dict(allow_none=True)
     metadata = fields.Dict(allow_none=True)
     user = fields.String(allow_none=True)
+    prompt_cache_key = fields.String(allow_none=True, validate=Length(max=1024))
+    store = StrictBoolean(allow_none=True)
+    include = fields.List(fields.String(validate=Length(max=128)), allow_none=True)
+    client_metadata = fields.Dict(allow_none=True)
 
 
 responses_schema = ResponsesSchema()
 
 
-def to_chat(body: dict[str, Any]) -> dict[str, Any]:
+@dataclass
+class ResponsesTurn:
+    """A Responses request and its chat translation, with what the answer maps back to."""
+
+    request: dict[str, Any]
+    chat: dict[str, Any]
+    tools: ToolSet
+    #: The client asked for a compaction (a ``compaction_trigger`` item).
+    compaction: bool = False
+    #: Built-in tools and unreadable items left out of the translation.
+    left_out: list[str] = field(default_factory=list)
+
+
+def to_turn(body: dict[str, Any]) -> ResponsesTurn:
     """The chat completions request for an (already schema-valid) Responses request."""
     for name in STATEFUL:
         if body.get(name):
@@ -59,149 +90,61 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
                 "whole conversation in 'input' instead.",
                 code="unsupported_parameter",
             )
+    tools = tool_set(body.get("tools"))
+    turn = ResponsesTurn(body, {}, tools, compaction=_compacting(body["input"]))
+    turn.left_out += tools.left_out
     messages: list[dict[str, Any]] = []
     if body.get("instructions"):
         messages.append({"role": "system", "content": body["instructions"]})
-    messages += _items(body["input"])
+    messages += messages_of(body["input"], tools, turn.left_out)
+    if turn.compaction:
+        messages.append({"role": "user", "content": COMPACT_PROMPT})
     chat: dict[str, Any] = {"model": body["model"], "messages": messages}
     if body.get("max_output_tokens") is not None:
         chat["max_tokens"] = body["max_output_tokens"]
-    for name in ("temperature", "top_p", "parallel_tool_calls", "user"):
+    for name in ("temperature", "top_p", "user"):
         if body.get(name) is not None:
             chat[name] = body[name]
-    if body.get("tools"):
-        chat["tools"] = [_tool(tool, f"tools[{i}]") for i, tool in enumerate(body["tools"])]
-    if body.get("tool_choice") is not None:
-        chat["tool_choice"] = _tool_choice(body["tool_choice"])
+    if not turn.compaction:
+        _add_tools(chat, body, tools)
     chat.update(_format((body.get("text") or {}).get("format")))
-    effort = (body.get("reasoning") or {}).get("effort")
-    if isinstance(effort, str) and effort in ("minimal", "low", "medium", "high"):
-        chat[REASONING_HINT] = effort
+    _add_hints(chat, body)
     if body.get("stream"):
         streamed_with_usage(chat)
-    return chat
+    turn.chat = chat
+    return turn
 
 
-def _items(given: Any) -> list[dict[str, Any]]:
-    if isinstance(given, str):
-        return [{"role": "user", "content": given}]
-    if not isinstance(given, list) or not given:
-        raise invalid("input", "must be a string or a non-empty list of items")
-    messages: list[dict[str, Any]] = []
-    for index, item in enumerate(given):
-        where = f"input[{index}]"
-        if not isinstance(item, dict):
-            raise invalid(where, "must be an object")
-        kind = item.get("type", "message")
-        if kind == "message":
-            messages.append(_message(item, where))
-        elif kind == "function_call":
-            _add_call(messages, item, where)
-        elif kind == "function_call_output":
-            messages.append(_call_output(item, where))
-        elif kind == "reasoning":
-            continue  # the upstream's own reasoning is not sent back to it
-        elif kind == "item_reference":
-            raise invalid(where, "keyrelay is stateless: send the item itself, not a reference")
-        else:
-            raise invalid(f"{where}.type", f"the item type {str(kind)[:64]!r} is not supported")
-    return messages
-
-
-def _message(item: dict[str, Any], where: str) -> dict[str, Any]:
-    role = item.get("role")
-    if role not in ("user", "assistant", "system", "developer"):
-        raise invalid(f"{where}.role", "must be user, assistant, system or developer")
-    role = "system" if role == "developer" else role
-    content = item.get("content")
-    if isinstance(content, str):
-        return {"role": role, "content": content}
-    if not isinstance(content, list):
-        raise invalid(f"{where}.content", "must be a string or a list of content parts")
-    parts = [_part(part, f"{where}.content[{i}]") for i, part in enumerate(content)]
-    if role != "user" or all(part["type"] == "text" for part in parts):
-        text = "".join(part.get("text", "") for part in parts)
-        return {"role": role, "content": text}
-    return {"role": role, "content": parts}
-
-
-def _part(part: Any, where: str) -> dict[str, Any]:
-    kind = part.get("type") if isinstance(part, dict) else None
-    if kind in ("input_text", "output_text", "text") and isinstance(part.get("text"), str):
-        return {"type": "text", "text": part["text"]}
-    if kind == "refusal" and isinstance(part.get("refusal"), str):
-        return {"type": "text", "text": part["refusal"]}
-    if kind == "input_image":
-        url = part.get("image_url")
-        if not isinstance(url, str) or not url:
-            raise invalid(f"{where}.image_url", "must be a URL or a data URI (file ids need state)")
-        image: dict[str, Any] = {"url": url}
-        if part.get("detail") in ("low", "high", "auto"):
-            image["detail"] = part["detail"]
-        return {"type": "image_url", "image_url": image}
-    raise invalid(where, "must be an input_text, output_text or input_image part")
-
-
-def _add_call(messages: list[dict[str, Any]], item: dict[str, Any], where: str) -> None:
-    for name in ("call_id", "name"):
-        if not isinstance(item.get(name), str) or not item[name]:
-            raise invalid(f"{where}.{name}", "must be a non-empty string")
-    arguments = item.get("arguments", "")
-    if not isinstance(arguments, str):
-        raise invalid(f"{where}.arguments", "must be a string of JSON")
-    call = {
-        "id": item["call_id"],
-        "type": "function",
-        "function": {"name": item["name"], "arguments": arguments},
-    }
-    last = messages[-1] if messages else None
-    if last is not None and last["role"] == "assistant" and "tool_calls" in last:
-        last["tool_calls"].append(call)  # consecutive calls: one assistant message
-    elif last is not None and last["role"] == "assistant" and "tool_calls" not in last:
-        last["tool_calls"] = [call]
-    else:
-        messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
-
-
-def _call_output(item: dict[str, Any], where: str) -> dict[str, Any]:
-    if not isinstance(item.get("call_id"), str) or not item["call_id"]:
-        raise invalid(f"{where}.call_id", "must be a non-empty string")
-    output = item.get("output", "")
-    if isinstance(output, list):
-        output = "".join(part.get("text", "") for part in output if isinstance(part, dict))
-    if not isinstance(output, str):
-        raise invalid(f"{where}.output", "must be a string or a list of content parts")
-    return {"role": "tool", "tool_call_id": item["call_id"], "content": output}
-
-
-def _tool(tool: dict[str, Any], where: str) -> dict[str, Any]:
-    if tool.get("type") != "function":
-        raise invalid(
-            f"{where}.type",
-            f"the built-in tool {str(tool.get('type'))[:64]!r} is not supported: keyrelay "
-            "forwards function tools only",
-            code="unsupported_tool",
-        )
-    if not isinstance(tool.get("name"), str) or not tool["name"]:
-        raise invalid(f"{where}.name", "must be a non-empty string")
-    function: dict[str, Any] = {"name": tool["name"]}
-    for name in ("description", "parameters", "strict"):
-        if tool.get(name) is not None:
-            function[name] = tool[name]
-    return {"type": "function", "function": function}
-
-
-def _tool_choice(choice: Any) -> Any:
-    if choice in ("auto", "none", "required"):
-        return choice
-    name = (
-        choice.get("name")
-        if isinstance(choice, dict) and choice.get("type") == "function"
-        else None
+def _compacting(given: Any) -> bool:
+    return isinstance(given, list) and any(
+        isinstance(item, dict) and item.get("type") == "compaction_trigger" for item in given
     )
-    if isinstance(name, str) and name:
-        return {"type": "function", "function": {"name": name}}
-    raise invalid("tool_choice", "must be auto, none, required, or a function by name")
+
+
+def _add_tools(chat: dict[str, Any], body: dict[str, Any], tools: ToolSet) -> None:
+    if tools.functions:
+        chat["tools"] = tools.functions
+        if body.get("parallel_tool_calls") is not None:
+            chat["parallel_tool_calls"] = body["parallel_tool_calls"]
+    if body.get("tool_choice") is not None:
+        choice = chat_tool_choice(body["tool_choice"], tools)
+        if tools.functions or choice == "none":
+            chat["tool_choice"] = choice
+
+
+def _add_hints(chat: dict[str, Any], body: dict[str, Any]) -> None:
+    effort = (body.get("reasoning") or {}).get("effort")
+    if isinstance(effort, str) and effort in EFFORTS:
+        chat[REASONING_HINT] = effort
+    optional: dict[str, Any] = {}
+    key = body.get("prompt_cache_key")
+    if isinstance(key, str) and key:
+        optional[OptionalField.PROMPT_CACHE_KEY] = key[:256]
+    verbosity = (body.get("text") or {}).get("verbosity")
+    if verbosity in VERBOSITY:
+        optional[OptionalField.VERBOSITY] = verbosity
+    if optional:
+        chat[OPTIONAL_HINT] = optional
 
 
 def _format(given: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from providers import MAX_JSON_DEPTH, MAX_MODEL_NAME, JSONTooDeep, loads_bounded
 
 from .body import read_body
 from .errors import APIError
+from .notes import note_model
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 MISSING_MESSAGE = "Missing data for required field."
@@ -248,6 +249,7 @@ def parse_body(schema: Schema) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict):
         raise APIError(400, "The request body must be a JSON object.", code="invalid_json")
+    note_model(data.get("model"))
     errors = schema.validate(data)
     if errors:
         param, message = first_error(errors)

@@ -47,7 +47,9 @@ if TYPE_CHECKING:
     from .options import RouteOptions as RouteOptions
     from .outcomes import SKIPPED as SKIPPED
     from .outcomes import Outcome as Outcome
+    from .payload import OPTIONAL_HINT as OPTIONAL_HINT
     from .payload import REASONING_HINT as REASONING_HINT
+    from .payload import OptionalField as OptionalField
     from .recent import MAX_RECENT as MAX_RECENT
     from .recent import RecentStore as RecentStore
     from .relay import ChatStream as ChatStream
@@ -84,6 +86,8 @@ _HOME = {
     "ModelNotFound": "errors",
     "ProviderError": "errors",
     "REASONING_HINT": "payload",
+    "OPTIONAL_HINT": "payload",
+    "OptionalField": "payload",
     "MAX_RECENT": "recent",
     "RecentStore": "recent",
     "StateUnavailable": "keystore",
@@ -112,6 +116,7 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "MAX_MODEL_NAME",
     "MAX_RECENT",
+    "OPTIONAL_HINT",
     "REASONING_HINT",
     "SKIPPED",
     "Attempt",
@@ -127,6 +132,7 @@ __all__ = [
     "KeySnapshot",
     "KeyStatus",
     "ModelNotFound",
+    "OptionalField",
     "Outcome",
     "ProviderConfig",
     "ProviderError",

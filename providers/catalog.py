@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class OptionalField(StrEnum):
+    """Optional OpenAI request fields a provider may declare it takes."""
+
+    PROMPT_CACHE_KEY = "prompt_cache_key"
+    VERBOSITY = "verbosity"
 
 
 @dataclass(frozen=True)
@@ -20,6 +28,9 @@ class KnownProvider:
     #: Takes system messages anywhere in the conversation; if not, they are merged into one
     #: leading system message before it is sent.
     system_anywhere: bool = True
+    #: Optional OpenAI request fields it takes (``OptionalField``); translated requests
+    #: send them only where they are taken.
+    optional_fields: frozenset[OptionalField] = frozenset()
 
 
 #: Every provider a ``<P>_API_KEY`` variable can enable without declaring a base URL.
@@ -33,6 +44,7 @@ KNOWN_PROVIDERS: dict[str, KnownProvider] = {
             embeddings=True,
             stream_usage=True,
             reasoning_effort=True,
+            optional_fields=frozenset(OptionalField),
         ),
         KnownProvider("anthropic", "https://api.anthropic.com/v1", 1, embeddings=False),
         KnownProvider(

@@ -44,6 +44,9 @@ class ProviderConfig:
     reasoning_effort: bool = False
     #: Takes system messages anywhere (else they are merged into one leading message).
     system_anywhere: bool = True
+    #: Optional OpenAI fields it takes (``payload.OptionalField``): a translated request's
+    #: ``prompt_cache_key`` or ``verbosity`` goes only where it is taken.
+    optional_fields: frozenset[str] = frozenset()
     #: Many backends behind one URL (G4F, or <P>_AGGREGATOR=true): failures count per model.
     aggregator: bool = False
     #: The first-byte timeout of an aggregator (G4F_TIMEOUT_FIRST_BYTE), under TIMEOUT_READ.

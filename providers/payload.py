@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .catalog import G4F
+from .catalog import OptionalField as OptionalField
 from .config import RoutingConfig
 from .errors import ModelSwapped
 from .g4f import g4f_body, same_model
@@ -14,6 +15,9 @@ from .resolve import Candidate
 #: A reasoning-effort hint from a translated dialect (Anthropic ``thinking``, Responses
 #: ``reasoning.effort``): sent as ``reasoning_effort`` only to a provider known to take it.
 REASONING_HINT = "keyrelay_reasoning_effort"
+#: Optional OpenAI fields from a translated dialect (Responses ``prompt_cache_key``,
+#: ``text.verbosity``), as a dict: each is sent only to a provider that declares it.
+OPTIONAL_HINT = "keyrelay_optional_fields"
 
 
 def body_for(
@@ -27,6 +31,10 @@ def body_for(
     hint = body.pop(REASONING_HINT, None)
     if isinstance(hint, str) and candidate.provider.config.reasoning_effort:
         body.setdefault("reasoning_effort", hint)
+    optional = body.pop(OPTIONAL_HINT, None)
+    if isinstance(optional, dict):
+        taken = candidate.provider.config.optional_fields
+        body.update({k: v for k, v in optional.items() if k in taken and k not in body})
     body["model"] = candidate.model
     if not candidate.provider.config.system_anywhere and "messages" in body:
         body["messages"] = leading_system(body["messages"])

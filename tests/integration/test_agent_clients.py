@@ -13,9 +13,7 @@ import json
 import os
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from tests.fakes.upstream import FakeUpstream, Hit, Reply, chunk, completion
 
 from .gunicorn import ROOT, Gunicorn
 from .helpers import CLIENT_KEY, IN_CI
+from .refusing_proxy import RefusingProxy, refusing_proxy
 
 pytestmark = pytest.mark.integration
 
@@ -42,42 +41,6 @@ def claude() -> Path:
             pytest.fail(f"Claude Code is not installed at {CLAUDE} (.ci/run installs it)")
         pytest.skip("Claude Code is not installed (npm ci --prefix tests/agents)")
     return CLAUDE
-
-
-class RefusingProxy:
-    """An HTTP(S) proxy on loopback that refuses every connection and notes where to."""
-
-    def __init__(self) -> None:
-        self.asked: list[str] = []
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _refuse(self) -> None:
-                proxy.asked.append(self.path)
-                self.send_response(403, "no outside connections in tests")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            do_CONNECT = do_GET = do_POST = do_HEAD = _refuse
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-@pytest.fixture
-def refusing_proxy() -> Iterator[RefusingProxy]:
-    proxy = RefusingProxy()
-    yield proxy
-    proxy.close()
 
 
 class Agent:
@@ -240,3 +203,6 @@ def test_claude_code_finishes_its_session_on_tier_two_after_a_429(
     assert found[-1]["is_error"] is False and found[-1]["result"] == ANSWER
     assert (workdir / "hello.txt").read_text() == "hello\n"
     assert [h for h in backup.hits if h.path.endswith("/chat/completions")]  # tier 2 answered
+
+
+__all__ = ["refusing_proxy"]  # the fixture, imported for its tests

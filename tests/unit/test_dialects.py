@@ -145,7 +145,7 @@ def test_responses_items_map_onto_chat() -> None:
         "reasoning": {"effort": "high"},
         "max_output_tokens": 50,
     }
-    chat = responses_request.to_chat(body)
+    chat = responses_request.to_turn(body).chat
     assert chat["messages"][0:2] == [
         {"role": "system", "content": "Be brief."},
         {"role": "system", "content": "Rules."},
@@ -158,13 +158,13 @@ def test_responses_items_map_onto_chat() -> None:
 
 def test_stateful_responses_are_refused_by_name() -> None:
     with pytest.raises(APIError) as refused:
-        responses_request.to_chat({"model": "m", "input": "x", "conversation": "conv_1"})
+        responses_request.to_turn({"model": "m", "input": "x", "conversation": "conv_1"})
     assert refused.value.param == "conversation" and "stateless" in refused.value.message
 
 
 def test_a_content_filter_cut_is_incomplete() -> None:
     answer = {"choices": [{"message": {"content": "a"}, "finish_reason": "content_filter"}]}
-    response = to_response(answer, {"model": "m"}, "m")
+    response = to_response(answer, responses_request.to_turn({"model": "m", "input": "x"}), "m")
     assert response["status"] == "incomplete"
     assert response["incomplete_details"] == {"reason": "content_filter"}
 
