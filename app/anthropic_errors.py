@@ -50,13 +50,32 @@ def anthropic_error(status: int, message: str, retry_after: float | None = None)
     return response
 
 
+def worded(exc: APIError) -> str:
+    """A schema refusal in Anthropic's words (``max_tokens: Field required``, ``stream:
+    Input should be a valid boolean``), so that clients matching them recognise it."""
+    if not exc.param:
+        return exc.message
+    path = exc.param.replace("[", ".").replace("]", "")
+    if exc.code == "missing_required_parameter":
+        return f"{path}: Field required"
+    prefix = f"Invalid value for '{exc.param}': "
+    if exc.code != "invalid_value" or not exc.message.startswith(prefix):
+        return exc.message
+    said = exc.message.removeprefix(prefix).rstrip(".")
+    if said.startswith("Not a valid "):
+        return f"{path}: Input should be a valid {said.removeprefix('Not a valid ')}"
+    if said.startswith("Must be "):
+        return f"{path}: Input should be {said.removeprefix('Must be ')}"
+    return f"{path}: {said}"
+
+
 def register(bp: Blueprint) -> None:
     """Render every error raised under ``bp`` in Anthropic's shape."""
 
     @bp.errorhandler(APIError)
     def _api_error(exc: APIError) -> Response:
         note_refusal(exc.code or exc.error_type)
-        return anthropic_error(exc.status, exc.message)
+        return anthropic_error(exc.status, worded(exc))
 
     @bp.errorhandler(ProviderError)
     def _provider_error(exc: ProviderError) -> Response:

@@ -13,10 +13,13 @@ from typing import Any
 import pytest
 
 from app import anthropic_request
+from app.responses_answer import to_response
+from app.responses_request import responses_schema, to_turn
 from providers.payload import leading_system
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "clients"
 CLAUDE_CODE = sorted(FIXTURES.glob("claude-code-*.json"))
+CODEX = sorted(FIXTURES.glob("codex-*.json"))
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -42,3 +45,29 @@ def test_a_recorded_claude_code_request_translates(path: Path) -> None:
     assert [m["role"] for m in merged].count("system") == 1 and merged[0]["role"] == "system"
     environment = next(b["text"] for b in body["messages"][1]["content"] if "text" in b)
     assert environment in merged[0]["content"]  # nothing of it lost in the merge
+
+
+@pytest.mark.parametrize("path", CODEX, ids=[p.stem for p in CODEX])
+def test_a_recorded_codex_request_translates(path: Path) -> None:
+    body = load(path)["body"]
+    assert not responses_schema.validate(body)
+    turn = to_turn(body)
+    offered = {t["type"] for t in body["tools"]}
+    assert set(turn.left_out) == offered - {"function", "custom", "namespace"}
+    sent = json.dumps(turn.chat)
+    for private in ("client_metadata", "installation_id", "encrypted_content"):
+        assert private not in sent
+    if any(i.get("type") == "compaction_trigger" for i in body["input"]):
+        assert turn.compaction and "tools" not in turn.chat
+        answer = {"choices": [{"message": {"content": "Summary."}, "finish_reason": "stop"}]}
+        assert [i["type"] for i in to_response(answer, turn, body["model"])["output"]] == [
+            "compaction"
+        ]
+        return
+    names = [t["function"]["name"] for t in turn.chat["tools"]]
+    expected = [t["name"] for t in body["tools"] if t["type"] in ("function", "custom")]
+    for namespace in (t for t in body["tools"] if t["type"] == "namespace"):
+        expected += [f"{namespace['name']}__{inner['name']}" for inner in namespace["tools"]]
+    assert sorted(names) == sorted(expected) and len(set(names)) == len(names)
+    roles = [m["role"] for m in turn.chat["messages"]]
+    assert roles[0] == "system" and "developer" not in roles
