@@ -243,7 +243,10 @@ def test_a_cut_after_the_commit_point_fails_the_response(
     ("body", "param"),
     [
         ({"model": MODEL, "input": "Hi", "previous_response_id": "resp_1"}, "previous_response_id"),
-        ({"model": MODEL, "input": "Hi", "tools": [{"type": "web_search"}]}, "tools[0].type"),
+        (
+            {"model": MODEL, "input": "Hi", "tools": [{"type": "namespace", "name": "n"}]},
+            "tools[0].tools",
+        ),
         ({"model": MODEL, "input": [{"type": "computer_call"}]}, "input[0].type"),
         ({"model": MODEL, "input": [{"role": "robot", "content": "x"}]}, "input[0].role"),
         ({"model": MODEL, "input": [{"type": "function_call", "name": "f"}]}, "input[0].call_id"),
@@ -251,7 +254,11 @@ def test_a_cut_after_the_commit_point_fails_the_response(
         ({"model": MODEL}, "input"),
         ({"model": MODEL, "input": "Hi", "max_output_tokens": "9"}, "max_output_tokens"),
         ({"model": MODEL, "input": "Hi", "text": {"format": {"type": "xml"}}}, "text.format"),
-        ({"model": MODEL, "input": "Hi", "tool_choice": {"type": "file_search"}}, "tool_choice"),
+        (
+            {"model": MODEL, "input": "Hi", "tool_choice": {"type": "file_search"}},
+            "tool_choice.type",
+        ),
+        ({"model": MODEL, "input": "Hi", "tool_choice": {"type": "function"}}, "tool_choice"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(gateway: Gunicorn, body: Any, param: str) -> None:
