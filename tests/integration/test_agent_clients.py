@@ -152,6 +152,30 @@ def gateway(upstreams: tuple[FakeUpstream, FakeUpstream]) -> Iterator[Gunicorn]:
     server.stop()
 
 
+def test_claude_code_prints_a_plain_answer(
+    claude: Path,
+    gateway: Gunicorn,
+    refusing_proxy: RefusingProxy,
+    workdir: Path,
+    upstreams: tuple[FakeUpstream, FakeUpstream],
+) -> None:
+    groq, _ = upstreams
+    words = ["Hello", " from", " keyrelay."]
+    groq.default = lambda hit: (
+        Reply(events=[chunk(MODEL, {"content": w}) for w in words] + [chunk(MODEL, {}, "stop")])
+        if hit.path.endswith("/chat/completions") and (hit.body or {}).get("stream")
+        else Reply(body=completion(MODEL, "".join(words)))
+        if hit.path.endswith("/chat/completions")
+        else None
+    )
+    home = Path(tempfile.mkdtemp(prefix="keyrelay-home-"))
+    run = run_claude(claude, readme_env(gateway, refusing_proxy, home), workdir,
+                     "Say hello", "json")  # fmt: skip
+    found = results(run.stdout)
+    assert run.returncode == 0 and found, run.stdout[-2000:] + run.stderr[-2000:]
+    assert found[-1]["is_error"] is False and found[-1]["result"] == "Hello from keyrelay."
+
+
 @pytest.mark.parametrize("output", ["json", "stream-json"])
 def test_claude_code_writes_a_file_through_a_tool_session(
     claude: Path,

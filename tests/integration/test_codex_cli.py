@@ -189,6 +189,22 @@ def turns(fake: FakeUpstream) -> list[Hit]:
     return [h for h in fake.hits if h.path.endswith("/chat/completions")]
 
 
+def test_codex_prints_a_plain_answer(
+    codex: Path, gateway: Gunicorn, refusing_proxy: RefusingProxy,
+    upstreams: tuple[FakeUpstream, FakeUpstream],
+) -> None:  # fmt: skip
+    groq, _ = upstreams
+    words = ["Hello", " from", " keyrelay."]
+    groq.default = lambda hit: (
+        Reply(events=[chunk(MODEL, {"content": w}) for w in words] + [chunk(MODEL, {}, "stop")])
+        if hit.path.endswith("/chat/completions")
+        else None
+    )
+    run, _ = run_codex(codex, gateway, refusing_proxy, f"groq/{MODEL}")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert final_message(events(run.stdout)) == "Hello from keyrelay."
+
+
 def test_codex_runs_a_tool_session_with_its_namespace_and_shell(
     codex: Path, gateway: Gunicorn, refusing_proxy: RefusingProxy,
     upstreams: tuple[FakeUpstream, FakeUpstream],
