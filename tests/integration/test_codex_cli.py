@@ -22,9 +22,9 @@ import pytest
 from app.responses_request import COMPACT_PROMPT
 from tests.fakes.upstream import FakeUpstream, Hit, Reply, chunk
 
+from .agents import RefusingProxy, refusing_proxy, two_tier_gateway
 from .gunicorn import ROOT, Gunicorn
 from .helpers import CLIENT_KEY, IN_CI
-from .refusing_proxy import RefusingProxy, refusing_proxy
 
 pytestmark = pytest.mark.integration
 
@@ -127,16 +127,7 @@ def upstreams() -> Iterator[tuple[FakeUpstream, FakeUpstream]]:
 
 @pytest.fixture
 def gateway(upstreams: tuple[FakeUpstream, FakeUpstream]) -> Iterator[Gunicorn]:
-    groq, backup = upstreams
-    env = {
-        "PROXY_API_KEY": CLIENT_KEY,
-        "GROQ_API_KEY": "gsk_fake_groq_key_aaaaaaaaaaaaaaaa",
-        "GROQ_API_BASE": groq.base_url,
-        "BACKUP_API_KEY": "sk-fake-backup-key-bbbbbbbbbbbbbbbb",
-        "BACKUP_API_BASE": backup.base_url,
-        "PROVIDER_PRIORITY_BACKUP": "3",
-    }
-    server = Gunicorn(env)
+    server = two_tier_gateway(*upstreams)
     yield server
     server.stop()
 

@@ -1,8 +1,9 @@
-"""A stand-in for the internet: an HTTP(S) proxy on loopback that refuses everything.
+"""What the real coding-agent clients' tests share: a stand-in for the internet, and a
+gateway with two tiers in front of two scripted upstreams.
 
-The real coding-agent clients run with ``HTTPS_PROXY``/``HTTP_PROXY`` pointing here, so
-every outside connection they attempt (updates, telemetry, their vendors' APIs) is
-refused and noted, and no test reaches the internet.
+The clients run with ``HTTPS_PROXY``/``HTTP_PROXY`` pointing at ``RefusingProxy``, so every
+outside connection they attempt (updates, telemetry, their vendors' APIs) is refused and
+noted, and no test reaches the internet.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+from tests.fakes.upstream import FakeUpstream
+
+from .gunicorn import Gunicorn
+from .helpers import CLIENT_KEY
 
 
 class RefusingProxy:
@@ -49,3 +55,17 @@ def refusing_proxy() -> Iterator[RefusingProxy]:
     proxy = RefusingProxy()
     yield proxy
     proxy.close()
+
+
+def two_tier_gateway(groq: FakeUpstream, backup: FakeUpstream) -> Gunicorn:
+    """keyrelay with groq (tier 2) in front of ``groq`` and a tier-3 backup."""
+    return Gunicorn(
+        {
+            "PROXY_API_KEY": CLIENT_KEY,
+            "GROQ_API_KEY": "gsk_fake_groq_key_aaaaaaaaaaaaaaaa",
+            "GROQ_API_BASE": groq.base_url,
+            "BACKUP_API_KEY": "sk-fake-backup-key-bbbbbbbbbbbbbbbb",
+            "BACKUP_API_BASE": backup.base_url,
+            "PROVIDER_PRIORITY_BACKUP": "3",
+        }
+    )
