@@ -31,6 +31,8 @@ pytestmark = pytest.mark.integration
 CODEX = ROOT / "tests" / "agents" / "node_modules" / ".bin" / "codex"
 MODEL = "llama-3.3-70b-versatile"
 ANSWER = "Done: hello.txt is written."
+#: Codex's own sandbox, as a user runs it headless: commands may write in the workdir only.
+SANDBOX = ["--sandbox", "workspace-write"]
 PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hello\n*** End Patch\n"
 README_CONFIG = """\
 model = "{model}"
@@ -155,7 +157,7 @@ def run_codex(
         "NO_PROXY": "127.0.0.1,localhost",
     }
     command = [str(codex), "exec", "--json", "--skip-git-repo-check"]
-    command += ["--dangerously-bypass-approvals-and-sandbox", "Create hello.txt saying hello"]
+    command += [*SANDBOX, "Create hello.txt saying hello"]
     run = subprocess.run(
         command, cwd=workdir, env=env, capture_output=True, text=True, timeout=180, check=False,
         stdin=subprocess.DEVNULL,
