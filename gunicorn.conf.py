@@ -92,8 +92,8 @@ _prepare_metrics_dir()
 
 def on_starting(server: Any) -> None:
     """Before binding: refuse an open proxy on a public address; name ignored variables once."""
-    from providers.audit import ignored_variables, is_loopback, is_placeholder
-    from providers.env import parse_bool
+    from providers.config.audit import ignored_variables, is_loopback, is_placeholder
+    from providers.config.env import parse_bool
 
     keys = [k for k in os.environ.get("PROXY_API_KEY", "").split(",") if k.strip()]
     weak = not keys or any(is_placeholder(k) for k in keys)
@@ -127,9 +127,9 @@ def _prepare_state_file() -> None:
     this host (a restarted container reuses pids) are dropped before any worker starts."""
     import time
 
-    from providers.config import DEFAULT_STATE_URL
-    from providers.env import ConfigError
-    from providers.statefile import prepare_state_file
+    from providers.config.env import ConfigError
+    from providers.config.shape import DEFAULT_STATE_URL
+    from providers.state.statefile import prepare_state_file
 
     try:
         prepare_state_file(

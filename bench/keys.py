@@ -12,10 +12,10 @@ import tempfile
 import time
 import uuid
 
-from providers.config import RoutingConfig
-from providers.keys import KeyPool
-from providers.keystore import KeyStore
-from providers.state import open_state
+from providers.config.shape import RoutingConfig
+from providers.health.keys import KeyPool
+from providers.state.keystore import KeyStore
+from providers.state.open import open_state
 
 ROUNDS = 5
 OPERATIONS = 20_000

@@ -3,7 +3,7 @@
 This package never imports flask: it can be used and tested without a web app. The
 names below are its public face, the only ones ``app/`` may use (ruff enforces it,
 ``app/ruff.toml``). They load on first use, so that the configuration modules
-(``providers.config``, ``providers.audit``) can be read where ``requests`` must not be
+(``providers.config.shape``, ``providers.config.audit``) can be read where ``requests`` must not be
 imported yet: in gunicorn's master, before gevent patches the standard library.
 """
 
@@ -14,97 +14,97 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .alarm import ALARM as ALARM
-    from .answers import Completion as Completion
-    from .attempts import Attempt as Attempt
-    from .attempts import Served as Served
-    from .audit import ignored_variables as ignored_variables
-    from .audit import is_placeholder as is_placeholder
-    from .circuit import CircuitState as CircuitState
-    from .config import ProviderConfig as ProviderConfig
-    from .config import RoutingConfig as RoutingConfig
-    from .env import ConfigError as ConfigError
-    from .env import env_bool as env_bool
-    from .env import env_float as env_float
-    from .env import env_int as env_int
-    from .env import env_list as env_list
-    from .env import env_str as env_str
-    from .env import parse_bool as parse_bool
-    from .env import positive_int as positive_int
+    from .config.audit import ignored_variables as ignored_variables
+    from .config.audit import is_placeholder as is_placeholder
+    from .config.env import ConfigError as ConfigError
+    from .config.env import env_bool as env_bool
+    from .config.env import env_float as env_float
+    from .config.env import env_int as env_int
+    from .config.env import env_list as env_list
+    from .config.env import env_str as env_str
+    from .config.env import parse_bool as parse_bool
+    from .config.env import positive_int as positive_int
+    from .config.load import load_routing_config as load_routing_config
+    from .config.shape import ProviderConfig as ProviderConfig
+    from .config.shape import RoutingConfig as RoutingConfig
     from .errors import CallerError as CallerError
     from .errors import ChainExhausted as ChainExhausted
     from .errors import ClientGone as ClientGone
     from .errors import ModelNotFound as ModelNotFound
     from .errors import ProviderError as ProviderError
     from .errors import StreamInterrupted as StreamInterrupted
-    from .jsonlimits import MAX_JSON_DEPTH as MAX_JSON_DEPTH
-    from .jsonlimits import JSONTooDeep as JSONTooDeep
-    from .jsonlimits import loads_bounded as loads_bounded
-    from .keys import KeySnapshot as KeySnapshot
-    from .keystore import KeyStatus as KeyStatus
-    from .keystore import StateUnavailable as StateUnavailable
-    from .models import MAX_MODEL_NAME as MAX_MODEL_NAME
+    from .health.circuit import CircuitState as CircuitState
+    from .health.keys import KeySnapshot as KeySnapshot
+    from .health.models import MAX_MODEL_NAME as MAX_MODEL_NAME
     from .options import CacheMode as CacheMode
     from .options import RouteOptions as RouteOptions
     from .outcomes import SKIPPED as SKIPPED
     from .outcomes import Outcome as Outcome
-    from .payload import OPTIONAL_HINT as OPTIONAL_HINT
-    from .payload import REASONING_HINT as REASONING_HINT
-    from .payload import OptionalField as OptionalField
-    from .recent import MAX_RECENT as MAX_RECENT
-    from .recent import RecentStore as RecentStore
-    from .relay import ChatStream as ChatStream
-    from .router import Router as Router
+    from .routing.answers import Completion as Completion
+    from .routing.attempts import Attempt as Attempt
+    from .routing.attempts import Served as Served
+    from .routing.payload import OPTIONAL_HINT as OPTIONAL_HINT
+    from .routing.payload import REASONING_HINT as REASONING_HINT
+    from .routing.payload import OptionalField as OptionalField
+    from .routing.relay import ChatStream as ChatStream
+    from .routing.router import Router as Router
     from .secrets import fingerprint as fingerprint
     from .secrets import redact_url as redact_url
-    from .settings import load_routing_config as load_routing_config
+    from .state.keystore import KeyStatus as KeyStatus
+    from .state.keystore import StateUnavailable as StateUnavailable
+    from .state.recent import MAX_RECENT as MAX_RECENT
+    from .state.recent import RecentStore as RecentStore
+    from .state.tally import Tally as Tally
     from .status import ProviderStatus as ProviderStatus
     from .status import RouteStep as RouteStep
-    from .tally import Tally as Tally
+    from .upstream.jsonlimits import MAX_JSON_DEPTH as MAX_JSON_DEPTH
+    from .upstream.jsonlimits import JSONTooDeep as JSONTooDeep
+    from .upstream.jsonlimits import loads_bounded as loads_bounded
 
 _HOME = {
     "ALARM": "alarm",
-    "Completion": "answers",
-    "Attempt": "attempts",
-    "Served": "attempts",
-    "ignored_variables": "audit",
-    "is_placeholder": "audit",
-    "CircuitState": "circuit",
-    "ProviderConfig": "config",
-    "RoutingConfig": "config",
-    "load_routing_config": "settings",
-    "ConfigError": "env",
-    "env_bool": "env",
-    "env_float": "env",
-    "env_int": "env",
-    "env_list": "env",
-    "env_str": "env",
-    "parse_bool": "env",
-    "positive_int": "env",
+    "Completion": "routing.answers",
+    "Attempt": "routing.attempts",
+    "Served": "routing.attempts",
+    "ignored_variables": "config.audit",
+    "is_placeholder": "config.audit",
+    "CircuitState": "health.circuit",
+    "ProviderConfig": "config.shape",
+    "RoutingConfig": "config.shape",
+    "load_routing_config": "config.load",
+    "ConfigError": "config.env",
+    "env_bool": "config.env",
+    "env_float": "config.env",
+    "env_int": "config.env",
+    "env_list": "config.env",
+    "env_str": "config.env",
+    "parse_bool": "config.env",
+    "positive_int": "config.env",
     "CallerError": "errors",
     "ChainExhausted": "errors",
     "ClientGone": "errors",
     "ModelNotFound": "errors",
     "ProviderError": "errors",
-    "REASONING_HINT": "payload",
-    "OPTIONAL_HINT": "payload",
-    "OptionalField": "payload",
-    "MAX_RECENT": "recent",
-    "RecentStore": "recent",
-    "StateUnavailable": "keystore",
-    "Tally": "tally",
+    "REASONING_HINT": "routing.payload",
+    "OPTIONAL_HINT": "routing.payload",
+    "OptionalField": "routing.payload",
+    "MAX_RECENT": "state.recent",
+    "RecentStore": "state.recent",
+    "StateUnavailable": "state.keystore",
+    "Tally": "state.tally",
     "StreamInterrupted": "errors",
-    "JSONTooDeep": "jsonlimits",
-    "MAX_JSON_DEPTH": "jsonlimits",
-    "loads_bounded": "jsonlimits",
-    "KeySnapshot": "keys",
-    "KeyStatus": "keystore",
-    "MAX_MODEL_NAME": "models",
+    "JSONTooDeep": "upstream.jsonlimits",
+    "MAX_JSON_DEPTH": "upstream.jsonlimits",
+    "loads_bounded": "upstream.jsonlimits",
+    "KeySnapshot": "health.keys",
+    "KeyStatus": "state.keystore",
+    "MAX_MODEL_NAME": "health.models",
     "CacheMode": "options",
     "RouteOptions": "options",
     "Outcome": "outcomes",
     "SKIPPED": "outcomes",
-    "ChatStream": "relay",
-    "Router": "router",
+    "ChatStream": "routing.relay",
+    "Router": "routing.router",
     "fingerprint": "secrets",
     "redact_url": "secrets",
     "ProviderStatus": "status",

@@ -1,6 +1,6 @@
 """The outcomes of talking to upstreams, as one small exception tree.
 
-``providers.http`` translates ``requests`` exceptions and HTTP statuses into these
+``providers.upstream.http`` translates ``requests`` exceptions and HTTP statuses into these
 classes at one boundary; nothing above it sees a ``requests`` type. Each class
 says what the client should be told (``status``, ``error_type``, ``code``) and
 whether the failure belongs to the key, the provider, or the caller.

@@ -12,7 +12,7 @@ import responses
 from flask import Flask
 from flask.testing import FlaskClient
 
-import providers.config
+import providers.config.shape
 from app import create_app
 
 from .helpers import CLIENT_KEY, UPSTREAM, UPSTREAM_KEYS, FakeClock
@@ -33,7 +33,7 @@ def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 def _state_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     """Apps built in this process keep key state in it; gunicorns the tests start get the
     shipped default (a state file), each its own (``tests/integration/gunicorn.py``)."""
-    monkeypatch.setattr(providers.config, "DEFAULT_STATE_URL", "memory://")
+    monkeypatch.setattr(providers.config.shape, "DEFAULT_STATE_URL", "memory://")
 
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from providers.cache import LRUCache, cache_key, replay_chunks
+from providers.routing.cache import LRUCache, cache_key, replay_chunks
 from tests.helpers import FakeClock
 
 CHAIN = [("groq", "llama"), ("g4f-main", "llama")]

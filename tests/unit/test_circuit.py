@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from providers.circuit import CLOSED, HALF_OPEN, OPEN, Circuit, Permit
+from providers.health.circuit import CLOSED, HALF_OPEN, OPEN, Circuit, Permit
 from tests.helpers import FakeClock as Clock
 
 

@@ -15,7 +15,7 @@ import pytest
 from app import anthropic_request
 from app.responses_answer import to_response
 from app.responses_request import responses_schema, to_turn
-from providers.payload import leading_system
+from providers.routing.payload import leading_system
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "clients"
 CLAUDE_CODE = sorted(FIXTURES.glob("claude-code-*.json"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.config import load_settings
-from providers.env import ConfigError
-from providers.settings import load_providers, load_routing_config
+from providers.config.env import ConfigError
+from providers.config.load import load_providers, load_routing_config
 
 
 def test_known_providers_are_enabled_by_keys_with_any_suffix() -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from providers.fallback import FallbackKeyStore
-from providers.sqlstore import SqliteKeyStore
+from providers.state.fallback import FallbackKeyStore
+from providers.state.sqlite.keys import SqliteKeyStore
 
 KEYS = ["key-a", "key-b"]
 
@@ -25,7 +25,7 @@ def test_a_locked_state_file_falls_back_and_comes_back(
     store.release("p", "key-a")
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")  # another process holds the file
-    with caplog.at_level(logging.WARNING, logger="providers.fallback"):
+    with caplog.at_level(logging.WARNING, logger="providers.state.fallback"):
         taken = [store.acquire("p", KEYS, exclude=(), max_in_flight=1, now=now) for _ in range(3)]
         assert taken[:2] == ["key-a", "key-b"] and taken[2] is None  # the local rules hold
         assert store.up is False

@@ -7,10 +7,10 @@ import threading
 import pytest
 
 from providers.errors import KeyRejected, QuotaExhausted, RateLimited, UpstreamServerError
-from providers.keys import KeyPolicy, KeyPool
-from providers.keystore import COOLING, DISABLED, EXHAUSTED
-from providers.memkeys import InMemoryKeyStore
+from providers.health.keys import KeyPolicy, KeyPool
 from providers.secrets import Redactor, fingerprint
+from providers.state.keystore import COOLING, DISABLED, EXHAUSTED
+from providers.state.memkeys import InMemoryKeyStore
 from tests.helpers import FakeClock as Clock
 
 
@@ -147,10 +147,10 @@ def test_redactor_replaces_known_and_key_shaped_secrets() -> None:
 def test_two_keys_sharing_a_fingerprint_are_both_kept_and_warned_about(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from providers import keys as keys_module
+    from providers.health import keys as keys_module
 
     monkeypatch.setattr(keys_module, "fingerprint", lambda secret: "key-same")
-    with caplog.at_level("WARNING", logger="providers.keys"):
+    with caplog.at_level("WARNING", logger="providers.health.keys"):
         named = keys_module.named_by_fingerprint(
             "groq", ["sk-one-aaaa", "sk-two-bbbb", "sk-one-aaaa"]
         )

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from providers import rediskeys
-from providers.keystore import COOLING, DISABLED, EXHAUSTED, USABLE, KeyStore
-from providers.memkeys import InMemoryKeyStore
-from providers.redislink import RedisLink
-from providers.sqlstore import SqliteKeyStore
+from providers.state.keystore import COOLING, DISABLED, EXHAUSTED, USABLE, KeyStore
+from providers.state.memkeys import InMemoryKeyStore
+from providers.state.redis import keys as rediskeys
+from providers.state.redis.link import RedisLink
+from providers.state.sqlite.keys import SqliteKeyStore
 
 
 @dataclass

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from providers.latency import STREAM, WHOLE, AdaptivePolicy, AdaptiveTimeout
+from providers.health.latency import STREAM, WHOLE, AdaptivePolicy, AdaptiveTimeout
 
 POLICY = AdaptivePolicy(floor=1.0, factor=3.0, percentile=90, min_samples=10)
 

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from providers import jsonlimits
-from providers.env import ConfigError, positive_int
+from providers.config.env import ConfigError, positive_int
+from providers.config.load import load_providers
 from providers.secrets import Redactor, redact_url
-from providers.settings import load_providers
-from providers.translate import MAX_ERROR_MESSAGE, parse_error_body
+from providers.upstream import jsonlimits
+from providers.upstream.translate import MAX_ERROR_MESSAGE, parse_error_body
 
 KEY = "sk-proj-abcdefghijklmnopqrstuvwx"
 

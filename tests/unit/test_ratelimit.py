@@ -6,7 +6,7 @@ import email.utils
 
 import pytest
 
-from providers.ratelimit import parse_duration, retry_after
+from providers.upstream.ratelimit import parse_duration, retry_after
 
 NOW = 1_800_000_000.0
 

@@ -7,14 +7,14 @@ import time
 
 import pytest
 
-from providers import rediskeys
-from providers.circuit import CLOSED, OPEN, Circuit, Permit
-from providers.env import ConfigError
-from providers.fallback import FallbackKeyStore
-from providers.keystore import COOLING, EXHAUSTED, USABLE
-from providers.rediskeys import RedisKeyStore
-from providers.redislink import RedisLink, redis_client
-from providers.redisstate import RedisCircuits, RedisMarks, RedisUsage
+from providers.config.env import ConfigError
+from providers.health.circuit import CLOSED, OPEN, Circuit, Permit
+from providers.state.fallback import FallbackKeyStore
+from providers.state.keystore import COOLING, EXHAUSTED, USABLE
+from providers.state.redis import keys as rediskeys
+from providers.state.redis.keys import RedisKeyStore
+from providers.state.redis.link import RedisLink, redis_client
+from providers.state.redis.state import RedisCircuits, RedisMarks, RedisUsage
 from tests.fakes.upstream import wait_until
 from tests.helpers import FakeClock
 from tests.redisserver import RedisServer
@@ -84,7 +84,7 @@ def test_redis_down_at_start_serves_locally_and_comes_back(
     redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     redis_server.stop()
-    with caplog.at_level(logging.WARNING, logger="providers.redislink"):
+    with caplog.at_level(logging.WARNING, logger="providers.state.redis.link"):
         link = RedisLink(redis_server.url, timeout=0.05)
         store = FallbackKeyStore(RedisKeyStore(link))
         assert store.up is False
@@ -149,7 +149,7 @@ def circuit(server: RedisServer, clock: FakeClock, threshold: int = 2) -> Circui
 def test_one_circuit_for_the_fleet_and_one_trial(
     redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("providers.redisstate.MIRROR_SECONDS", 0.0)
+    monkeypatch.setattr("providers.state.redis.state.MIRROR_SECONDS", 0.0)
     clock = FakeClock()
     clock.now = NOW
     first, second = circuit(redis_server, clock), circuit(redis_server, clock)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from providers.circuit import CLOSED, OPEN, Circuit, Permit
-from providers.circuitstore import SqliteCircuits
-from providers.marks import SqliteMarks
+from providers.health.circuit import CLOSED, OPEN, Circuit, Permit
+from providers.state.circuitstore import SqliteCircuits
+from providers.state.marks import SqliteMarks
 from tests.helpers import FakeClock
 
 

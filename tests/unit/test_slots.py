@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from providers.slots import SlotQueue
+from providers.routing.slots import SlotQueue
 from tests.fakes.upstream import wait_until
 
 

@@ -10,9 +10,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from providers.keystore import COOLING, EXHAUSTED, USABLE
-from providers.sqlchoice import Row, least_busy_least_used
-from providers.sqlstore import SqliteKeyStore
+from providers.state.keystore import COOLING, EXHAUSTED, USABLE
+from providers.state.sqlite.choice import Row, least_busy_least_used
+from providers.state.sqlite.keys import SqliteKeyStore
 from tests.fakes.upstream import wait_until
 
 KEYS = ["key-a", "key-b"]
@@ -67,7 +67,7 @@ def test_in_flight_counts_across_stores_and_a_dead_process_frees_its_lease(tmp_p
     path = tmp_path / "state.db"
     script = (
         "import os, sys, time; sys.path.insert(0, sys.argv[2]);"
-        "from providers.sqlstore import SqliteKeyStore;"
+        "from providers.state.sqlite.keys import SqliteKeyStore;"
         "s = SqliteKeyStore(sys.argv[1]);"
         "assert s.acquire('p', ['key-a'], exclude=(), max_in_flight=1, now=time.time());"
         "os._exit(0)"  # killed: never releases

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from providers import sse
 from providers.errors import UpstreamResponseTooLarge
-from providers.sse import Event, iter_events
+from providers.upstream import sse
+from providers.upstream.sse import Event, iter_events
 
 
 def split_every(data: bytes, size: int) -> list[bytes]:

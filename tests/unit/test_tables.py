@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 
-from providers.answers import chunks_for_client
-from providers.attempts import Attempt
 from providers.errors import (
     CallerError,
     KeyRejected,
@@ -19,9 +17,11 @@ from providers.errors import (
     RateLimited,
     UpstreamServerError,
 )
+from providers.routing.answers import chunks_for_client
+from providers.routing.attempts import Attempt
+from providers.routing.verdict import Facts, verdict
 from providers.secrets import Redactor
-from providers.translate import error_for_status
-from providers.verdict import Facts, verdict
+from providers.upstream.translate import error_for_status
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from providers import tally
-from providers.redislink import RedisLink, redis_client
-from providers.redistally import redis_tally
-from providers.sqlite import sqlite_tally
-from providers.tally import MAX_EVENTS, MAX_NAMES, InMemoryTally, Tally
+from providers.state import tally
+from providers.state.redis.link import RedisLink, redis_client
+from providers.state.redis.tally import redis_tally
+from providers.state.sqlite.file import sqlite_tally
+from providers.state.tally import MAX_EVENTS, MAX_NAMES, InMemoryTally, Tally
 from tests.redisserver import RedisServer
 
 NOW = 1_795_000_000.0

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from providers.http import SessionPool
-from providers.upstream import Upstream
+from providers.upstream.client import Upstream
+from providers.upstream.http import SessionPool
 from tests.fakes.upstream import wait_until
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from providers.sqlusage import SqliteUsage
-from providers.usage import SECONDS_PER_DAY, InMemoryUsage, UsageStore, token_counts
+from providers.state.sqlite.usage import SqliteUsage
+from providers.state.usage import SECONDS_PER_DAY, InMemoryUsage, UsageStore, token_counts
 
 NOW = 1_795_000_000.0  # a fixed day
 

@@ -1,0 +1,1 @@
+"""Key pools, circuits, per-model health, adaptive latency and model catalogs."""

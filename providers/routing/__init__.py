@@ -1,0 +1,1 @@
+"""From a request to its answer: resolve, walk, attempt, relay and the verdict."""

@@ -1,0 +1,75 @@
+"""What each candidate is sent, and whether its answer came from the model asked for."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from providers.config.catalog import G4F
+from providers.config.catalog import OptionalField as OptionalField
+from providers.config.shape import RoutingConfig
+from providers.errors import ModelSwapped
+
+from .g4f import g4f_body, same_model
+from .resolve import Candidate
+
+#: A reasoning-effort hint from a translated dialect (Anthropic ``thinking``, Responses
+#: ``reasoning.effort``): sent as ``reasoning_effort`` only to a provider known to take it.
+REASONING_HINT = "keyrelay_reasoning_effort"
+#: Optional OpenAI fields from a translated dialect (Responses ``prompt_cache_key``,
+#: ``text.verbosity``), as a dict: each is sent only to a provider that declares it.
+OPTIONAL_HINT = "keyrelay_optional_fields"
+
+
+def body_for(
+    payload: Mapping[str, Any], candidate: Candidate, config: RoutingConfig
+) -> dict[str, Any]:
+    """The client's body for this candidate: its model id, and for G4F no control fields."""
+    if candidate.provider.config.family == G4F:
+        body = g4f_body(payload, config.g4f_allowed_fields)
+    else:
+        body = dict(payload)
+    hint = body.pop(REASONING_HINT, None)
+    if isinstance(hint, str) and candidate.provider.config.reasoning_effort:
+        body.setdefault("reasoning_effort", hint)
+    optional = body.pop(OPTIONAL_HINT, None)
+    if isinstance(optional, dict):
+        taken = candidate.provider.config.optional_fields
+        body.update({k: v for k, v in optional.items() if k in taken and k not in body})
+    body["model"] = candidate.model
+    if not candidate.provider.config.system_anywhere and "messages" in body:
+        body["messages"] = leading_system(body["messages"])
+    if body.get("stream") and candidate.provider.config.stream_usage:
+        # For usage accounting; the usage chunk is dropped when the client did not ask.
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+    return body
+
+
+def leading_system(messages: Any) -> Any:
+    """``messages`` with every system message merged into one leading message, in order, for
+    a provider that takes only one (unchanged when they already lead)."""
+    if not isinstance(messages, list):
+        return messages
+    roles = [m.get("role") if isinstance(m, dict) else None for m in messages]
+    leading = next((i for i, role in enumerate(roles) if role != "system"), len(roles))
+    if "system" not in roles[leading:] and leading <= 1:
+        return messages
+    texts = [
+        m["content"]
+        for m, role in zip(messages, roles, strict=True)
+        if role == "system" and isinstance(m.get("content"), str) and m["content"]
+    ]
+    rest = [m for m, role in zip(messages, roles, strict=True) if role != "system"]
+    return [{"role": "system", "content": "\n\n".join(texts)}, *rest] if texts else rest
+
+
+def check_model(candidate: Candidate, served: object, config: RoutingConfig) -> None:
+    """With G4F_STRICT_MODEL, an answer from another model fails the attempt."""
+    if (
+        config.g4f_strict_model
+        and candidate.provider.config.family == G4F
+        and isinstance(served, str)
+        and not same_model(candidate.model, served)
+    ):
+        shown = "".join(c for c in served[:128] if c.isprintable())
+        raise ModelSwapped(f"asked for '{candidate.model}', answered by '{shown}'")

@@ -1,0 +1,155 @@
+"""Streams, and their commit point: the whole rule in one place.
+
+Before the first chunk that carries output (content, tool calls, refusal,
+reasoning or a finish reason), nothing has reached the client and the walk may
+still try elsewhere: ``open_stream`` reads up to that chunk. After it, the
+stream belongs to this client (``ChatStream``): a later failure becomes
+``StreamInterrupted``, and the key it holds is given back when it closes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from providers.config.shape import RoutingConfig
+from providers.errors import (
+    BadUpstreamResponse,
+    ClientGone,
+    ModelSwapped,
+    ProviderError,
+    StreamInterrupted,
+)
+from providers.upstream.client import UpstreamStream, commits
+from providers.upstream.guard import ClientWatch
+from providers.upstream.http import Timeout
+
+from .answers import Chunk, chunks_for_client, header_safe
+from .attempts import Served
+from .holds import Held
+from .payload import body_for, check_model
+from .resolve import Candidate
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A stream read up to its commit point."""
+
+    upstream: UpstreamStream
+    prelude: list[Chunk]
+    rest: Iterator[Chunk]
+
+    def close(self) -> None:
+        """Close the upstream response."""
+        self.upstream.close()
+
+
+def open_stream(
+    payload: Mapping[str, Any], config: RoutingConfig
+) -> Callable[[Candidate, str, Timeout], Opened]:
+    """The walk's call for a stream: open it at one candidate and read to the commit point."""
+
+    def call(candidate: Candidate, secret: str, timeout: Timeout) -> Opened:
+        body = body_for(payload, candidate, config)
+        upstream = candidate.provider.upstream.stream_chat(body, secret, timeout)
+        prelude, rest = read_prelude(upstream)
+        try:
+            check_model(candidate, prelude[0].get("model"), config)
+        except ModelSwapped:
+            upstream.close()
+            raise
+        # Committed: from here a read timeout means a stall, not a slow first byte.
+        upstream.set_read_timeout(config.timeout_read)
+        return Opened(upstream, prelude, rest)
+
+    return call
+
+
+def read_prelude(stream: UpstreamStream) -> tuple[list[Chunk], Iterator[Chunk]]:
+    """Read chunks up to and including the first one with output; close the stream on failure."""
+    chunks = iter(stream)
+    prelude: list[Chunk] = []
+    try:
+        for chunk in chunks:
+            prelude.append(chunk)
+            if commits(chunk):
+                return prelude, chunks
+        raise BadUpstreamResponse("the upstream stream ended without any output")
+    except BaseException:
+        stream.close()
+        raise
+
+
+class ChatStream:
+    """A committed stream in the client's terms; iterate once, then ``close``."""
+
+    def __init__(
+        self,
+        opened: Opened | list[Chunk],
+        served: Served,
+        *,
+        model: str,
+        include_usage: bool,
+        held: Held | None = None,
+        client_gone: Callable[[], bool] | None = None,
+        on_usage: Callable[[object], None] | None = None,
+    ) -> None:
+        if isinstance(opened, Opened):
+            self._upstream: UpstreamStream | None = opened.upstream
+            prelude, self._rest = opened.prelude, opened.rest
+        else:  # a replay from the response cache: chunks, no upstream
+            self._upstream, prelude, self._rest = None, opened, iter(())
+        self._prelude = prelude
+        self._held = held
+        self._model, self._include_usage = model, include_usage
+        self._failure: ProviderError | None = None
+        self._closed = False
+        #: The usage the upstream reported, counted when the stream closes.
+        self._on_usage, self._usage = on_usage, None
+        #: Who served the stream, and the model the upstream says answered.
+        self.served = served
+        self.served_model = header_safe(prelude[0].get("model")) if prelude else None
+        # A client that leaves while the upstream is silent ends the stream at once,
+        # not at the next event (which may be a read timeout away).
+        upstream = self._upstream
+        watching = client_gone is not None and upstream is not None
+        self._watch = ClientWatch(client_gone, upstream.abort) if watching else None  # type: ignore[arg-type,union-attr]
+
+    def __iter__(self) -> Iterator[Chunk]:
+        return chunks_for_client(
+            self._chunks(), model=self._model, include_usage=self._include_usage
+        )
+
+    def _chunks(self) -> Iterator[Chunk]:
+        yield from self._prelude
+        self._prelude = []
+        try:
+            for chunk in self._rest:
+                if chunk.get("usage"):
+                    self._usage = chunk["usage"]
+                yield chunk
+        except ProviderError as exc:
+            if self._watch is not None and self._watch.fired:
+                raise ClientGone("the client closed its connection during the stream") from exc
+            self._failure = exc
+            raise StreamInterrupted(
+                f"the upstream stream failed after it started: {exc.message}",
+                upstream_status=exc.upstream_status,
+            ) from exc
+
+    def close(self) -> None:
+        """Close the upstream connection and give the key back; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._watch is not None:
+            self._watch.stop()
+        try:
+            if self._upstream is not None:
+                self._upstream.close()
+        finally:
+            if self._held is not None:
+                self._held.finish(self._failure)
+            if self._on_usage is not None and self._usage is not None:
+                self._on_usage(self._usage)

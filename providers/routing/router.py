@@ -1,0 +1,203 @@
+"""The router: the outbound side's one facade, built once per worker process.
+
+A request goes down a straight line, each room once: the cache, ``resolve`` (the
+chain of candidates), ``failover`` (the walk under one deadline, with ``runtime``
+recording every attempt), ``relay`` (a stream's commit point), and back as one
+answer shape in the client's terms (``answers``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from providers.config.shape import RoutingConfig
+from providers.health.circuit import OPEN
+from providers.health.latency import STREAM, WHOLE
+from providers.options import RouteOptions
+from providers.state.keystore import KeyStore
+from providers.state.open import open_state
+from providers.status import ProviderStatus, RouteStep, provider_status, route_step
+from providers.upstream.http import SessionPool, Timeout
+
+from .answers import Completion, completion_for_client
+from .attempts import Served
+from .cache import CachePolicy, ResponseCache, replay_chunks
+from .failover import Failover
+from .payload import body_for, check_model
+from .relay import ChatStream, open_stream
+from .resolve import Candidate, Resolver
+from .runtime import build_runtimes
+from .slots import SlotQueue
+
+#: With shared key state, how often a request waiting for a busy key looks again.
+SLOT_POLL_SECONDS = 0.05
+
+
+class Router:
+    """Serves chat completions, streams and embeddings through the failover chain."""
+
+    def __init__(
+        self,
+        config: RoutingConfig,
+        *,
+        store: KeyStore | None = None,
+        cache: ResponseCache | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.sessions = SessionPool(pool_maxsize=config.pool_maxsize)
+        state = open_state(config)
+        #: Requests waiting for a busy key to be given back (by any worker, when shared).
+        self.slots = SlotQueue(SLOT_POLL_SECONDS if state.shared and store is None else None)
+        self._state = state
+        #: Usage per provider, key and day; shared when the key state is.
+        self.usage = state.usage
+        #: The last requests served, for the operator console.
+        self.recent = state.recent
+        #: Events per name over a window, shared when state is (the console's wrong keys).
+        self.tally = state.tally
+        #: True when key state is shared by every worker (STATE_URL is not memory://).
+        self.state_shared = state.shared and store is None
+        self.providers = build_runtimes(
+            config,
+            store=store or state.keys,
+            usage=self.usage,
+            circuits=state.circuits,
+            marks=state.marks,
+            sessions=self.sessions,
+            clock=clock,
+            on_release=self.slots.released,
+        )
+        self._resolver = Resolver(config, self.providers)
+        self._failover = Failover(config, self.slots, clock)
+        self.cache = CachePolicy.from_routing(config, cache, clock)
+
+    def default_options(self) -> RouteOptions:
+        """What a request may do when it says nothing (FALLBACK_ENABLED)."""
+        return RouteOptions(fallback=self.config.fallback_enabled)
+
+    def resolve(
+        self, model: str, *, embeddings: bool = False, options: RouteOptions | None = None
+    ) -> list[Candidate]:
+        """The ordered chain of candidates for ``model``."""
+        return self._resolver.resolve(
+            model, options or self.default_options(), embeddings=embeddings
+        )
+
+    def _begin(
+        self, payload: Mapping[str, Any], options: RouteOptions | None
+    ) -> tuple[RouteOptions, str, list[Candidate], str | None, tuple[dict[str, Any], Any] | None]:
+        """A chat request's options, model, chain, cache key, and cached answer if any."""
+        options = options or self.default_options()
+        asked = str(payload["model"])
+        chain = self.resolve(asked, options=options)
+        key = self.cache.key(payload, [(c.provider.name, c.model) for c in chain], options)
+        return options, asked, chain, key, self.cache.lookup(key, options)
+
+    def complete(
+        self, payload: Mapping[str, Any], options: RouteOptions | None = None
+    ) -> Completion:
+        """A whole chat completion, from the cache when allowed and stored."""
+        options, asked, chain, key, hit = self._begin(payload, options)
+        if hit is not None:
+            return completion_for_client(*hit, asked)
+
+        def ask(candidate: Candidate, secret: str, timeout: Timeout) -> dict[str, Any]:
+            body = body_for(payload, candidate, self.config)
+            answer = candidate.provider.upstream.chat(body, secret, timeout)
+            check_model(candidate, answer.get("model"), self.config)
+            return answer
+
+        walked = self._failover.walk(chain, ask, mode=WHOLE, client_gone=options.client_gone)
+        self._count_tokens(walked.served, walked.result.get("usage"))
+        self.cache.store(key, walked.result, walked.served)
+        return completion_for_client(walked.result, walked.served, asked)
+
+    def stream(self, payload: Mapping[str, Any], options: RouteOptions | None = None) -> ChatStream:
+        """A streamed chat completion, committed to one provider; the caller closes it."""
+        options, asked, chain, _key, hit = self._begin(payload, options)
+        if hit is not None:
+            replay = replay_chunks(hit[0], include_usage=True)
+            return ChatStream(replay, hit[1], model=asked, include_usage=options.include_usage)
+        call = open_stream(payload, self.config)
+        walked = self._failover.walk(
+            chain, call, mode=STREAM, hold=True, client_gone=options.client_gone
+        )
+        return ChatStream(
+            walked.result,
+            walked.served,
+            model=asked,
+            include_usage=options.include_usage,
+            held=walked.held,
+            client_gone=options.client_gone,
+            on_usage=lambda usage: self._count_tokens(walked.served, usage),
+        )
+
+    def embed(self, payload: Mapping[str, Any], options: RouteOptions | None = None) -> Completion:
+        """An embeddings request."""
+        options = options or self.default_options()
+        asked = str(payload["model"])
+        chain = self.resolve(asked, embeddings=True, options=options)
+
+        def embed(candidate: Candidate, secret: str, timeout: Timeout) -> dict[str, Any]:
+            body = body_for(payload, candidate, self.config)
+            return candidate.provider.upstream.embeddings(body, secret, timeout)
+
+        walked = self._failover.walk(chain, embed, client_gone=options.client_gone)
+        self._count_tokens(walked.served, walked.result.get("usage"))
+        return completion_for_client(walked.result, walked.served, asked)
+
+    def _count_tokens(self, served: Served, usage: object) -> None:
+        self.providers[served.provider].add_tokens(served.key, usage)
+
+    def route(self, model: str, options: RouteOptions | None = None) -> list[RouteStep]:
+        """The chain ``model`` resolves to, as snapshots (``flask --app wsgi route``)."""
+        return [route_step(c) for c in self.resolve(model, options=options)]
+
+    def knows_model(self, model: str) -> bool:
+        """True for a model group, or a model some provider lists now (never fetches)."""
+        return self._resolver.knows_model(model)
+
+    def list_models(self) -> list[tuple[str, str]]:
+        """(prefix, model) for every model every provider lists."""
+        return self._resolver.list_models()
+
+    @property
+    def prefixes(self) -> frozenset[str]:
+        """The prefixes clients put before model ids (``groq``, ``g4f``, ...)."""
+        return frozenset(self._resolver.families)
+
+    def status(self) -> tuple[ProviderStatus, ...]:
+        """Every provider's state now, tier by tier."""
+        runtimes = sorted(self.providers.values(), key=lambda r: (r.tier, r.name))
+        return tuple(provider_status(r, self.slots.waiting(r.name)) for r in runtimes)
+
+    def unblock(self, provider: str, key: str | None = None) -> list[str]:
+        """Lift the blocks of a provider's keys (one, by fingerprint, or all): the ones lifted.
+
+        ``KeyError`` names an unknown provider or fingerprint.
+        """
+        return self.providers[provider].keys.unblock(key)
+
+    @property
+    def state_health(self) -> str:
+        """``local`` (memory://), ``shared``, or ``degraded`` while the shared store is away."""
+        if not self.state_shared:
+            return "local"
+        stores = (self._state.keys, self._state.circuits)
+        return "shared" if all(getattr(s, "up", True) for s in stores) else "degraded"
+
+    def on_state_latency(self, observe: Callable[[float], None]) -> None:
+        """Tell ``observe`` how long each key-state call to the shared store takes."""
+        if hasattr(self._state.keys, "on_latency"):
+            self._state.keys.on_latency = observe
+
+    def ready(self) -> bool:
+        """True when at least one provider has a usable key and a closed circuit."""
+        return any(s.usable and s.circuit != OPEN for s in self.status())
+
+    def close(self) -> None:
+        """Close every pooled upstream connection."""
+        self.sessions.close()

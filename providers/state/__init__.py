@@ -1,0 +1,1 @@
+"""Where state lives: the contract, this process, the state file and Redis."""

@@ -1,0 +1,94 @@
+"""``STATE_URL``: where key state lives, opened once per worker.
+
+- ``memory://``: in this process only (the default for now).
+- ``sqlite:///relative/path`` or ``sqlite:////absolute/path`` (SQLAlchemy's convention):
+  shared by every worker on the host, durable across restarts.
+- ``redis://[:password@]host:port/db`` (``rediss://`` for TLS): shared by every worker of
+  every host pointing at it. An unreachable Redis never stops start-up: local state
+  stands in until it answers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from providers.config.env import ConfigError
+from providers.config.shape import RoutingConfig
+from providers.secrets import redact_url
+
+from .circuitstore import CircuitStore, InMemoryCircuits, SqliteCircuits
+from .fallback import FallbackKeyStore
+from .keystore import KeyStore
+from .marks import InMemoryMarks, MarkStore, SqliteMarks
+from .memkeys import InMemoryKeyStore
+from .recent import InMemoryRecent, RecentStore
+from .sqlite.file import sqlite_recent, sqlite_tally
+from .sqlite.keys import SqliteKeyStore
+from .sqlite.usage import SqliteUsage
+from .statefile import CHECKED, check_state_file, sqlite_path
+from .tally import InMemoryTally, Tally
+from .usage import InMemoryUsage, UsageStore
+
+
+@dataclass(frozen=True)
+class State:
+    """Where key state and usage live."""
+
+    keys: KeyStore
+    usage: UsageStore
+    circuits: CircuitStore
+    marks: MarkStore
+    #: The last requests served (the operator console).
+    recent: RecentStore
+    #: Events per name over a window (the console's wrong keys per address).
+    tally: Tally
+    #: Shared by every worker (and kept across restarts), not per process.
+    shared: bool
+
+
+def open_state(config: RoutingConfig) -> State:
+    """The stores ``STATE_URL`` names; ``ConfigError`` naming the URL if they cannot be used.
+
+    A state file that cannot be used now (deleted, read-only, full, locked) never stops a
+    worker: its stores answer from this process's own state until the file does.
+    """
+    url = config.state_url
+    if url == "memory://":
+        kept = InMemoryUsage(config.usage_retention_days)
+        stores = (InMemoryKeyStore(), kept, InMemoryCircuits(), InMemoryMarks())
+        return State(*stores, InMemoryRecent(), InMemoryTally(), False)
+    path = sqlite_path(url)
+    if path is not None:
+        if CHECKED not in os.environ:
+            check_state_file(url)
+        keys = FallbackKeyStore(SqliteKeyStore(path, timeout=config.state_timeout))
+        usage = SqliteUsage(
+            path, timeout=config.state_timeout, retention_days=config.usage_retention_days
+        )
+        circuits = SqliteCircuits(path, timeout=config.state_timeout)
+        marks = SqliteMarks(path, timeout=config.state_timeout)
+        recent = sqlite_recent(path, config.state_timeout)
+        tally = sqlite_tally(path, config.state_timeout)
+        return State(keys, usage, circuits, marks, recent, tally, True)
+    if url.startswith(("redis://", "rediss://")):
+        return _redis_state(config)
+    raise ConfigError(
+        f"STATE_URL={redact_url(url)!r} is not supported: use memory://, sqlite:///path "
+        "or redis://host:port/db"
+    )
+
+
+def _redis_state(config: RoutingConfig) -> State:
+    # Imported here: redis is a tenth of a second to import, and only fleets need it.
+    from .redis.keys import RedisKeyStore
+    from .redis.link import RedisLink
+    from .redis.state import RedisCircuits, RedisMarks, RedisUsage, redis_recent
+    from .redis.tally import redis_tally
+
+    link = RedisLink(config.state_url, timeout=config.state_timeout)
+    keys = FallbackKeyStore(RedisKeyStore(link))
+    usage = RedisUsage(link, retention_days=config.usage_retention_days)
+    circuits, marks = RedisCircuits(link), RedisMarks(link)
+    recent, tally = redis_recent(link), redis_tally(link)
+    return State(keys, usage, circuits, marks, recent, tally, True)

@@ -1,0 +1,110 @@
+"""The last requests keyrelay served (for the operator console), bounded, shared when state is.
+
+Each entry is a small JSON-ready record (time, route, model asked, who served, the
+attempt trail by key fingerprint). ``InMemoryRecent`` keeps them per process; the
+shared stores gather a worker's entries and write them once a second, keeping the
+newest ``MAX_RECENT`` for the host (SQLite) or the fleet (Redis). A store that does
+not answer loses nothing but its view: the worker's own entries stand in.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections import deque
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any, Protocol
+
+from providers.alarm import ALARM
+
+from .keystore import StateUnavailable
+
+#: Requests kept: per process in memory, per host or fleet in a shared store.
+MAX_RECENT = 500
+#: Largest size of one entry as JSON, in characters (longer trails are cut).
+MAX_ENTRY = 8192
+FLUSH_SECONDS = 1.0
+
+Entry = dict[str, Any]
+
+
+def bounded(entry: Entry) -> str:
+    """``entry`` as JSON of at most ``MAX_ENTRY`` characters (the trail cut if needed)."""
+    text = json.dumps(entry, separators=(",", ":"))
+    while len(text) > MAX_ENTRY and entry.get("trail"):
+        entry = {**entry, "trail": entry["trail"][: len(entry["trail"]) // 2]}
+        text = json.dumps(entry, separators=(",", ":"))
+    return text
+
+
+class RecentStore(Protocol):
+    """Where the last requests are kept."""
+
+    def add(self, entry: Entry) -> None:
+        """Keep one served (or failed) request."""
+        ...
+
+    def latest(self, count: int) -> list[Entry]:
+        """The newest ``count`` entries, newest first."""
+        ...
+
+
+class InMemoryRecent:
+    """The last requests of this process."""
+
+    def __init__(self, size: int = MAX_RECENT) -> None:
+        self._entries: deque[str] = deque(maxlen=size)
+
+    def add(self, entry: Entry) -> None:
+        """Keep one request (bounded)."""
+        self.add_text(bounded(entry))
+
+    def add_text(self, text: str) -> None:
+        """Keep one request already encoded by ``bounded``."""
+        self._entries.append(text)
+
+    def latest(self, count: int) -> list[Entry]:
+        """The newest ``count`` entries, newest first."""
+        return [json.loads(text) for text in list(self._entries)[::-1][:count]]
+
+
+class BatchedRecent:
+    """Entries gathered here and written by ``write`` once a second; read by ``read``."""
+
+    def __init__(
+        self, write: Callable[[list[str]], None], read: Callable[[int], list[str]]
+    ) -> None:
+        self._write, self._read = write, read
+        self._local = InMemoryRecent()
+        self._pending: list[str] = []
+        self._lock = threading.Lock()
+
+    def add(self, entry: Entry) -> None:
+        """Keep one request: here at once, in the shared store within a second."""
+        text = bounded(entry)
+        self._local.add_text(text)
+        with self._lock:
+            schedule = not self._pending
+            self._pending.append(text)
+            del self._pending[:-MAX_RECENT]
+        if schedule:
+            ALARM.after(FLUSH_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        """Write the pending entries (dropped if the store does not answer)."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        # If the store does not answer, other workers miss them; this worker still has them.
+        if pending:
+            with suppress(sqlite3.Error, StateUnavailable):
+                self._write(pending)
+
+    def latest(self, count: int) -> list[Entry]:
+        """The newest ``count`` entries of every worker (this one's while the store is away)."""
+        self.flush()
+        try:
+            return [json.loads(text) for text in self._read(count)]
+        except (sqlite3.Error, StateUnavailable):
+            return self._local.latest(count)

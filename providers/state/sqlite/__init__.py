@@ -1,0 +1,1 @@
+"""State in the host's SQLite state file."""

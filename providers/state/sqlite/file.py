@@ -1,0 +1,258 @@
+"""One SQLite file shared by the processes of a host: the connection and its transactions.
+
+WAL, ``synchronous=NORMAL`` (losing the last milliseconds of state on power loss is
+harmless); every write is one short ``BEGIN IMMEDIATE`` transaction, never held across
+I/O, and the busy handler waits at most ``timeout`` seconds. The file and its folder
+are created private (0600, 0700). A connection is opened per process (after a fork).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from providers.state.recent import MAX_RECENT, BatchedRecent
+from providers.state.tally import MAX_SHARED_EVENTS, MAX_WINDOW, SharedTally
+
+log = logging.getLogger(__name__)
+#: How long a failed connection waits before it is tried again, in seconds.
+RECHECK_SECONDS = 1.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS keys (
+    pool TEXT NOT NULL, key TEXT NOT NULL, position INTEGER NOT NULL,
+    last_used REAL NOT NULL DEFAULT 0, blocked_until REAL NOT NULL DEFAULT 0,
+    reason TEXT NOT NULL DEFAULT 'usable', strikes INTEGER NOT NULL DEFAULT 0,
+    source TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (pool, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS keys_by_turn ON keys (pool, last_used, position, blocked_until, strikes);
+CREATE INDEX IF NOT EXISTS keys_by_block ON keys (pool, blocked_until, reason);
+CREATE TABLE IF NOT EXISTS leases (
+    id INTEGER PRIMARY KEY, pool TEXT NOT NULL, key TEXT NOT NULL,
+    pid INTEGER NOT NULL, taken REAL NOT NULL, owner TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS leases_by_key ON leases (pool, key);
+CREATE TABLE IF NOT EXISTS marks (
+    provider TEXT NOT NULL, model TEXT NOT NULL, until REAL NOT NULL,
+    PRIMARY KEY (provider, model)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS circuits (name TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS recent (id INTEGER PRIMARY KEY, entry TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tally (id INTEGER PRIMARY KEY, name TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS tally_by_name ON tally (name, at);
+CREATE TABLE IF NOT EXISTS usage (
+    day TEXT NOT NULL, provider TEXT NOT NULL, key TEXT NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0, succeeded INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0, total_tokens INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, provider, key)
+) WITHOUT ROWID;
+"""
+
+
+def sqlite_recent(path: str | Path, timeout: float) -> BatchedRecent:
+    """The last requests of every worker on the host, in the state file."""
+    file = SqliteFile(path, timeout=timeout)
+
+    def write(entries: list[str]) -> None:
+        with file._write() as db:
+            db.executemany("INSERT INTO recent (entry) VALUES (?)", [(e,) for e in entries])
+            db.execute(
+                "DELETE FROM recent WHERE id <= (SELECT MAX(id) FROM recent) - ?", (MAX_RECENT,)
+            )
+
+    def read(count: int) -> list[str]:
+        with file._read() as db:
+            rows = db.execute("SELECT entry FROM recent ORDER BY id DESC LIMIT ?", (count,))
+            return [row[0] for row in rows.fetchall()]
+
+    return BatchedRecent(write, read)
+
+
+def sqlite_tally(path: str | Path, timeout: float) -> SharedTally:
+    """Events per name for every worker on the host, in the state file."""
+    file = SqliteFile(path, timeout=timeout)
+
+    def add(name: str, window: float, now: float) -> int:
+        with file._write() as db:
+            db.execute("DELETE FROM tally WHERE name = ? AND at <= ?", (name, now - window))
+            db.execute("DELETE FROM tally WHERE at <= ?", (now - MAX_WINDOW,))
+            db.execute("INSERT INTO tally (name, at) VALUES (?, ?)", (name, now))
+            db.execute(
+                "DELETE FROM tally WHERE id <= (SELECT MAX(id) FROM tally) - ?",
+                (MAX_SHARED_EVENTS,),
+            )
+            return _tallied(db, name, now - window)
+
+    def count(name: str, window: float, now: float) -> int:
+        with file._read() as db:
+            return _tallied(db, name, now - window)
+
+    return SharedTally(add, count)
+
+
+def _tallied(db: sqlite3.Connection, name: str, since: float) -> int:
+    row = db.execute("SELECT COUNT(*) FROM tally WHERE name = ? AND at > ?", (name, since))
+    return int(row.fetchone()[0])
+
+
+class SqliteFile:
+    """A connection to the state file, for this process, behind one lock.
+
+    The state file may be deleted, replaced, filled or made read-only while keyrelay runs:
+    a connection that fails is dropped and opened again (at most once a second), a file
+    replaced or removed behind the path is noticed at the next call and the new one used,
+    and a connection that could only read is refused, so that writes are never lost
+    silently. Until it answers, callers fall back to this process's own state.
+    Each call looks at the path (one stat) so no process writes to a file nobody reads.
+    """
+
+    def __init__(self, path: str | Path, *, timeout: float = 0.1) -> None:
+        self.path = Path(path)
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._db: sqlite3.Connection | None = None
+        #: The file the connection has open (device, inode).
+        self._identity: tuple[int, int] | None = None
+        #: When the last attempt to connect failed (they are retried once a second).
+        self._failed_at = -RECHECK_SECONDS
+        try:
+            self._connect()
+        except sqlite3.Error as exc:  # a worker boots degraded, never fails to boot
+            _warn_once(f"the state file {self.path} cannot be used yet ({exc})")
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._db is not None and self._pid == os.getpid():
+            if _identity(self.path) == self._identity:  # one stat, about a microsecond
+                return self._db
+            _warn_once(f"the state file {self.path} was replaced or removed: opening it again")
+            self._drop()
+        if time.monotonic() - self._failed_at < RECHECK_SECONDS:
+            raise sqlite3.OperationalError(f"the state file {self.path} is unavailable")
+        try:
+            return self._open()
+        except (sqlite3.Error, OSError) as exc:
+            self._failed_at = time.monotonic()
+            self._drop()
+            if isinstance(exc, sqlite3.Error):
+                raise
+            raise sqlite3.OperationalError(str(exc)) from None
+
+    def _drop(self) -> None:
+        if self._db is not None:
+            with suppress(sqlite3.Error):
+                self._db.close()
+        self._db, self._identity = None, None
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with _creating(self.path) as fresh:
+            db = sqlite3.connect(
+                self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            )
+            self._db = db
+            if fresh:
+                os.chmod(self.path, 0o600)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            _migrate(db)
+        db.execute("BEGIN IMMEDIATE")  # refuse a connection that could only read
+        db.execute("ROLLBACK")
+        self._pid, self._identity = os.getpid(), _identity(self.path)
+        self._connected()
+        return db
+
+    def _connected(self) -> None:
+        """A new connection (a new process): forget what was cached per connection."""
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            db = self._connect()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                self._broken(exc)
+                raise
+            try:
+                yield db
+            except BaseException:
+                with suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                raise
+            try:
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                self._broken(exc)
+                raise
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._connect()
+
+    def _broken(self, exc: sqlite3.Error) -> None:
+        """A connection that cannot write for a reason other than a busy file is dropped:
+        the next call (a second later) opens the file again."""
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            self._drop()
+            self._failed_at = time.monotonic()
+
+
+_warned: set[tuple[int, str]] = set()
+
+
+def _warn_once(message: str) -> None:
+    """One warning per process for what each of its stores on the file would say again."""
+    if (os.getpid(), message) not in _warned:
+        _warned.add((os.getpid(), message))
+        log.warning("%s", message)
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino)
+
+
+@contextmanager
+def _creating(path: Path) -> Iterator[bool]:
+    """Whether the file is new; while one process creates it, the others wait. A file
+    deleted behind keyrelay leaves its journal behind: a new file must not replay it."""
+    if path.exists():
+        yield False
+        return
+    lock = os.open(f"{path}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        fresh = not path.exists()
+        if fresh:
+            for stale in (f"{path}-wal", f"{path}-shm"):
+                with suppress(FileNotFoundError):
+                    os.unlink(stale)
+        yield fresh
+    finally:
+        os.close(lock)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    columns = {row[1] for row in db.execute("PRAGMA table_info(keys)")}
+    if "source" not in columns:  # a file written before blocks said where they came from
+        db.execute("ALTER TABLE keys ADD COLUMN source TEXT NOT NULL DEFAULT ''")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(leases)")}
+    if "owner" not in columns:  # leases owned by pid alone, before pids could be reused
+        db.execute("ALTER TABLE leases ADD COLUMN owner TEXT NOT NULL DEFAULT ''")

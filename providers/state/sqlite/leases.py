@@ -1,0 +1,69 @@
+"""Leases in the state file: given back reliably, and reaped when their process died.
+
+A lease given back is deleted at once, or, if the file does not answer, again a second
+later until it is: a lease must not outlive its request while its process lives on.
+Leases of processes that are gone are deleted every ``REAP_SECONDS``, and any older than
+``LEASE_SECONDS`` as a backstop. A lease's owner is its pid *and* that process's start
+time: a container restarted on the same state volume reuses the same pids, and a dead
+worker's lease must not pass for a live one's. gunicorn's master drops its host's stale
+leases when it starts (``drop_stale_leases``).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from providers.alarm import ALARM
+from providers.state.statefile import owner_of, reap
+
+from .file import SqliteFile
+
+#: How often a process looks for the leases of dead processes on its host.
+REAP_SECONDS = 5.0
+
+
+class SqliteLeases(SqliteFile):
+    """The lease side of ``SqliteKeyStore``."""
+
+    def __init__(self, path: str | Path, *, timeout: float = 0.1) -> None:
+        self._reaped = 0.0
+        #: Who this process's leases belong to (pid and start time).
+        self._owner = owner_of(os.getpid())
+        self._leases_lock = threading.Lock()
+        #: Leases given back that the file has not taken yet (retried).
+        self._unreleased: list[int] = []
+        #: Told how each background write went: the error, or None once it worked.
+        self.on_background: Callable[[BaseException | None], None] | None = None
+        super().__init__(path, timeout=timeout)
+
+    def _release_lease(self, lease: int) -> None:
+        with self._leases_lock:
+            self._unreleased.append(lease)
+        self._give_back()
+
+    def _give_back(self) -> None:
+        """Delete the leases given back; any the file did not take are tried again in a
+        second (a lease must not outlive its request while its process lives on)."""
+        with self._leases_lock:
+            leases, self._unreleased = self._unreleased, []
+        if not leases:
+            return
+        try:
+            with self._write() as db:
+                db.executemany("DELETE FROM leases WHERE id = ?", [(id_,) for id_ in leases])
+        except sqlite3.Error as exc:
+            with self._leases_lock:
+                self._unreleased = leases + self._unreleased
+            if self.on_background is not None:
+                self.on_background(exc)
+            ALARM.after(1.0, self._give_back)
+
+    def _reap(self, db: sqlite3.Connection, now: float) -> None:
+        if now - self._reaped < REAP_SECONDS:
+            return
+        self._reaped = now
+        reap(db, now)

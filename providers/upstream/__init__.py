@@ -1,0 +1,1 @@
+"""Talking to upstreams: sessions, SSE, deadlines, and their outcomes as errors."""
