@@ -7,17 +7,25 @@ has an environment variable, documented in ``.env.example``.
 import glob
 import os
 import shutil
+import sys
 import tempfile
 from typing import Any
 
 from dotenv import load_dotenv
 
+# keyrelay's own modules, wherever gunicorn is started from.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The same reader as every other setting (standard library only: safe in gunicorn's master).
+from providers.config.env import ConfigError, env_int, env_str
+
 load_dotenv(os.environ.get("ENV_FILE") or ".env")
 
 
-def _int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    return int(value) if value else default
+def _int(name: str, default: int, minimum: int = 0) -> int:
+    try:
+        return env_int(os.environ, name, default, minimum=minimum)
+    except ConfigError as exc:
+        raise SystemExit(f"keyrelay: invalid configuration: {exc}") from None
 
 
 # Server socket. 127.0.0.1 by default: an unauthenticated proxy stays local
@@ -29,13 +37,13 @@ bind = os.environ.get("BIND", "").strip() or "127.0.0.1:8000"
 # pool of THREADS threads per worker, one per connection being served; a client
 # that trickles its request head holds a thread, so put nginx in front of it.
 # Each worker builds its own router, key state and upstream pools.
-workers = _int("WEB_CONCURRENCY", 2)
+workers = _int("WEB_CONCURRENCY", 2, minimum=1)
 _WORKER_CLASSES = {"gevent": "workers.GeventWorker", "gthread": "workers.ThreadWorker"}
-_worker = os.environ.get("WORKER_CLASS", "").strip() or "gevent"
+_worker = env_str(os.environ, "WORKER_CLASS", "gevent")
 # keyrelay's subclasses answer gunicorn's own errors (431, 414, ...) in the JSON envelope.
 worker_class = _WORKER_CLASSES.get(_worker, _worker)
-threads = _int("THREADS", 8)
-worker_connections = _int("WORKER_CONNECTIONS", 1000)
+threads = _int("THREADS", 8, minimum=1)
+worker_connections = _int("WORKER_CONNECTIONS", 1000, minimum=1)
 
 # Timeouts. gthread and gevent workers heartbeat while requests run, so long
 # streams are not killed by `timeout`; it only catches a stuck worker.

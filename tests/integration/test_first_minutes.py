@@ -244,6 +244,24 @@ def test_a_public_bind_without_a_real_key_is_refused(key: str | None) -> None:
         assert key not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("THREADS", "eight", "THREADS='eight' is not an integer"),
+        ("WORKER_CONNECTIONS", "0", "WORKER_CONNECTIONS='0' must be at least 1"),
+        ("GUNICORN_TIMEOUT", "soon", "GUNICORN_TIMEOUT='soon' is not an integer"),
+    ],
+)
+def test_a_bad_server_setting_stops_gunicorn_with_its_name(
+    name: str, value: str, said: str
+) -> None:
+    result = gunicorn_exit({"PROXY_API_KEY": "a-real-client-key-for-this-test", name: value},
+                           "127.0.0.1:0")  # fmt: skip
+    assert result.returncode != 0
+    assert f"keyrelay: invalid configuration: {said}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_a_loopback_bind_with_a_placeholder_warns_loudly(
     start_gateway: StartGateway, fake: FakeUpstream
 ) -> None:
