@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from providers import Router
 
 from .config import Settings
+from .model_labels import ModelLabels
 
 EXTENSION = "keyrelay"
 
@@ -27,8 +28,6 @@ class Gateway:
 
 def init_app(app: Flask, settings: Settings, env: Mapping[str, str]) -> None:
     """Build the router for this process and attach it to ``app``."""
-    from .metrics import ModelLabels
-
     router = Router(settings.routing)
     app.extensions[EXTENSION] = Gateway(settings, router, ModelLabels(router), env)
 

@@ -32,7 +32,7 @@ class RequestRecord:
     request_id: str
     method: str
     route: str
-    #: Turns the model asked for into a bounded label value (``metrics.ModelLabels``).
+    #: Turns the model asked for into a bounded label value (``model_labels.ModelLabels``).
     model_label: Callable[[str], str]
     started: float = field(default_factory=time.monotonic)
     model: str = "-"

@@ -22,8 +22,9 @@ from werkzeug.wrappers import Response as BaseResponse
 from app.auth import authenticated
 from app.gateway import gateway
 
-from . import bp, charts, data
+from . import charts, data
 from .auth import SignInLimit, check_csrf, client_address, csrf_token, sign_in, sign_out, signed_in
+from .blueprint import bp
 
 #: The recent requests shown (all the state store keeps: ``MAX_RECENT``).
 RECENT_SHOWN = MAX_RECENT

@@ -20,7 +20,7 @@ from app.observe import current
 from app.routing import route_options
 from app.streaming import event_bytes, sse_response
 
-from . import bp
+from .blueprint import bp
 
 MAX_PROMPT = 20_000
 
