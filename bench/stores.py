@@ -10,8 +10,8 @@ from typing import Any
 import requests
 
 from bench import targets
+from bench.redisserver import RedisServer, redis_binary
 from bench.targets import Target
-from tests.redisserver import RedisServer, redis_binary
 
 #: The report's rows: the target each store is measured on.
 STORES = {

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from tests.integration.gunicorn import ROOT, Gunicorn
+from bench.gunicorn import ROOT, Gunicorn
 
 from .upstream import free_port, wait_until_answers
 

@@ -63,6 +63,15 @@ def nginx_binary() -> str | None:
     )
 
 
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0, message: str = "") -> None:
+    """Wait for ``condition`` to hold, or fail after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {message or condition}")
+        time.sleep(0.01)
+
+
 def wait_until_answers(
     probe: Callable[[], bool], process: subprocess.Popen[Any], what: str, timeout: float = 10.0
 ) -> None:

@@ -14,9 +14,9 @@ import socket
 
 import requests
 
+from bench.gunicorn import Gunicorn
 from tests.fakes.g4f import recorded
 from tests.fakes.upstream import FakeUpstream, Hit, Reply
-from tests.integration.gunicorn import Gunicorn
 
 CLIENT_KEY = "demo-client-key"
 MESSAGES = [{"role": "user", "content": "Say hello"}]

@@ -14,9 +14,9 @@ from flask.testing import FlaskClient
 
 import providers.config.shape
 from app import create_app
+from bench.redisserver import RedisServer
 
 from .helpers import CLIENT_KEY, UPSTREAM, UPSTREAM_KEYS, FakeClock
-from .redisserver import RedisServer
 
 #: Variables that must never leak from the developer's shell into a test.
 _LEAKY = ("_API_KEY", "_API_BASE", "_MODELS", "PROVIDER_PRIORITY_", "G4F_", "PROXY", "_proxy")

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from bench.upstream import wait_until as wait_until
+
 #: How long a gated reply waits for the test before giving up.
 GATE_TIMEOUT = 15.0
 
@@ -223,15 +225,6 @@ class _Server(ThreadingHTTPServer):
         """A client that hangs up mid-request is normal here (the proxy closing a stream)."""
         if not isinstance(sys.exc_info()[1], OSError):
             super().handle_error(request, client_address)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0, message: str = "") -> None:
-    """Wait for ``condition`` to hold, or fail after ``timeout`` seconds."""
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {message or condition}")
-        time.sleep(0.01)
 
 
 def _handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from bench.gunicorn import Gunicorn
 from tests.fakes.upstream import FakeUpstream
 
-from .gunicorn import Gunicorn
 from .helpers import CLIENT_KEY
 
 

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from bench.gunicorn import Gunicorn
 from tests.fakes.upstream import FakeUpstream
 
-from .gunicorn import Gunicorn
 from .helpers import StartGateway, fake_env
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from bench.gunicorn import Gunicorn
 from tests.fakes.upstream import FakeUpstream
-
-from .gunicorn import Gunicorn
 
 CLIENT_KEY = "client-key-integration"
 KEY_A = "sk-fake-upstream-key-aaaaaaaaaaaa"

@@ -10,9 +10,9 @@ import anthropic
 import pytest
 import requests
 
+from bench.gunicorn import Gunicorn
 from tests.fakes.upstream import FakeUpstream, Reply, chunk, completion
 
-from .gunicorn import Gunicorn
 from .helpers import AUTH, CLIENT_KEY, KEY_A, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from bench.gunicorn import Gunicorn
 from tests.fakes.upstream import FakeUpstream
 
-from .gunicorn import Gunicorn
 from .helpers import CLIENT_KEY, fake_env
 
 pytestmark = pytest.mark.integration

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.gunicorn import ROOT
 from bench.upstream import nginx_binary
 
-from .gunicorn import ROOT
 from .helpers import IN_CI
 
 pytestmark = [

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.gunicorn import Gunicorn
 from tests.fakes.upstream import FakeUpstream
 
-from .gunicorn import Gunicorn
 from .helpers import AUTH, CLIENT_KEY, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration

@@ -7,9 +7,9 @@ import json
 import pytest
 import requests
 
+from bench.gunicorn import Gunicorn
 from tests.fakes.upstream import FakeUpstream, Reply
 
-from .gunicorn import Gunicorn
 from .helpers import AUTH, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration

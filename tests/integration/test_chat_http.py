@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from bench.gunicorn import Gunicorn
 from tests.fakes.upstream import FakeUpstream, Reply
 
-from .gunicorn import Gunicorn
 from .helpers import AUTH, KEY_A, KEY_B, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import requests
 
+from bench.gunicorn import Gunicorn
 from tests.fakes.upstream import FakeUpstream
 
-from .gunicorn import Gunicorn
 from .helpers import AUTH, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration

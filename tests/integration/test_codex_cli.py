@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 
 from app.responses_request import COMPACT_PROMPT
+from bench.gunicorn import ROOT, Gunicorn
 from tests.fakes.upstream import FakeUpstream, Hit, Reply, chunk
 
 from .agents import RefusingProxy, refusing_proxy, two_tier_gateway
-from .gunicorn import ROOT, Gunicorn
 from .helpers import CLIENT_KEY, IN_CI
 
 pytestmark = pytest.mark.integration

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import requests
 
+from bench.gunicorn import Gunicorn
 from tests.fakes.upstream import FakeUpstream, Reply, chunk, completion, wait_until
 
-from .gunicorn import Gunicorn
 from .helpers import AUTH
 
 pytestmark = pytest.mark.integration

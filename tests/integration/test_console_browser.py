@@ -12,9 +12,9 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from bench.gunicorn import ROOT, Gunicorn
 from tests.fakes.upstream import FakeUpstream, Reply, wait_until
 
-from .gunicorn import ROOT, Gunicorn
 from .helpers import AUTH, IN_CI, KEY_A, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration

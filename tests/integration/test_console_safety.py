@@ -11,10 +11,10 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
+from bench.gunicorn import Gunicorn
+from bench.redisserver import RedisServer
 from tests.fakes.upstream import FakeUpstream, wait_until
-from tests.redisserver import RedisServer
 
-from .gunicorn import Gunicorn
 from .helpers import AUTH, StartGateway, fake_env
 from .test_deploy import Nginx, needs_nginx
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from .gunicorn import ROOT
+from bench.gunicorn import ROOT
 
 pytestmark = pytest.mark.integration
 

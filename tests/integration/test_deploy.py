@@ -17,6 +17,8 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.gunicorn import ROOT, Gunicorn
+from bench.redisserver import RedisServer
 from bench.upstream import free_port, nginx_binary, start_nginx
 from tests.fakes.upstream import (
     FakeUpstream,
@@ -25,9 +27,7 @@ from tests.fakes.upstream import (
     stream_events,
     wait_until,
 )
-from tests.redisserver import RedisServer
 
-from .gunicorn import ROOT, Gunicorn
 from .helpers import AUTH, CLIENT_KEY, IN_CI, KEY_A, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration

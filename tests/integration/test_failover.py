@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import pytest
 import requests
 
+from bench.gunicorn import Gunicorn
 from tests.fakes.upstream import FakeUpstream, Reply, chunk, stream_events
 
-from .gunicorn import Gunicorn
 from .helpers import AUTH, CLIENT_KEY, StartGateway
 
 pytestmark = pytest.mark.integration

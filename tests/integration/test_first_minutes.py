@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from bench.gunicorn import ROOT, Gunicorn
 from tests.fakes.upstream import FakeUpstream, Hit, Reply, stream_events, wait_until
 
-from .gunicorn import ROOT, Gunicorn
 from .helpers import AUTH, CLIENT_KEY, KEY_A, KEY_B, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration

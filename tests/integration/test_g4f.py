@@ -14,10 +14,10 @@ from collections.abc import Callable
 import pytest
 import requests
 
+from bench.gunicorn import Gunicorn
 from tests.fakes.g4f import recorded
 from tests.fakes.upstream import FakeUpstream, Hit, Reply, completion, wait_until
 
-from .gunicorn import Gunicorn
 from .helpers import AUTH, CLIENT_KEY, StartGateway
 
 pytestmark = pytest.mark.integration

@@ -16,9 +16,9 @@ from contextlib import suppress
 import pytest
 import requests
 
+from bench.gunicorn import Gunicorn
 from tests.fakes.upstream import FakeUpstream, Reply, chunk, endless_words, wait_until
 
-from .gunicorn import Gunicorn
 from .helpers import AUTH, CLIENT_KEY, KEY_A, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration

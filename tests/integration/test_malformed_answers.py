@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import requests
 
+from bench.gunicorn import Gunicorn
 from tests.fakes.upstream import FakeUpstream, Reply, chunk, completion, stream_events
 
-from .gunicorn import Gunicorn
 from .helpers import AUTH, CLIENT_KEY
 
 pytestmark = pytest.mark.integration

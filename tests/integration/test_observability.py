@@ -11,9 +11,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.gunicorn import Gunicorn
 from tests.fakes.upstream import FakeUpstream, Reply, stream_events, wait_until
 
-from .gunicorn import Gunicorn
 from .helpers import AUTH, CLIENT_KEY, KEY_A, KEY_B, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import openai
 import pytest
 
+from bench.gunicorn import Gunicorn
 from tests.fakes.upstream import FakeUpstream, Reply
 
-from .gunicorn import Gunicorn
 from .helpers import CLIENT_KEY, KEY_A, KEY_B, StartGateway
 
 pytestmark = pytest.mark.integration

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
+from bench.gunicorn import Gunicorn
+from bench.redisserver import RedisServer
 from tests.fakes.upstream import FakeUpstream, Reply, wait_until
-from tests.redisserver import RedisServer
 
-from .gunicorn import Gunicorn
 from .helpers import AUTH, KEY_A, KEY_B, StartGateway, fake_env
 from .test_shared_state import CHAT, ask_on_new_connections
 

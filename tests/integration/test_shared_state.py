@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from bench.gunicorn import Gunicorn
 from tests.fakes.upstream import FakeUpstream, Reply, wait_until
 
-from .gunicorn import Gunicorn
 from .helpers import AUTH, KEY_A, KEY_B, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration

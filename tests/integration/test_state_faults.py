@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from bench.gunicorn import Gunicorn
+from bench.redisserver import RedisServer
 from providers.secrets import fingerprint
 from tests.fakes.upstream import FakeUpstream, Reply, wait_until
-from tests.redisserver import RedisServer
 
-from .gunicorn import Gunicorn
 from .helpers import IN_CI, KEY_A, KEY_B, StartGateway, fake_env
 from .test_shared_state import ask_on_new_connections, pids_that_served
 

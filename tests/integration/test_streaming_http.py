@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from bench.gunicorn import Gunicorn
 from tests.fakes.upstream import FakeUpstream, Reply, chunk, stream_events, wait_until
 
-from .gunicorn import Gunicorn
 from .helpers import AUTH, CLIENT_KEY, KEY_A, StartGateway, fake_env
 
 pytestmark = pytest.mark.integration

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from app import create_app
+from bench.redisserver import RedisServer
 from providers.errors import QuotaExhausted
-from tests.redisserver import RedisServer
 
 ENV = {
     "PROXY_API_KEY": "client",

@@ -90,3 +90,12 @@ def test_no_module_imports_itself_around_a_circle() -> None:
                 seen.add(step)
                 frontier.extend(graph[step])
     assert circles == []
+
+
+def test_the_benchmark_never_imports_the_tests() -> None:
+    for path in (ROOT / "bench").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.append(node.module)
+            assert not [n for n in names if n.split(".")[0] == "tests"], path.name

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from bench.redisserver import RedisServer
 from providers.config.env import ConfigError
 from providers.health.circuit import CLOSED, OPEN, Circuit, Permit
 from providers.state.fallback import FallbackKeyStore
@@ -17,7 +18,6 @@ from providers.state.redis.link import RedisLink, redis_client
 from providers.state.redis.state import RedisCircuits, RedisMarks, RedisUsage
 from tests.fakes.upstream import wait_until
 from tests.helpers import FakeClock
-from tests.redisserver import RedisServer
 
 KEYS = ["key-a", "key-b"]
 NOW = 1_795_000_000.0

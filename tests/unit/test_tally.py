@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.redisserver import RedisServer
 from providers.state import tally
 from providers.state.redis.link import RedisLink, redis_client
 from providers.state.redis.tally import redis_tally
 from providers.state.sqlite.file import sqlite_tally
 from providers.state.tally import MAX_EVENTS, MAX_NAMES, InMemoryTally, Tally
-from tests.redisserver import RedisServer
 
 NOW = 1_795_000_000.0
 WINDOW = 60.0

@@ -10,8 +10,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from bench.upstream import free_port
-from tests.fakes.upstream import wait_until
+from bench.upstream import free_port, wait_until
 
 
 def redis_binary() -> str | None:
