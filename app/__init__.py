@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from flask import Blueprint, Flask, Response, g, request
 from providers import is_placeholder
 
-from . import auth, body, errors, gateway, logs, observe
-from .config import Settings, load_settings
+from app import auth, body, cli, console, errors, gateway, logs, metrics, observe
+from app.settings import Settings, load_settings
+from app.views import chat, embeddings, health, messages, models, providers, responses, usage
 
 log = logging.getLogger("keyrelay")
 
@@ -44,30 +45,15 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.after_request(body.finish_connection)
     observe.init_app(app)
 
-    from . import (
-        chat,
-        cli,
-        embeddings,
-        health,
-        messages,
-        metrics,
-        models,
-        providers_view,
-        responses_api,
-        usage_view,
-    )
-
     api = Blueprint("v1", __name__, url_prefix="/v1")
     api.before_request(auth.require_client_key)
-    for module in (chat, embeddings, models, providers_view, messages, responses_api):
+    for module in (chat, embeddings, models, providers, messages, responses):
         api.register_blueprint(module.bp)
     app.register_blueprint(api)
     # Outside the client-key check: /v1/usage has its own (the admin key also reads it).
-    app.register_blueprint(usage_view.bp, url_prefix="/v1")
+    app.register_blueprint(usage.bp, url_prefix="/v1")
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
-    from . import console
-
     console.init_app(app)
     router = app.extensions[gateway.EXTENSION].router
     router.on_state_latency(metrics.STATE_STORE_SECONDS.observe)

@@ -6,8 +6,8 @@ import hmac
 
 from flask import g, request
 
-from .errors import APIError
-from .gateway import gateway
+from app.errors import APIError
+from app.gateway import gateway
 
 
 def presented_key() -> str | None:

@@ -24,8 +24,8 @@ from flask import Response, request
 from gunicorn.http.errors import ParseException
 from providers import ALARM
 
-from .errors import APIError
-from .gateway import gateway
+from app.errors import APIError
+from app.gateway import gateway
 
 READ_SIZE = 65536
 

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.cli import with_appcontext
 from providers import ProviderError, RouteOptions, ignored_variables, is_placeholder, redact_url
 
-from .gateway import gateway
+from app.gateway import gateway
 
 
 def config_problems() -> list[str]:

@@ -10,7 +10,7 @@ from flask import Flask, Response, g, jsonify, request
 from providers import CallerError, ChainExhausted, ProviderError
 from werkzeug.exceptions import HTTPException
 
-from .notes import note_refusal
+from app.notes import note_refusal
 
 log = logging.getLogger(__name__)
 

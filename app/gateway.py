@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from flask import Flask, current_app
 from providers import Router
 
-from .config import Settings
-from .model_labels import ModelLabels
+from app.model_labels import ModelLabels
+from app.settings import Settings
 
 EXTENSION = "keyrelay"
 

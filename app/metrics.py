@@ -27,9 +27,9 @@ from prometheus_client import (
 from prometheus_client import multiprocess as prometheus_multiprocess
 from providers import SKIPPED, Attempt, CircuitState, Outcome, Router
 
-from .auth import key_matches, presented_key
-from .errors import error_body, error_response
-from .gateway import gateway
+from app.auth import key_matches, presented_key
+from app.errors import error_body, error_response
+from app.gateway import gateway
 
 #: LLM calls take from milliseconds (errors, cache) to minutes (long streams).
 UPSTREAM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)

@@ -19,8 +19,8 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 from providers import Attempt, ProviderError, RecentStore, Served
 
-from . import metrics
-from .gateway import EXTENSION
+from app import metrics
+from app.gateway import EXTENSION
 
 log = logging.getLogger("keyrelay.request")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import auth, pages, tryit  # pages and tryit register their routes on bp
-from .blueprint import bp
+from app.console import auth, pages, tryit  # pages and tryit register their routes on bp
+from app.console.blueprint import bp
 
 __all__ = ["bp", "init_app", "pages", "tryit"]
 

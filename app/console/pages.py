@@ -20,11 +20,18 @@ from providers import MAX_RECENT, StateUnavailable, positive_int
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.auth import authenticated
+from app.console import charts, data
+from app.console.auth import (
+    SignInLimit,
+    check_csrf,
+    client_address,
+    csrf_token,
+    sign_in,
+    sign_out,
+    signed_in,
+)
+from app.console.blueprint import bp
 from app.gateway import gateway
-
-from . import charts, data
-from .auth import SignInLimit, check_csrf, client_address, csrf_token, sign_in, sign_out, signed_in
-from .blueprint import bp
 
 #: The recent requests shown (all the state store keeps: ``MAX_RECENT``).
 RECENT_SHOWN = MAX_RECENT

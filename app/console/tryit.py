@@ -15,12 +15,11 @@ from typing import Any
 from flask import Response, jsonify, render_template, request
 from providers import MAX_MODEL_NAME, ProviderError, Served, StreamInterrupted
 
+from app.console.blueprint import bp
+from app.dialects.streaming import event_bytes, sse_response
 from app.gateway import gateway
 from app.observe import current
-from app.routing import route_options
-from app.streaming import event_bytes, sse_response
-
-from .blueprint import bp
+from app.route_headers import route_options
 
 MAX_PROMPT = 20_000
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from app.responses_request import COMPACT_PROMPT
+from app.dialects.responses.request import COMPACT_PROMPT
 from bench.gunicorn import ROOT, Gunicorn
 from tests.fakes.upstream import FakeUpstream, Hit, Reply, chunk
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from app import anthropic_request
-from app.responses_answer import to_response
-from app.responses_request import responses_schema, to_turn
+from app.dialects.anthropic import request as anthropic_request
+from app.dialects.responses.answer import to_response
+from app.dialects.responses.request import responses_schema, to_turn
 from providers.routing.payload import leading_system
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "clients"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import load_settings
+from app.settings import load_settings
 from providers.config.env import ConfigError
 from providers.config.load import load_providers, load_routing_config
 

@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 import responses
 
-from app import anthropic_request, create_app, responses_request
-from app.anthropic_answer import MessageEvents, to_message, tool_use_id
+from app import create_app
+from app.dialects.anthropic import request as anthropic_request
+from app.dialects.anthropic.answer import MessageEvents, to_message, tool_use_id
+from app.dialects.responses import request as responses_request
+from app.dialects.responses.answer import to_response
 from app.errors import APIError
-from app.responses_answer import to_response
 from providers import REASONING_HINT
 
 

@@ -7,7 +7,12 @@ from typing import Any
 
 from marshmallow import fields
 
-from app.schemas import ChatCompletionSchema, MessageSchema, first_error, is_plain_message
+from app.dialects.chat.schema import (
+    ChatCompletionSchema,
+    MessageSchema,
+    first_error,
+    is_plain_message,
+)
 
 VALUES: list[Any] = [
     "hi",

@@ -10,12 +10,12 @@ import pytest
 import responses
 
 from app import create_app
+from app.dialects.responses.answer import to_response
+from app.dialects.responses.calls import FreeformText
+from app.dialects.responses.events import ResponseEvents
+from app.dialects.responses.request import COMPACT_PROMPT, to_turn
+from app.dialects.responses.tools import MAX_NAME, NAME, flat_name, tool_set
 from app.errors import APIError
-from app.responses_answer import to_response
-from app.responses_calls import FreeformText
-from app.responses_events import ResponseEvents
-from app.responses_request import COMPACT_PROMPT, to_turn
-from app.responses_tools import MAX_NAME, NAME, flat_name, tool_set
 
 NAMESPACE = {
     "type": "namespace",

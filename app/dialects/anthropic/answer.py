@@ -17,8 +17,8 @@ from typing import Any
 
 from providers import StreamInterrupted
 
-from .anthropic_errors import error_type_for
-from .streaming import Kept, event_bytes, whole_number
+from app.dialects.anthropic.errors import error_type_for
+from app.dialects.streaming import Kept, event_bytes, whole_number
 
 STOP_REASONS = {
     "stop": "end_turn",

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .responses_tools import ToolKind, ToolRef, call_input
+from app.dialects.responses.tools import ToolKind, ToolRef, call_input
 
 #: How a freeform call's chat arguments start: ``{"input": "``.
 OPENING = re.compile(r'\s*\{\s*"input"\s*:\s*"')

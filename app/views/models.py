@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from providers import ModelNotFound
 
-from .gateway import get_router
+from app.gateway import get_router
 
 bp = Blueprint("models", __name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 from providers import ProviderStatus
 
-from .gateway import get_router
+from app.gateway import get_router
 
 bp = Blueprint("providers", __name__)
 

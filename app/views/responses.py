@@ -12,14 +12,14 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from .errors import error_body, error_response
-from .gateway import gateway
-from .observe import current
-from .responses_answer import compaction_item, new_id, to_response, usage_of
-from .responses_events import ResponseEvents
-from .responses_request import ResponsesTurn, responses_schema, to_turn
-from .schemas import parse_body
-from .serve import serve
+from app.dialects.chat.schema import parse_body
+from app.dialects.responses.answer import compaction_item, new_id, to_response, usage_of
+from app.dialects.responses.events import ResponseEvents
+from app.dialects.responses.request import ResponsesTurn, responses_schema, to_turn
+from app.dialects.serve import serve
+from app.errors import error_body, error_response
+from app.gateway import gateway
+from app.observe import current
 
 bp = Blueprint("responses", __name__)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Response, g, request
 from providers import CacheMode, RouteOptions, Served, fingerprint, parse_bool, positive_int
 
-from .auth import presented_key
-from .body import client_probe
-from .errors import APIError
-from .gateway import gateway
+from app.auth import presented_key
+from app.body import client_probe
+from app.errors import APIError
+from app.gateway import gateway
 
 
 def route_options(*, include_usage: bool = False) -> RouteOptions:

@@ -12,9 +12,9 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validates_sche
 from marshmallow.validate import Length, OneOf, Range
 from providers import MAX_JSON_DEPTH, MAX_MODEL_NAME, JSONTooDeep, loads_bounded
 
-from .body import read_body
-from .errors import APIError
-from .notes import note_model
+from app.body import read_body
+from app.errors import APIError
+from app.notes import note_model
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 MISSING_MESSAGE = "Missing data for required field."

@@ -19,11 +19,11 @@ from marshmallow import INCLUDE, Schema, fields
 from marshmallow.validate import Length, Range
 from providers import MAX_MODEL_NAME, OPTIONAL_HINT, REASONING_HINT, OptionalField
 
-from .errors import invalid
-from .responses_items import messages_of
-from .responses_tools import ToolSet, chat_tool_choice, tool_set
-from .schemas import StrictBoolean, StrictFloat, StrictInteger
-from .serve import streamed_with_usage
+from app.dialects.chat.schema import StrictBoolean, StrictFloat, StrictInteger
+from app.dialects.responses.items import messages_of
+from app.dialects.responses.tools import ToolSet, chat_tool_choice, tool_set
+from app.dialects.serve import streamed_with_usage
+from app.errors import invalid
 
 #: Request fields that need state keyrelay does not keep.
 STATEFUL = ("previous_response_id", "conversation", "background", "prompt")

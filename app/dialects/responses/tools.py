@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from .errors import invalid
+from app.errors import invalid
 
 #: What chat upstreams accept as a function name.
 NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")

@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import Response, jsonify
 
-from .gateway import get_router
-from .observe import current
-from .routing import add_served_headers, route_options
-from .streaming import Encoder, sse_response
+from app.dialects.streaming import Encoder, sse_response
+from app.gateway import get_router
+from app.observe import current
+from app.route_headers import add_served_headers, route_options
 
 
 def streamed_with_usage(chat: dict[str, Any]) -> None:

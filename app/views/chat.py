@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from .schemas import chat_schema, parse_body
-from .serve import serve
+from app.dialects.chat.schema import chat_schema, parse_body
+from app.dialects.serve import serve
 
 bp = Blueprint("chat", __name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import APIError
-from .errors import invalid as openai_invalid
+from app.errors import APIError
+from app.errors import invalid as openai_invalid
 
 
 def invalid(where: str, message: str) -> APIError:

@@ -8,9 +8,9 @@ from dataclasses import asdict
 from flask import Blueprint, Response, jsonify, request
 from providers import StateUnavailable, positive_int
 
-from .auth import key_matches, presented_key
-from .errors import APIError
-from .gateway import gateway
+from app.auth import key_matches, presented_key
+from app.errors import APIError
+from app.gateway import gateway
 
 bp = Blueprint("usage", __name__)
 

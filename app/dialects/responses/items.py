@@ -15,8 +15,8 @@ import binascii
 import json
 from typing import Any
 
-from .errors import invalid
-from .responses_tools import ToolSet
+from app.dialects.responses.tools import ToolSet
+from app.errors import invalid
 
 #: What starts the ``encrypted_content`` of a compaction item keyrelay wrote: the summary
 #: is the rest, base64. It is the client's own conversation, so it is encoded, not sealed.

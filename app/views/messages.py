@@ -11,13 +11,13 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from . import anthropic_errors
-from .anthropic_answer import MessageEvents, to_message
-from .anthropic_request import check_block_types, estimate_tokens, to_chat
-from .anthropic_schemas import count_tokens_schema, messages_schema
-from .gateway import gateway
-from .schemas import parse_body
-from .serve import serve
+from app.dialects.anthropic import errors as anthropic_errors
+from app.dialects.anthropic.answer import MessageEvents, to_message
+from app.dialects.anthropic.request import check_block_types, estimate_tokens, to_chat
+from app.dialects.anthropic.schema import count_tokens_schema, messages_schema
+from app.dialects.chat.schema import parse_body
+from app.dialects.serve import serve
+from app.gateway import gateway
 
 bp = Blueprint("messages", __name__)
 anthropic_errors.register(bp)

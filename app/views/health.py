@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from .auth import may_see_details
-from .errors import error_body, error_response
-from .gateway import get_router
+from app.auth import may_see_details
+from app.errors import error_body, error_response
+from app.gateway import get_router
 
 bp = Blueprint("health", __name__)
 

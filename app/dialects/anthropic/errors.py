@@ -15,8 +15,8 @@ from flask import Blueprint, Response, g, jsonify, request
 from providers import ChainExhausted, ProviderError
 from werkzeug.exceptions import HTTPException
 
-from .errors import APIError
-from .notes import note_refusal
+from app.errors import APIError
+from app.notes import note_refusal
 
 log = logging.getLogger(__name__)
 

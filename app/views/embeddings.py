@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from .gateway import get_router
-from .observe import current
-from .routing import add_served_headers, route_options
-from .schemas import embedding_schema, parse_body
+from app.dialects.chat.schema import embedding_schema, parse_body
+from app.gateway import get_router
+from app.observe import current
+from app.route_headers import add_served_headers, route_options
 
 bp = Blueprint("embeddings", __name__)
 

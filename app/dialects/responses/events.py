@@ -15,8 +15,8 @@ from typing import Any
 
 from providers import StreamInterrupted
 
-from .anthropic_answer import reasoning_of
-from .responses_answer import (
+from app.dialects.anthropic.answer import reasoning_of
+from app.dialects.responses.answer import (
     compaction_item,
     envelope,
     finished,
@@ -24,10 +24,10 @@ from .responses_answer import (
     new_id,
     reasoning_item,
 )
-from .responses_calls import OpenCall
-from .responses_request import ResponsesTurn
-from .responses_tools import ToolKind
-from .streaming import Kept, event_bytes
+from app.dialects.responses.calls import OpenCall
+from app.dialects.responses.request import ResponsesTurn
+from app.dialects.responses.tools import ToolKind
+from app.dialects.streaming import Kept, event_bytes
 
 
 class ResponseEvents:

@@ -16,9 +16,9 @@ from typing import Any, Protocol
 from flask import Response
 from providers import ChatStream, ClientGone, StreamInterrupted
 
-from . import metrics
-from .errors import error_body
-from .observe import RequestRecord
+from app import metrics
+from app.errors import error_body
+from app.observe import RequestRecord
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ import time
 import uuid
 from typing import Any
 
-from .anthropic_answer import reasoning_of
-from .responses_calls import call_item
-from .responses_items import compaction_content
-from .responses_request import ResponsesTurn
-from .streaming import whole_number
+from app.dialects.anthropic.answer import reasoning_of
+from app.dialects.responses.calls import call_item
+from app.dialects.responses.items import compaction_content
+from app.dialects.responses.request import ResponsesTurn
+from app.dialects.streaming import whole_number
 
 #: Finish reasons that cut an answer short, and how Responses names the cut.
 INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}

@@ -1,0 +1,1 @@
+"""The client dialects (chat, Anthropic Messages, OpenAI Responses); shared SSE and serving."""

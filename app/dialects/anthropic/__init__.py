@@ -1,0 +1,1 @@
+"""Anthropic Messages: schema, request to chat, whole answer and events, error shape."""

@@ -1,0 +1,1 @@
+"""OpenAI Responses: request and items to chat, tools and calls, whole answer and events."""
