@@ -14,7 +14,7 @@ import uuid
 
 from providers.config.shape import RoutingConfig
 from providers.health.keys import KeyPool
-from providers.state.keystore import KeyStore
+from providers.state.contract import KeyStore
 from providers.state.open import open_state
 
 ROUNDS = 5

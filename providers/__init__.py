@@ -13,6 +13,12 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from providers.state.contract import KeyStatus as KeyStatus
+    from providers.state.contract import RecentStore as RecentStore
+    from providers.state.contract import StateUnavailable as StateUnavailable
+    from providers.state.contract import Tally as Tally
+    from providers.state.memory.recent import MAX_RECENT as MAX_RECENT
+
     from .alarm import ALARM as ALARM
     from .config.audit import ignored_variables as ignored_variables
     from .config.audit import is_placeholder as is_placeholder
@@ -50,11 +56,6 @@ if TYPE_CHECKING:
     from .routing.router import Router as Router
     from .secrets import fingerprint as fingerprint
     from .secrets import redact_url as redact_url
-    from .state.keystore import KeyStatus as KeyStatus
-    from .state.keystore import StateUnavailable as StateUnavailable
-    from .state.recent import MAX_RECENT as MAX_RECENT
-    from .state.recent import RecentStore as RecentStore
-    from .state.tally import Tally as Tally
     from .status import ProviderStatus as ProviderStatus
     from .status import RouteStep as RouteStep
     from .upstream.jsonlimits import MAX_JSON_DEPTH as MAX_JSON_DEPTH
@@ -88,16 +89,16 @@ _HOME = {
     "REASONING_HINT": "routing.payload",
     "OPTIONAL_HINT": "routing.payload",
     "OptionalField": "routing.payload",
-    "MAX_RECENT": "state.recent",
-    "RecentStore": "state.recent",
-    "StateUnavailable": "state.keystore",
-    "Tally": "state.tally",
+    "MAX_RECENT": "state.memory.recent",
+    "RecentStore": "state.contract",
+    "StateUnavailable": "state.contract",
+    "Tally": "state.contract",
     "StreamInterrupted": "errors",
     "JSONTooDeep": "upstream.jsonlimits",
     "MAX_JSON_DEPTH": "upstream.jsonlimits",
     "loads_bounded": "upstream.jsonlimits",
     "KeySnapshot": "health.keys",
-    "KeyStatus": "state.keystore",
+    "KeyStatus": "state.contract",
     "MAX_MODEL_NAME": "health.models",
     "CacheMode": "options",
     "RouteOptions": "options",

@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from providers.state.contract import KeyStatus
+
 from .health.keys import KeySnapshot
 from .routing.resolve import Candidate
 from .routing.runtime import ProviderRuntime
 from .secrets import redact_url
-from .state.keystore import KeyStatus
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from providers.config.shape import RoutingConfig
-from providers.state.circuitstore import CircuitStore, InMemoryCircuits
+from providers.state.contract import CircuitStore
+from providers.state.memory.circuits import InMemoryCircuits
 
 from .circuit import OPEN, Circuit, Permit, circuit_settings
 

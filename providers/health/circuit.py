@@ -29,7 +29,8 @@ from typing import Any
 
 from providers.config.shape import RoutingConfig
 from providers.outcomes import PROVIDER_FAILURES
-from providers.state.circuitstore import AT_REST, CircuitRecord, CircuitStore, InMemoryCircuits
+from providers.state.contract import AT_REST, CircuitRecord, CircuitStore
+from providers.state.memory.circuits import InMemoryCircuits
 
 
 class CircuitState(StrEnum):

@@ -1,6 +1,6 @@
 """Key rotation: which key of a provider to use next, and what each outcome does to it.
 
-State lives behind ``KeyStore`` (``providers.state.keystore``), addressed by fingerprints.
+State lives behind ``KeyStore`` (``providers.state.contract``), addressed by fingerprints.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from providers.config.shape import RoutingConfig
 from providers.errors import KeyRejected, ProviderError, QuotaExhausted, RateLimited
 from providers.secrets import fingerprint
-from providers.state.keystore import COOLING, DISABLED, EXHAUSTED, BlockSource, KeyState, KeyStore
+from providers.state.contract import COOLING, DISABLED, EXHAUSTED, BlockSource, KeyState, KeyStore
 
 log = logging.getLogger(__name__)
 

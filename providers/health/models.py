@@ -9,7 +9,8 @@ from collections.abc import Callable, Sequence
 from fnmatch import fnmatchcase
 
 from providers.errors import ProviderError
-from providers.state.marks import InMemoryMarks, MarkStore
+from providers.state.contract import MarkStore
+from providers.state.memory.marks import InMemoryMarks
 
 log = logging.getLogger(__name__)
 

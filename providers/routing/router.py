@@ -16,7 +16,7 @@ from providers.config.shape import RoutingConfig
 from providers.health.circuit import OPEN
 from providers.health.latency import STREAM, WHOLE
 from providers.options import RouteOptions
-from providers.state.keystore import KeyStore
+from providers.state.contract import KeyStore
 from providers.state.open import open_state
 from providers.status import ProviderStatus, RouteStep, provider_status, route_step
 from providers.upstream.http import SessionPool, Timeout

@@ -22,8 +22,8 @@ from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
-from .keystore import BlockSource, KeyState, KeyStatus, KeyStore, StateUnavailable
-from .memkeys import InMemoryKeyStore
+from providers.state.contract import BlockSource, KeyState, KeyStatus, KeyStore, StateUnavailable
+from providers.state.memory.keys import InMemoryKeyStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

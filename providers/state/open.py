@@ -16,19 +16,28 @@ from dataclasses import dataclass
 from providers.config.env import ConfigError
 from providers.config.shape import RoutingConfig
 from providers.secrets import redact_url
+from providers.state.contract import (
+    CircuitStore,
+    KeyStore,
+    MarkStore,
+    RecentStore,
+    Tally,
+    UsageStore,
+)
+from providers.state.memory.circuits import InMemoryCircuits
+from providers.state.memory.keys import InMemoryKeyStore
+from providers.state.memory.marks import InMemoryMarks
+from providers.state.memory.recent import InMemoryRecent
+from providers.state.memory.tally import InMemoryTally
+from providers.state.memory.usage import InMemoryUsage
+from providers.state.sqlite.circuits import SqliteCircuits
+from providers.state.sqlite.events import sqlite_recent, sqlite_tally
+from providers.state.sqlite.marks import SqliteMarks
 
-from .circuitstore import CircuitStore, InMemoryCircuits, SqliteCircuits
 from .fallback import FallbackKeyStore
-from .keystore import KeyStore
-from .marks import InMemoryMarks, MarkStore, SqliteMarks
-from .memkeys import InMemoryKeyStore
-from .recent import InMemoryRecent, RecentStore
-from .sqlite.file import sqlite_recent, sqlite_tally
 from .sqlite.keys import SqliteKeyStore
 from .sqlite.usage import SqliteUsage
 from .statefile import CHECKED, check_state_file, sqlite_path
-from .tally import InMemoryTally, Tally
-from .usage import InMemoryUsage, UsageStore
 
 
 @dataclass(frozen=True)

@@ -12,62 +12,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
-from typing import Any, Protocol
 
 from providers.alarm import ALARM
+from providers.state.contract import Entry, StateUnavailable
+from providers.state.memory.recent import MAX_RECENT, InMemoryRecent, bounded
 
-from .keystore import StateUnavailable
-
-#: Requests kept: per process in memory, per host or fleet in a shared store.
-MAX_RECENT = 500
-#: Largest size of one entry as JSON, in characters (longer trails are cut).
-MAX_ENTRY = 8192
 FLUSH_SECONDS = 1.0
-
-Entry = dict[str, Any]
-
-
-def bounded(entry: Entry) -> str:
-    """``entry`` as JSON of at most ``MAX_ENTRY`` characters (the trail cut if needed)."""
-    text = json.dumps(entry, separators=(",", ":"))
-    while len(text) > MAX_ENTRY and entry.get("trail"):
-        entry = {**entry, "trail": entry["trail"][: len(entry["trail"]) // 2]}
-        text = json.dumps(entry, separators=(",", ":"))
-    return text
-
-
-class RecentStore(Protocol):
-    """Where the last requests are kept."""
-
-    def add(self, entry: Entry) -> None:
-        """Keep one served (or failed) request."""
-        ...
-
-    def latest(self, count: int) -> list[Entry]:
-        """The newest ``count`` entries, newest first."""
-        ...
-
-
-class InMemoryRecent:
-    """The last requests of this process."""
-
-    def __init__(self, size: int = MAX_RECENT) -> None:
-        self._entries: deque[str] = deque(maxlen=size)
-
-    def add(self, entry: Entry) -> None:
-        """Keep one request (bounded)."""
-        self.add_text(bounded(entry))
-
-    def add_text(self, text: str) -> None:
-        """Keep one request already encoded by ``bounded``."""
-        self._entries.append(text)
-
-    def latest(self, count: int) -> list[Entry]:
-        """The newest ``count`` entries, newest first."""
-        return [json.loads(text) for text in list(self._entries)[::-1][:count]]
 
 
 class BatchedRecent:

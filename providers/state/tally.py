@@ -11,56 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from typing import Protocol
 
-from .keystore import StateUnavailable
+from providers.state.contract import StateUnavailable
+from providers.state.memory.tally import MAX_NAMES, InMemoryTally
 
-#: Names a process keeps (the least recently counted go first).
-MAX_NAMES = 4096
-#: Events kept per name: a limit never needs to count further.
-MAX_EVENTS = 64
 #: The longest window any name is counted over (a signed-out console session: a week).
 MAX_WINDOW = 8 * 86400.0
-
-
-class Tally(Protocol):
-    """Events per name in the last ``window`` seconds."""
-
-    def add(self, name: str, window: float) -> int:
-        """Count one event for ``name``; the events in the window, this one included."""
-        ...
-
-    def count(self, name: str, window: float) -> int:
-        """The events for ``name`` in the last ``window`` seconds."""
-        ...
-
-
-class InMemoryTally:
-    """The events of this process."""
-
-    def __init__(self) -> None:
-        self._times: OrderedDict[str, list[float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, name: str, window: float) -> int:
-        """Count one event for ``name`` (bounded)."""
-        now = time.time()
-        with self._lock:
-            times = [t for t in self._times.pop(name, []) if now - t < window]
-            self._times[name] = times = [*times, now][-MAX_EVENTS:]
-            while len(self._times) > MAX_NAMES:
-                self._times.popitem(last=False)
-            return len(times)
-
-    def count(self, name: str, window: float) -> int:
-        """The events for ``name`` in the window."""
-        now = time.time()
-        with self._lock:
-            return sum(1 for t in self._times.get(name, []) if now - t < window)
 
 
 #: ``add`` or ``count`` in a shared store: (name's digest, window, wall-clock now) -> events.

@@ -15,9 +15,8 @@ import time
 
 from providers.alarm import ALARM
 from providers.outcomes import Outcome
-
-from .keystore import StateUnavailable
-from .usage import utc_day
+from providers.state.contract import StateUnavailable
+from providers.state.usage import utc_day
 
 log = logging.getLogger(__name__)
 #: Counts are written at most this long after they happen.

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from providers.state.recent import MAX_ENTRY, MAX_RECENT, InMemoryRecent, bounded
+from providers.state.memory.recent import MAX_ENTRY, MAX_RECENT, InMemoryRecent, bounded
 from tests.helpers import CLIENT_KEY, UPSTREAM, UPSTREAM_KEYS
 
 ADMIN = "admin-console-key-0123456789"

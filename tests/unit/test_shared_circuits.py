@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from providers.health.circuit import CLOSED, OPEN, Circuit, Permit
-from providers.state.circuitstore import SqliteCircuits
-from providers.state.marks import SqliteMarks
+from providers.state.sqlite.circuits import SqliteCircuits
+from providers.state.sqlite.marks import SqliteMarks
 from tests.helpers import FakeClock
 
 

@@ -8,10 +8,11 @@ import pytest
 
 from bench.redisserver import RedisServer
 from providers.state import tally
+from providers.state.contract import Tally
+from providers.state.memory.tally import MAX_EVENTS, MAX_NAMES, InMemoryTally
 from providers.state.redis.link import RedisLink, redis_client
 from providers.state.redis.tally import redis_tally
-from providers.state.sqlite.file import sqlite_tally
-from providers.state.tally import MAX_EVENTS, MAX_NAMES, InMemoryTally, Tally
+from providers.state.sqlite.events import sqlite_tally
 
 NOW = 1_795_000_000.0
 WINDOW = 60.0

@@ -21,7 +21,7 @@ from typing import Any
 import redis
 
 from providers.alarm import ALARM
-from providers.state.keystore import (
+from providers.state.contract import (
     COOLING,
     DISABLED,
     EXHAUSTED,

@@ -21,7 +21,7 @@ import redis
 
 from providers.config.env import ConfigError
 from providers.secrets import redact_url
-from providers.state.keystore import StateUnavailable
+from providers.state.contract import StateUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

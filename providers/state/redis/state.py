@@ -15,18 +15,21 @@ from typing import Any, TypeVar
 
 import redis
 
-from providers.state.circuitstore import (
+from providers.state.contract import (
     AT_REST,
+    MAX_MISSING,
     CircuitRecord,
-    InMemoryCircuits,
+    StateUnavailable,
+    UsageRow,
     decode_record,
     encode_record,
 )
-from providers.state.keystore import StateUnavailable
-from providers.state.marks import MAX_MISSING, InMemoryMarks
+from providers.state.memory.circuits import InMemoryCircuits
+from providers.state.memory.marks import InMemoryMarks
+from providers.state.memory.recent import MAX_RECENT
 from providers.state.mirror import Mirror
-from providers.state.recent import MAX_RECENT, BatchedRecent
-from providers.state.usage import SECONDS_PER_DAY, UsageRow, utc_day
+from providers.state.recent import BatchedRecent
+from providers.state.usage import SECONDS_PER_DAY, utc_day
 from providers.state.usagebatch import BatchedUsage, Pending
 
 from .link import PREFIX, RedisLink

@@ -8,7 +8,8 @@ from typing import Any
 
 import redis
 
-from providers.state.tally import MAX_EVENTS, SharedTally
+from providers.state.memory.tally import MAX_EVENTS
+from providers.state.tally import SharedTally
 
 from .link import PREFIX, RedisLink
 

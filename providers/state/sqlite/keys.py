@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from providers.alarm import ALARM
-from providers.state.keystore import COOLING, DISABLED, EXHAUSTED, USABLE, BlockSource, KeyState
+from providers.state.contract import COOLING, DISABLED, EXHAUSTED, USABLE, BlockSource, KeyState
 from providers.state.leases import HeldLeases
 
 from .choice import least_busy_least_used

@@ -18,9 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from providers.alarm import ALARM
+from providers.state.sqlite.file import SqliteFile
 from providers.state.statefile import owner_of, reap
-
-from .file import SqliteFile
 
 #: How often a process looks for the leases of dead processes on its host.
 REAP_SECONDS = 5.0

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from providers.state.usage import SECONDS_PER_DAY, UsageRow, utc_day
+from providers.state.contract import UsageRow
+from providers.state.sqlite.file import SqliteFile
+from providers.state.usage import SECONDS_PER_DAY, utc_day
 from providers.state.usagebatch import BatchedUsage, Pending
-
-from .file import SqliteFile
 
 _ADD_USAGE = (
     "INSERT INTO usage (day, provider, key, requests, succeeded, failed, prompt_tokens,"

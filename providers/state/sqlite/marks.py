@@ -8,78 +8,15 @@ then the soonest to expire.
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
-from typing import Protocol
 
-from .mirror import Mirror
-from .sqlite.file import SqliteFile
-
-#: Most 404 marks kept per provider.
-MAX_MISSING = 1024
-
-
-class MarkStore(Protocol):
-    """Where 404 marks live (names lower-case); times on ``clock`` (None: the caller's)."""
-
-    clock: Callable[[], float] | None
-
-    def mark(self, provider: str, model: str, until: float, now: float) -> None:
-        """``provider`` does not serve ``model`` until ``until``."""
-        ...
-
-    def until(self, provider: str, model: str) -> float | None:
-        """When ``provider`` may serve ``model`` again, if it was marked."""
-        ...
-
-    def any_live(self, provider: str, now: float) -> bool:
-        """True when some mark of ``provider`` has not expired."""
-        ...
-
-    def count(self, provider: str) -> int:
-        """How many marks of ``provider`` are kept."""
-        ...
-
-
-class InMemoryMarks:
-    """404 marks in this process."""
-
-    clock: Callable[[], float] | None = None
-
-    def __init__(self) -> None:
-        self._marks: dict[str, dict[str, float]] = {}
-        self._lock = threading.Lock()
-
-    def mark(self, provider: str, model: str, until: float, now: float) -> None:
-        """``provider`` does not serve ``model`` until ``until``."""
-        with self._lock:
-            marks = self._marks.setdefault(provider, {})
-            if len(marks) >= MAX_MISSING:
-                live = {m: u for m, u in marks.items() if u > now}
-                keep = sorted(live.items(), key=lambda item: item[1])[-(MAX_MISSING // 2) :]
-                marks = self._marks[provider] = dict(keep)
-            marks[model] = until
-
-    def until(self, provider: str, model: str) -> float | None:
-        """When ``provider`` may serve ``model`` again, if it was marked."""
-        return self._marks.get(provider, {}).get(model)
-
-    def of(self, provider: str) -> dict[str, float]:
-        """Every mark of ``provider``: model -> until."""
-        return self._marks.get(provider) or {}
-
-    def any_live(self, provider: str, now: float) -> bool:
-        """True when some mark of ``provider`` has not expired."""
-        marks = self._marks.get(provider) or {}
-        return any(u > now for u in list(marks.values()))
-
-    def count(self, provider: str) -> int:
-        """How many marks of ``provider`` are kept."""
-        return len(self._marks.get(provider) or {})
-
+from providers.state.contract import MAX_MISSING
+from providers.state.memory.marks import InMemoryMarks
+from providers.state.mirror import Mirror
+from providers.state.sqlite.file import SqliteFile
 
 #: A worker reads a provider's marks from the file at most this often (a 404 mark set by
 #: another worker reaches it within this; key blocks, by contrast, are read every time).

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 
-from .keystore import COOLING, DISABLED, EXHAUSTED, USABLE, BlockSource, KeyState
+from providers.state.contract import COOLING, DISABLED, EXHAUSTED, USABLE, BlockSource, KeyState
 
 #: A usable-heap entry: (in flight, last used, configured position, version, key id).
 _Entry = tuple[int, float, int, int, str]

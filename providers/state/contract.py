@@ -1,0 +1,264 @@
+"""The state contract: every kind of state keyrelay keeps, its records and its abilities.
+
+Each kind (key state, circuits, 404 marks, the last requests, tallies, usage) has one
+protocol here and three implementations: ``memory/`` (this process), ``sqlite/`` (the
+host's state file) and ``redis/`` (the fleet). Stores see fingerprints, never keys.
+A shared store that cannot answer raises ``StateUnavailable``, whatever its backend.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+class KeyStatus(StrEnum):
+    """Whether a key may be used now, or why not."""
+
+    USABLE = "usable"
+    COOLING = "cooling"
+    DISABLED = "disabled"
+    EXHAUSTED = "exhausted"
+
+
+USABLE, COOLING, DISABLED, EXHAUSTED = (
+    KeyStatus.USABLE,
+    KeyStatus.COOLING,
+    KeyStatus.DISABLED,
+    KeyStatus.EXHAUSTED,
+)
+
+
+class BlockSource(StrEnum):
+    """Where a block's duration came from."""
+
+    #: The upstream said how long: Retry-After or a rate-limit reset header.
+    UPSTREAM = "upstream"
+    #: keyrelay's own cooldown (KEY_COOLDOWN_*, the doubling 429 backoff).
+    DEFAULT = "default"
+
+
+class StateUnavailable(Exception):
+    """A shared state store could not answer within ``STATE_TIMEOUT`` (or is known down)."""
+
+
+@dataclass(frozen=True)
+class KeyState:
+    """A snapshot of one key's state."""
+
+    in_flight: int = 0
+    last_used: float = 0.0
+    blocked_until: float = 0.0
+    #: Why the key is blocked: COOLING (429), DISABLED (401/403) or EXHAUSTED (quota).
+    reason: str = USABLE
+    #: Consecutive 429s without a Retry-After, for the default backoff.
+    strikes: int = 0
+    #: Where the current block's duration came from (a ``BlockSource``; "" if never blocked).
+    source: str = ""
+
+    def status(self, now: float) -> str:
+        """Return USABLE, or why the key cannot be used until ``blocked_until``."""
+        return self.reason if self.blocked_until > now else USABLE
+
+
+class KeyStore(Protocol):
+    """Where key state is kept; every method must be safe to call from many threads."""
+
+    def acquire(
+        self,
+        pool: str,
+        key_ids: Sequence[str],
+        *,
+        exclude: Collection[str],
+        max_in_flight: int | None,
+        now: float,
+    ) -> str | None:
+        """Reserve the least busy, least recently used usable key, or return None."""
+        ...
+
+    def release(self, pool: str, key_id: str) -> None:
+        """Give back a key reserved by ``acquire``."""
+        ...
+
+    def block(
+        self,
+        pool: str,
+        key_id: str,
+        *,
+        until: float,
+        reason: str,
+        strike: bool,
+        now: float,
+        source: str = BlockSource.DEFAULT,
+    ) -> None:
+        """Block a key until ``until``; an existing later block is never shortened."""
+        ...
+
+    def succeeded(self, pool: str, key_id: str) -> None:
+        """Clear the rate-limit strikes of a key that just worked."""
+        ...
+
+    def snapshot(self, pool: str, key_ids: Sequence[str]) -> dict[str, KeyState]:
+        """Return the state of each key."""
+        ...
+
+    def counts(self, pool: str, key_ids: Sequence[str], now: float) -> dict[str, int]:
+        """Count keys by status (usable, cooling, disabled, exhausted)."""
+        ...
+
+    def next_available(self, pool: str, key_ids: Sequence[str], now: float) -> float | None:
+        """When (``now``'s clock) the first blocked key becomes usable, or None."""
+        ...
+
+    def unblock(self, pool: str, key_id: str) -> None:
+        """Lift a key's block and strikes (an operator replaced or topped up the key)."""
+        ...
+
+
+@dataclass(frozen=True)
+class CircuitRecord:
+    """One circuit's state."""
+
+    #: Failures in a row (reset by any sign of life).
+    failures: int = 0
+    opens: int = 0
+    open_until: float = 0.0
+    #: A trial is in flight until then (0: none); a trial that never reports expires.
+    trial_until: float = 0.0
+    #: Aggregators: the models the current run of failures spans.
+    models: tuple[str, ...] = field(default=())
+    #: Every failure of the current run was a connection failure.
+    unreachable: bool = True
+    #: The window (started by a failure): when it began, its calls and its failed calls.
+    since: float = 0.0
+    calls: int = 0
+    failed: int = 0
+
+    @property
+    def at_rest(self) -> bool:
+        """Closed with nothing counted: nothing worth keeping."""
+        return not (self.failures or self.opens or self.trial_until or self.failed)
+
+
+AT_REST = CircuitRecord()
+
+
+class CircuitStore(Protocol):
+    """Where circuit records live; ``change`` is atomic."""
+
+    #: The clock the records' times are on (shared stores: wall-clock).
+    clock: Callable[[], float] | None
+
+    def read(self, name: str) -> CircuitRecord:
+        """The record of circuit ``name``."""
+        ...
+
+    def change(self, name: str, fn: Callable[[CircuitRecord], tuple[CircuitRecord, T]]) -> T:
+        """Replace the record by ``fn``'s first result atomically; return its second."""
+        ...
+
+    def forget(self, name: str) -> None:
+        """Drop the record of ``name`` (a model circuit evicted from its bound)."""
+        ...
+
+
+def encode_record(record: CircuitRecord) -> str:
+    """A record as JSON, for a shared store."""
+    data = record.__dict__ | {"models": list(record.models)}
+    return json.dumps(data, separators=(",", ":"))
+
+
+def decode_record(raw: str | bytes) -> CircuitRecord:
+    """A record from its JSON."""
+    data = json.loads(raw)
+    data["models"] = tuple(data.get("models") or ())
+    return CircuitRecord(**data)
+
+
+class MarkStore(Protocol):
+    """Where 404 marks live (names lower-case); times on ``clock`` (None: the caller's)."""
+
+    clock: Callable[[], float] | None
+
+    def mark(self, provider: str, model: str, until: float, now: float) -> None:
+        """``provider`` does not serve ``model`` until ``until``."""
+        ...
+
+    def until(self, provider: str, model: str) -> float | None:
+        """When ``provider`` may serve ``model`` again, if it was marked."""
+        ...
+
+    def any_live(self, provider: str, now: float) -> bool:
+        """True when some mark of ``provider`` has not expired."""
+        ...
+
+    def count(self, provider: str) -> int:
+        """How many marks of ``provider`` are kept."""
+        ...
+
+
+Entry = dict[str, Any]
+
+
+class RecentStore(Protocol):
+    """Where the last requests are kept."""
+
+    def add(self, entry: Entry) -> None:
+        """Keep one served (or failed) request."""
+        ...
+
+    def latest(self, count: int) -> list[Entry]:
+        """The newest ``count`` entries, newest first."""
+        ...
+
+
+class Tally(Protocol):
+    """Events per name in the last ``window`` seconds."""
+
+    def add(self, name: str, window: float) -> int:
+        """Count one event for ``name``; the events in the window, this one included."""
+        ...
+
+    def count(self, name: str, window: float) -> int:
+        """The events for ``name`` in the last ``window`` seconds."""
+        ...
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """One provider, key and day."""
+
+    provider: str
+    key: str
+    date: str
+    requests: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class UsageStore(Protocol):
+    """Where usage is counted; every method must be safe from many threads."""
+
+    def count(self, provider: str, key: str, outcome: str, now: float) -> None:
+        """One upstream request that ended with ``outcome``."""
+        ...
+
+    def add_tokens(self, provider: str, key: str, tokens: tuple[int, int, int], now: float) -> None:
+        """Tokens the upstream reported for a request already counted."""
+        ...
+
+    def rows(self, *, provider: str | None, days: int, now: float) -> list[UsageRow]:
+        """The rows of the last ``days`` UTC days (today included), newest first."""
+        ...
+
+
+#: Most 404 marks kept per provider.
+MAX_MISSING = 1024
