@@ -109,7 +109,7 @@ class KeyPool:
         self._policy = policy or KeyPolicy()
         self._max_in_flight = max_in_flight
         # A shared store keeps wall-clock times, the same in every process and after a restart.
-        self._clock: Callable[[], float] = getattr(store, "clock", None) or clock
+        self._clock: Callable[[], float] = store.clock or clock
 
     @property
     def keyless(self) -> bool:

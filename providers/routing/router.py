@@ -186,13 +186,11 @@ class Router:
         """``local`` (memory://), ``shared``, or ``degraded`` while the shared store is away."""
         if not self.state_shared:
             return "local"
-        stores = (self._state.keys, self._state.circuits)
-        return "shared" if all(getattr(s, "up", True) for s in stores) else "degraded"
+        return "shared" if self._state.standby.up else "degraded"
 
     def on_state_latency(self, observe: Callable[[float], None]) -> None:
         """Tell ``observe`` how long each key-state call to the shared store takes."""
-        if hasattr(self._state.keys, "on_latency"):
-            self._state.keys.on_latency = observe
+        self._state.keys.on_latency = observe
 
     def ready(self) -> bool:
         """True when at least one provider has a usable key and a closed circuit."""

@@ -12,7 +12,10 @@ import json
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from providers.state.fallback import Standby
 
 T = TypeVar("T")
 
@@ -68,6 +71,13 @@ class KeyState:
 
 class KeyStore(Protocol):
     """Where key state is kept; every method must be safe to call from many threads."""
+
+    #: The clock its times are on: wall-clock in shared stores, None (the caller's) here.
+    clock: Callable[[], float] | None
+    #: Whether its backend answers (this process's stores always do).
+    standby: Standby
+    #: Told how long each call to a shared store took, in seconds (metrics); None: untimed.
+    on_latency: Callable[[float], None] | None
 
     def acquire(
         self,

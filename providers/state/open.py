@@ -34,7 +34,9 @@ from providers.state.sqlite.circuits import SqliteCircuits
 from providers.state.sqlite.events import sqlite_recent, sqlite_tally
 from providers.state.sqlite.marks import SqliteMarks
 
-from .fallback import FallbackKeyStore
+from .fallback import IN_PROCESS, Standby
+from .fallbackkeys import FallbackKeyStore
+from .sqlite.file import SqliteFile
 from .sqlite.keys import SqliteKeyStore
 from .sqlite.usage import SqliteUsage
 from .statefile import CHECKED, check_state_file, sqlite_path
@@ -54,6 +56,8 @@ class State:
     tally: Tally
     #: Shared by every worker (and kept across restarts), not per process.
     shared: bool
+    #: Whether the shared store answers now (the file's or the link's; memory: always).
+    standby: Standby = IN_PROCESS
 
 
 def open_state(config: RoutingConfig) -> State:
@@ -71,21 +75,22 @@ def open_state(config: RoutingConfig) -> State:
     if path is not None:
         if CHECKED not in os.environ:
             check_state_file(url)
-        keys = FallbackKeyStore(SqliteKeyStore(path, timeout=config.state_timeout))
-        usage = SqliteUsage(
-            path, timeout=config.state_timeout, retention_days=config.usage_retention_days
-        )
-        circuits = SqliteCircuits(path, timeout=config.state_timeout)
-        marks = SqliteMarks(path, timeout=config.state_timeout)
-        recent = sqlite_recent(path, config.state_timeout)
-        tally = sqlite_tally(path, config.state_timeout)
-        return State(keys, usage, circuits, marks, recent, tally, True)
+        return _sqlite_state(SqliteFile(path, timeout=config.state_timeout), config)
     if url.startswith(("redis://", "rediss://")):
         return _redis_state(config)
     raise ConfigError(
         f"STATE_URL={redact_url(url)!r} is not supported: use memory://, sqlite:///path "
         "or redis://host:port/db"
     )
+
+
+def _sqlite_state(file: SqliteFile, config: RoutingConfig) -> State:
+    """Every store on one connection to the state file (per process)."""
+    keys = FallbackKeyStore(SqliteKeyStore(file))
+    usage = SqliteUsage(file, retention_days=config.usage_retention_days)
+    circuits, marks = SqliteCircuits(file), SqliteMarks(file)
+    recent, tally = sqlite_recent(file, file.timeout), sqlite_tally(file, file.timeout)
+    return State(keys, usage, circuits, marks, recent, tally, True, file.standby)
 
 
 def _redis_state(config: RoutingConfig) -> State:
@@ -100,4 +105,4 @@ def _redis_state(config: RoutingConfig) -> State:
     usage = RedisUsage(link, retention_days=config.usage_retention_days)
     circuits, marks = RedisCircuits(link), RedisMarks(link)
     recent, tally = redis_recent(link), redis_tally(link)
-    return State(keys, usage, circuits, marks, recent, tally, True)
+    return State(keys, usage, circuits, marks, recent, tally, True, link.standby)

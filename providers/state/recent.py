@@ -10,13 +10,12 @@ not answer loses nothing but its view: the worker's own entries stand in.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Callable
-from contextlib import suppress
 
 from providers.alarm import ALARM
-from providers.state.contract import Entry, StateUnavailable
+from providers.state.contract import Entry
+from providers.state.fallback import Standby
 from providers.state.memory.recent import MAX_RECENT, InMemoryRecent, bounded
 
 FLUSH_SECONDS = 1.0
@@ -26,9 +25,13 @@ class BatchedRecent:
     """Entries gathered here and written by ``write`` once a second; read by ``read``."""
 
     def __init__(
-        self, write: Callable[[list[str]], None], read: Callable[[int], list[str]]
+        self,
+        write: Callable[[list[str]], None],
+        read: Callable[[int], list[str]],
+        standby: Standby,
     ) -> None:
         self._write, self._read = write, read
+        self.standby = standby
         self._local = InMemoryRecent()
         self._pending: list[str] = []
         self._lock = threading.Lock()
@@ -50,13 +53,12 @@ class BatchedRecent:
             pending, self._pending = self._pending, []
         # If the store does not answer, other workers miss them; this worker still has them.
         if pending:
-            with suppress(sqlite3.Error, StateUnavailable):
-                self._write(pending)
+            self.standby.attempt(lambda: self._write(pending))
 
     def latest(self, count: int) -> list[Entry]:
         """The newest ``count`` entries of every worker (this one's while the store is away)."""
         self.flush()
-        try:
-            return [json.loads(text) for text in self._read(count)]
-        except (sqlite3.Error, StateUnavailable):
+        shared = self.standby.run(lambda: self._read(count), lambda: None, proves=False)
+        if shared is None:
             return self._local.latest(count)
+        return [json.loads(text) for text in shared]

@@ -10,11 +10,10 @@ is kept for one window after its last event, at most ``MAX_NAMES`` of them per p
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import time
 from collections.abc import Callable
 
-from providers.state.contract import StateUnavailable
+from providers.state.fallback import Standby
 from providers.state.memory.tally import MAX_NAMES, InMemoryTally
 
 #: The longest window any name is counted over (a signed-out console session: a week).
@@ -35,22 +34,21 @@ def digest(name: str) -> str:
 class SharedTally:
     """Events counted in the shared store; this process's own count while it is away."""
 
-    def __init__(self, add: Counter, count: Counter) -> None:
+    def __init__(self, add: Counter, count: Counter, standby: Standby) -> None:
         self._add, self._count = add, count
+        self.standby = standby
         self._local = InMemoryTally()
 
     def add(self, name: str, window: float) -> int:
         """Count one event for ``name`` here and in the store."""
         local = self._local.add(name, window)
-        try:
-            return max(local, self._add(digest(name), window, time.time()))
-        except (sqlite3.Error, StateUnavailable):
-            return local
+        shared = self.standby.run(lambda: self._add(digest(name), window, time.time()), lambda: 0)
+        return max(local, shared)
 
     def count(self, name: str, window: float) -> int:
         """The events for ``name`` in the window, over every process sharing the store."""
         local = self._local.count(name, window)
-        try:
-            return max(local, self._count(digest(name), window, time.time()))
-        except (sqlite3.Error, StateUnavailable):
-            return local
+        shared = self.standby.run(
+            lambda: self._count(digest(name), window, time.time()), lambda: 0, proves=False
+        )
+        return max(local, shared)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import atexit
 import logging
-import sqlite3
 import threading
 import time
 
 from providers.alarm import ALARM
 from providers.outcomes import Outcome
-from providers.state.contract import StateUnavailable
+from providers.state.fallback import Standby
 from providers.state.usage import utc_day
 
 log = logging.getLogger(__name__)
@@ -28,7 +27,8 @@ Pending = dict[tuple[str, str, str], list[int]]
 class BatchedUsage:
     """``UsageStore.count`` and ``add_tokens``; a subclass writes a batch in ``_store_batch``."""
 
-    def __init__(self, retention_days: int) -> None:
+    def __init__(self, retention_days: int, standby: Standby) -> None:
+        self.standby = standby
         self._retention = retention_days
         self._pending: Pending = {}
         self._pending_lock = threading.Lock()
@@ -65,13 +65,11 @@ class BatchedUsage:
             pending, self._pending, self._flush_due = self._pending, {}, False
         if not pending:
             return
-        try:
-            self._store_batch(pending, self._latest)
-        except (sqlite3.Error, StateUnavailable) as exc:
+        if not self.standby.attempt(lambda: self._store_batch(pending, self._latest)):
             now = time.monotonic()
             if now - self._warned > 60:
                 self._warned = now
-                log.warning("usage counts were dropped: the state store did not answer (%s)", exc)
+                log.warning("usage counts were dropped: the state store did not answer")
 
     def _store_batch(self, pending: Pending, now: float) -> None:
         raise NotImplementedError

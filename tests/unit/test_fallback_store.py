@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.state.fallback import FallbackKeyStore
+from providers.state.fallbackkeys import FallbackKeyStore
 from providers.state.sqlite.keys import SqliteKeyStore
 
 KEYS = ["key-a", "key-b"]

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 
 from providers.state.contract import COOLING, DISABLED, EXHAUSTED, USABLE, BlockSource, KeyState
+from providers.state.fallback import IN_PROCESS, Standby
 
 #: A usable-heap entry: (in flight, last used, configured position, version, key id).
 _Entry = tuple[int, float, int, int, str]
@@ -73,6 +74,10 @@ class _Pool:
 
 class InMemoryKeyStore:
     """Key state in this process, guarded by one lock."""
+
+    clock: Callable[[], float] | None = None
+    standby: Standby = IN_PROCESS
+    on_latency: Callable[[float], None] | None = None
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

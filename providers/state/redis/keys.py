@@ -15,7 +15,6 @@ import os
 import socket
 import time
 from collections.abc import Callable, Collection, Sequence
-from contextlib import suppress
 from typing import Any
 
 import redis
@@ -28,7 +27,6 @@ from providers.state.contract import (
     USABLE,
     BlockSource,
     KeyState,
-    StateUnavailable,
 )
 from providers.state.leases import HeldLeases
 from providers.state.mirror import Mirror
@@ -72,10 +70,12 @@ class RedisKeyStore:
     """``KeyStore`` in Redis (raises ``StateUnavailable``; ``FallbackKeyStore`` stands in)."""
 
     #: Shared stores keep wall-clock times (``KeyPool`` reads its clock from here).
-    clock: Callable[[], float] = staticmethod(time.time)
+    clock: Callable[[], float] | None = staticmethod(time.time)
+    on_latency: Callable[[float], None] | None = None
 
     def __init__(self, link: RedisLink) -> None:
         self.link = link
+        self.standby = link.standby
         self._acquire = link.script(ACQUIRE)
         self._block = link.script(BLOCK)
         self._introduce = link.script(INTRODUCE)
@@ -269,5 +269,4 @@ class RedisKeyStore:
                     pipe.zadd(_keys(pool)[2], {member: expiry}, xx=True)
                 return pipe.execute()
 
-        with suppress(StateUnavailable):  # tried again in RENEW_SECONDS
-            self.link.call(renew)
+        self.standby.attempt(lambda: self.link.call(renew))  # tried again in RENEW_SECONDS

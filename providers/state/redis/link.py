@@ -22,6 +22,7 @@ import redis
 from providers.config.env import ConfigError
 from providers.secrets import redact_url
 from providers.state.contract import StateUnavailable
+from providers.state.fallback import Standby
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,8 +58,8 @@ class RedisLink:
     def __init__(self, url: str, *, timeout: float = 0.1) -> None:
         self.client = redis_client(url, timeout)
         self.shown = redact_url(url)
-        #: True while Redis answers (published as keyrelay_state_store_up).
-        self.up = True
+        #: Whether Redis answers, for every store of this worker.
+        self.standby = Standby(self.shown, calls_prove=False)
         self._lock = threading.Lock()
         self._retrying_in = 0  # the pid whose retry thread runs, 0: none
         self._on_up: list[Callable[[], None]] = []
@@ -66,6 +67,11 @@ class RedisLink:
             self.client.ping()
         except redis.RedisError as exc:
             self._down(exc)
+
+    @property
+    def up(self) -> bool:
+        """True while Redis answers (published as keyrelay_state_store_up)."""
+        return self.standby.up
 
     def on_up(self, action: Callable[[], None]) -> None:
         """Run ``action`` each time Redis answers again (a store re-sends what it holds)."""
@@ -87,15 +93,7 @@ class RedisLink:
         return self.client.register_script(source)
 
     def _down(self, error: BaseException) -> None:
-        with self._lock:
-            was_up, self.up = self.up, False
-        if was_up:
-            log.warning(
-                "the state store %s does not answer (%s): using this process's own key state "
-                "until it does",
-                self.shown,
-                type(error).__name__,
-            )
+        self.standby.failed(error)
         self._retry()
 
     def _retry(self) -> None:
@@ -114,7 +112,7 @@ class RedisLink:
                 continue
             break
         with self._lock:
-            self.up, self._retrying_in = True, 0
-        log.warning("the state store %s answers again: back to shared key state", self.shown)
+            self._retrying_in = 0
+        self.standby.answered()
         for action in self._on_up:
             action()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from typing import Any, TypeVar
 
 import redis
@@ -19,7 +18,6 @@ from providers.state.contract import (
     AT_REST,
     MAX_MISSING,
     CircuitRecord,
-    StateUnavailable,
     UsageRow,
     decode_record,
     encode_record,
@@ -63,13 +61,9 @@ class RedisCircuits:
 
     def __init__(self, link: RedisLink) -> None:
         self.link = link
+        self.standby = link.standby
         self._local = InMemoryCircuits()
         self._mirror: Mirror[CircuitRecord] = Mirror(MIRROR_SECONDS)
-
-    @property
-    def up(self) -> bool:
-        """True while Redis answers."""
-        return self.link.up
 
     def read(self, name: str) -> CircuitRecord:
         """The record of circuit ``name`` (this process's own while Redis is away)."""
@@ -78,10 +72,9 @@ class RedisCircuits:
             raw = self.link.call(lambda r: r.get(PREFIX + "circuit:" + name))
             return decode_record(raw) if raw else AT_REST
 
-        try:
-            return self._mirror.get(name, read)
-        except StateUnavailable:
-            return self._local.read(name)
+        return self.standby.run(
+            lambda: self._mirror.get(name, read), lambda: self._local.read(name)
+        )
 
     def change(self, name: str, fn: Callable[[CircuitRecord], tuple[CircuitRecord, T]]) -> T:
         """Replace the record by ``fn``'s first result atomically; return its second."""
@@ -98,9 +91,7 @@ class RedisCircuits:
             else:
                 pipe.set(key, encode_record(record), ex=CIRCUIT_TTL)
 
-        try:
-            self.link.call(lambda r: r.transaction(apply, key))
-        except StateUnavailable:
+        if not self.standby.attempt(lambda: self.link.call(lambda r: r.transaction(apply, key))):
             return self._local.change(name, fn)
         record, result = outcome[0]
         self._mirror.put(name, record)
@@ -110,8 +101,8 @@ class RedisCircuits:
         """Drop the record of ``name``."""
         self._local.forget(name)
         self._mirror.drop(name)
-        with suppress(StateUnavailable):  # if not, it expires with CIRCUIT_TTL
-            self.link.call(lambda r: r.delete(PREFIX + "circuit:" + name))
+        # If Redis does not take it, it expires with CIRCUIT_TTL.
+        self.standby.attempt(lambda: self.link.call(lambda r: r.delete(PREFIX + "circuit:" + name)))
 
 
 class RedisMarks:
@@ -121,6 +112,7 @@ class RedisMarks:
 
     def __init__(self, link: RedisLink) -> None:
         self.link = link
+        self.standby = link.standby
         self._local = InMemoryMarks()
         self._script = link.script(_MARK)
         self._mirror: Mirror[dict[str, float]] = Mirror(MIRROR_SECONDS)
@@ -130,19 +122,19 @@ class RedisMarks:
             found = self.link.call(lambda r: r.hgetall(PREFIX + "marks:" + provider))
             return {_text(model): float(until) for model, until in found.items()}
 
-        try:
-            return self._mirror.get(provider, read)
-        except StateUnavailable:
-            return self._local.of(provider)
+        return self.standby.run(
+            lambda: self._mirror.get(provider, read), lambda: self._local.of(provider)
+        )
 
     def mark(self, provider: str, model: str, until: float, now: float) -> None:
         """``provider`` does not serve ``model`` until ``until``."""
         self._local.mark(provider, model, until, now)
         self._mirror.drop(provider)
         args = [model, until, now, MAX_MISSING]
-        with suppress(StateUnavailable):
-            key = PREFIX + "marks:" + provider
-            self.link.call(lambda r: self._script(keys=[key], args=args, client=r))
+        key = PREFIX + "marks:" + provider
+        self.standby.attempt(
+            lambda: self.link.call(lambda r: self._script(keys=[key], args=args, client=r))
+        )
 
     def until(self, provider: str, model: str) -> float | None:
         """When ``provider`` may serve ``model`` again, if it was marked."""
@@ -154,10 +146,10 @@ class RedisMarks:
 
     def count(self, provider: str) -> int:
         """How many marks of ``provider`` are kept."""
-        try:
-            return int(self.link.call(lambda r: r.hlen(PREFIX + "marks:" + provider)))
-        except StateUnavailable:
-            return self._local.count(provider)
+        return self.standby.run(
+            lambda: int(self.link.call(lambda r: r.hlen(PREFIX + "marks:" + provider))),
+            lambda: self._local.count(provider),
+        )
 
 
 class RedisUsage(BatchedUsage):
@@ -165,7 +157,7 @@ class RedisUsage(BatchedUsage):
 
     def __init__(self, link: RedisLink, *, retention_days: int = 90) -> None:
         self.link = link
-        super().__init__(retention_days)
+        super().__init__(retention_days, link.standby)
 
     def _store_batch(self, pending: Pending, now: float) -> None:
         ttl = (self._retention + 1) * SECONDS_PER_DAY
@@ -219,7 +211,7 @@ def redis_recent(link: RedisLink) -> BatchedRecent:
         found = link.call(lambda r: r.lrange(key, 0, count - 1))
         return [_text(raw) for raw in found]
 
-    return BatchedRecent(write, read)
+    return BatchedRecent(write, read, link.standby)
 
 
 def _text(raw: bytes | str) -> str:

@@ -36,4 +36,4 @@ def redis_tally(link: RedisLink) -> SharedTally:
         key = PREFIX + "tally:" + name
         return int(link.call(lambda r: r.zcount(key, f"({now - window!r}", "+inf")))
 
-    return SharedTally(add, count)
+    return SharedTally(add, count, link.standby)

@@ -11,10 +11,8 @@ process's own records.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from pathlib import Path
 from typing import TypeVar
 
@@ -26,29 +24,31 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class SqliteCircuits(SqliteFile):
+class SqliteCircuits:
     """Circuit records in the state file, shared by the host's workers; local on failure."""
 
     clock: Callable[[], float] | None = staticmethod(time.time)
 
-    def __init__(self, path: str | Path, *, timeout: float = 0.1) -> None:
+    def __init__(self, file: SqliteFile | str | Path, *, timeout: float = 0.1) -> None:
+        self.file = SqliteFile.of(file, timeout)
+        self.standby = self.file.standby
         self._local = InMemoryCircuits()
-        self.up = True
-        super().__init__(path, timeout=timeout)
 
     def read(self, name: str) -> CircuitRecord:
         """The record of circuit ``name`` (this process's own while the file is away)."""
-        try:
-            with self._read() as db:
+
+        def shared() -> CircuitRecord:
+            with self.file.read() as db:
                 row = db.execute("SELECT state FROM circuits WHERE name = ?", (name,)).fetchone()
-        except sqlite3.Error:
-            return self._local.read(name)
-        return decode_record(row[0]) if row else AT_REST
+            return decode_record(row[0]) if row else AT_REST
+
+        return self.standby.run(shared, lambda: self._local.read(name), proves=False)
 
     def change(self, name: str, fn: Callable[[CircuitRecord], tuple[CircuitRecord, T]]) -> T:
         """Replace the record by ``fn``'s first result in one transaction; return its second."""
-        try:
-            with self._write() as db:
+
+        def shared() -> T:
+            with self.file.write() as db:
                 row = db.execute("SELECT state FROM circuits WHERE name = ?", (name,)).fetchone()
                 record, result = fn(decode_record(row[0]) if row else AT_REST)
                 if record.at_rest:
@@ -58,16 +58,16 @@ class SqliteCircuits(SqliteFile):
                         "INSERT OR REPLACE INTO circuits (name, state) VALUES (?, ?)",
                         (name, encode_record(record)),
                     )
-        except sqlite3.Error as exc:
-            if self.up:
-                self.up = False
-                log.warning("circuit state falls back to this process's own (%s)", exc)
-            return self._local.change(name, fn)
-        self.up = True
-        return result
+            return result
+
+        return self.standby.run(shared, lambda: self._local.change(name, fn))
 
     def forget(self, name: str) -> None:
-        """Drop the record of ``name``."""
+        """Drop the record of ``name`` (if the file does not take it, it expires with its wait)."""
         self._local.forget(name)
-        with suppress(sqlite3.Error), self._write() as db:  # if not, it expires with its wait
-            db.execute("DELETE FROM circuits WHERE name = ?", (name,))
+
+        def shared() -> None:
+            with self.file.write() as db:
+                db.execute("DELETE FROM circuits WHERE name = ?", (name,))
+
+        self.standby.attempt(shared)

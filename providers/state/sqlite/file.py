@@ -3,7 +3,8 @@
 WAL, ``synchronous=NORMAL`` (losing the last milliseconds of state on power loss is
 harmless); every write is one short ``BEGIN IMMEDIATE`` transaction, never held across
 I/O, and the busy handler waits at most ``timeout`` seconds. The file and its folder
-are created private (0600, 0700). A connection is opened per process (after a fork).
+are created private (0600, 0700). One connection per process (opened again after a fork)
+serves every kind of state, and ``sqlite3.Error`` becomes ``StateUnavailable`` here only.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from providers.state.contract import StateUnavailable
+from providers.state.fallback import Standby
 
 log = logging.getLogger(__name__)
 #: How long a failed connection waits before it is tried again, in seconds.
@@ -68,7 +72,10 @@ class SqliteFile:
 
     def __init__(self, path: str | Path, *, timeout: float = 0.1) -> None:
         self.path = Path(path)
-        self._timeout = timeout
+        self.timeout = timeout
+        #: Whether the file answers, for every store of this process on it.
+        self.standby = Standby(str(self.path))
+        self._on_connect: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._pid = 0
         self._db: sqlite3.Connection | None = None
@@ -80,6 +87,21 @@ class SqliteFile:
             self._connect()
         except sqlite3.Error as exc:  # a worker boots degraded, never fails to boot
             _warn_once(f"the state file {self.path} cannot be used yet ({exc})")
+
+    @classmethod
+    def of(cls, where: SqliteFile | str | Path, timeout: float) -> SqliteFile:
+        """``where`` if it is open already, else a connection of its own to that path."""
+        return where if isinstance(where, SqliteFile) else cls(where, timeout=timeout)
+
+    @property
+    def connected_here(self) -> bool:
+        """True when this process has its own connection open (not one from before a fork)."""
+        return self._db is not None and self._pid == os.getpid()
+
+    def on_connect(self, forget: Callable[[], None]) -> None:
+        """Call ``forget`` on each new connection (a new process): what was cached per
+        connection is stale."""
+        self._on_connect.append(forget)
 
     def _connect(self) -> sqlite3.Connection:
         if self._db is not None and self._pid == os.getpid():
@@ -108,7 +130,7 @@ class SqliteFile:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with _creating(self.path) as fresh:
             db = sqlite3.connect(
-                self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
             )
             self._db = db
             if fresh:
@@ -120,15 +142,14 @@ class SqliteFile:
         db.execute("BEGIN IMMEDIATE")  # refuse a connection that could only read
         db.execute("ROLLBACK")
         self._pid, self._identity = os.getpid(), _identity(self.path)
-        self._connected()
+        for forget in self._on_connect:
+            forget()
         return db
 
-    def _connected(self) -> None:
-        """A new connection (a new process): forget what was cached per connection."""
-
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction; ``StateUnavailable`` if the file cannot take it."""
+        with self._lock, _unavailable(self.path):
             db = self._connect()
             try:
                 db.execute("BEGIN IMMEDIATE")
@@ -150,8 +171,9 @@ class SqliteFile:
                 raise
 
     @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """The connection, to read; ``StateUnavailable`` if the file cannot answer."""
+        with self._lock, _unavailable(self.path):
             yield self._connect()
 
     def _broken(self, exc: sqlite3.Error) -> None:
@@ -160,6 +182,15 @@ class SqliteFile:
         if "locked" not in str(exc) and "busy" not in str(exc):
             self._drop()
             self._failed_at = time.monotonic()
+
+
+@contextmanager
+def _unavailable(path: Path) -> Iterator[None]:
+    """The one place ``sqlite3.Error`` becomes ``StateUnavailable`` (the cause kept)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StateUnavailable(f"the state file {path} did not answer ({exc})") from exc
 
 
 _warned: set[tuple[int, str]] = set()

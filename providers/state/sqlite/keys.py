@@ -21,6 +21,7 @@ from providers.state.contract import COOLING, DISABLED, EXHAUSTED, USABLE, Block
 from providers.state.leases import HeldLeases
 
 from .choice import least_busy_least_used
+from .file import SqliteFile
 from .leases import SqliteLeases
 
 #: Without a cap, a worker writes when it last used its keys at most this often: choosing a
@@ -31,13 +32,17 @@ USED_FLUSH_SECONDS = 1.0
 USED_FLUSH_BATCH = 16
 
 
-class SqliteKeyStore(SqliteLeases):
+class SqliteKeyStore:
     """``KeyStore`` over the state file shared by the processes of a host."""
 
     #: Shared stores keep wall-clock times (``KeyPool`` reads its clock from here).
-    clock: Callable[[], float] = staticmethod(time.time)
+    clock: Callable[[], float] | None = staticmethod(time.time)
+    on_latency: Callable[[float], None] | None = None
 
-    def __init__(self, path: str | Path, *, timeout: float = 0.1) -> None:
+    def __init__(self, file: SqliteFile | str | Path, *, timeout: float = 0.1) -> None:
+        self.file = SqliteFile.of(file, timeout)
+        self.standby = self.file.standby
+        self._leases = SqliteLeases(self.file)
         self._pools: set[str] = set()
         self._held: HeldLeases[int] = HeldLeases()
         #: Each key's strikes when this process last chose it (0: a success writes nothing).
@@ -46,10 +51,7 @@ class SqliteKeyStore(SqliteLeases):
         self._used: dict[tuple[str, str], float] = {}
         self._used_lock = threading.Lock()
         self._key_sets: dict[str, tuple[Sequence[str], frozenset[str]]] = {}
-        super().__init__(path, timeout=timeout)
-
-    def _connected(self) -> None:
-        self._pools = set()
+        self.file.on_connect(self._pools.clear)
 
     def _introduce(self, db: sqlite3.Connection, pool: str, key_ids: Sequence[str]) -> None:
         if pool in self._pools:
@@ -66,8 +68,8 @@ class SqliteKeyStore(SqliteLeases):
 
     def _ensure(self, pool: str, key_ids: Sequence[str]) -> None:
         """The pool's keys are in the file (written once per process and pool)."""
-        if pool not in self._pools or self._pid != os.getpid():
-            with self._write() as db:
+        if pool not in self._pools or not self.file.connected_here:
+            with self.file.write() as db:
                 self._introduce(db, pool, key_ids)
 
     def acquire(
@@ -82,9 +84,9 @@ class SqliteKeyStore(SqliteLeases):
         """Reserve the least busy, least recently used usable key, or return None."""
         if max_in_flight is None:
             return self._choose(pool, key_ids, exclude, now)
-        with self._write() as db:
+        with self.file.write() as db:
             self._introduce(db, pool, key_ids)
-            self._reap(db, now)
+            self._leases.reap(db, now)
             rows = db.execute(
                 "SELECT k.key, (SELECT COUNT(*) FROM leases l WHERE l.pool = k.pool"
                 " AND l.key = k.key), k.last_used, k.position, k.strikes FROM keys k"
@@ -101,7 +103,7 @@ class SqliteKeyStore(SqliteLeases):
             db.execute("UPDATE keys SET last_used = ? WHERE pool = ? AND key = ?", (now, pool, key))
             lease = db.execute(
                 "INSERT INTO leases (pool, key, pid, taken, owner) VALUES (?, ?, ?, ?, ?)",
-                (pool, key, os.getpid(), now, self._owner),
+                (pool, key, os.getpid(), now, self._leases.owner),
             ).lastrowid
         self._held.hold(pool, key, lease)
         self._strikes[(pool, key)] = strikes
@@ -116,7 +118,7 @@ class SqliteKeyStore(SqliteLeases):
         with self._used_lock:
             used = {k: t for (p, k), t in self._used.items() if p == pool}
         busy = self._held.local_busy_in(pool)
-        with self._read() as db:
+        with self.file.read() as db:
             rows = db.execute(
                 "SELECT key, last_used, position, strikes FROM keys INDEXED BY keys_by_turn"
                 " WHERE pool = ? AND blocked_until <= ? ORDER BY last_used, position",
@@ -147,25 +149,22 @@ class SqliteKeyStore(SqliteLeases):
         """Write this worker's last uses (lost if the file does not answer: order only)."""
         with self._used_lock:
             used, self._used = self._used, {}
-        try:
-            with self._write() as db:
+
+        def write() -> None:
+            with self.file.write() as db:
                 db.executemany(
                     "UPDATE keys SET last_used = MAX(last_used, ?) WHERE pool = ? AND key = ?",
                     [(when, pool, key) for (pool, key), when in used.items()],
                 )
-        except sqlite3.Error as exc:
-            if self.on_background is not None:
-                self.on_background(exc)
-            return
-        if self.on_background is not None:
-            self.on_background(None)
+
+        self.standby.attempt(write)
 
     def release(self, pool: str, key_id: str) -> None:
         """Give back one hold of ``key_id`` by this process (a write only for a lease)."""
         lease = self._held.give_back(pool, key_id)
         if lease is None:
             return
-        self._release_lease(lease)
+        self._leases.release(lease)
 
     def block(
         self,
@@ -180,7 +179,7 @@ class SqliteKeyStore(SqliteLeases):
     ) -> None:
         """Block a key until ``until``; an existing later block is never shortened."""
         self._strikes.pop((pool, key_id), None)
-        with self._write() as db:
+        with self.file.write() as db:
             db.execute(
                 "UPDATE keys SET"
                 " reason = CASE WHEN blocked_until > :now AND blocked_until >= :until"
@@ -205,16 +204,14 @@ class SqliteKeyStore(SqliteLeases):
         """Clear the rate-limit strikes of a key that just worked (a write only if it has any)."""
         if self._strikes.get((pool, key_id)) == 0:
             return  # none when this process chose it: nothing to read or write
-        with self._lock:
-            row = (
-                self._connect()
-                .execute("SELECT strikes FROM keys WHERE pool = ? AND key = ?", (pool, key_id))
-                .fetchone()
-            )
+        with self.file.read() as db:
+            row = db.execute(
+                "SELECT strikes FROM keys WHERE pool = ? AND key = ?", (pool, key_id)
+            ).fetchone()
         self._strikes[(pool, key_id)] = 0
         if not row or not row[0]:
             return
-        with self._write() as db:
+        with self.file.write() as db:
             db.execute(
                 "UPDATE keys SET strikes = 0 WHERE pool = ? AND key = ? AND strikes > 0",
                 (pool, key_id),
@@ -222,7 +219,7 @@ class SqliteKeyStore(SqliteLeases):
 
     def unblock(self, pool: str, key_id: str) -> None:
         """Lift a key's block and strikes, for every worker sharing the file."""
-        with self._write() as db:
+        with self.file.write() as db:
             db.execute(
                 "UPDATE keys SET blocked_until = 0, reason = 'usable', strikes = 0, source = ''"
                 " WHERE pool = ? AND key = ?",
@@ -232,17 +229,13 @@ class SqliteKeyStore(SqliteLeases):
     def snapshot(self, pool: str, key_ids: Sequence[str]) -> dict[str, KeyState]:
         """Return the state of each key (a read: no write lock once the pool is known)."""
         self._ensure(pool, key_ids)
-        with self._lock:
-            rows = (
-                self._connect()
-                .execute(
-                    "SELECT k.key, k.last_used, k.blocked_until, k.reason, k.strikes, k.source,"
-                    " (SELECT COUNT(*) FROM leases l WHERE l.pool = k.pool AND l.key = k.key)"
-                    " FROM keys k WHERE k.pool = ?",
-                    (pool,),
-                )
-                .fetchall()
-            )
+        with self.file.read() as db:
+            rows = db.execute(
+                "SELECT k.key, k.last_used, k.blocked_until, k.reason, k.strikes, k.source,"
+                " (SELECT COUNT(*) FROM leases l WHERE l.pool = k.pool AND l.key = k.key)"
+                " FROM keys k WHERE k.pool = ?",
+                (pool,),
+            ).fetchall()
         local = self._held.local_busy_in(pool)
         found = {
             key: KeyState(
@@ -261,7 +254,7 @@ class SqliteKeyStore(SqliteLeases):
         """Count keys by status: the blocked ones are read, through an index."""
         counts: dict[str, int] = dict.fromkeys((USABLE, COOLING, DISABLED, EXHAUSTED), 0)
         self._ensure(pool, key_ids)
-        with self._read() as db:
+        with self.file.read() as db:
             rows = db.execute(
                 "SELECT reason, COUNT(*) FROM keys WHERE pool = ? AND blocked_until > ?"
                 " GROUP BY reason",
@@ -275,7 +268,7 @@ class SqliteKeyStore(SqliteLeases):
     def next_available(self, pool: str, key_ids: Sequence[str], now: float) -> float | None:
         """When the first blocked key becomes usable, or None if none is blocked."""
         self._ensure(pool, key_ids)
-        with self._read() as db:
+        with self.file.read() as db:
             row = db.execute(
                 "SELECT MIN(blocked_until) FROM keys WHERE pool = ? AND blocked_until > ?",
                 (pool, now),

@@ -14,8 +14,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
-from pathlib import Path
 
 from providers.alarm import ALARM
 from providers.state.sqlite.file import SqliteFile
@@ -25,21 +23,20 @@ from providers.state.statefile import owner_of, reap
 REAP_SECONDS = 5.0
 
 
-class SqliteLeases(SqliteFile):
-    """The lease side of ``SqliteKeyStore``."""
+class SqliteLeases:
+    """The lease side of ``SqliteKeyStore``: who owns them, giving back, reaping."""
 
-    def __init__(self, path: str | Path, *, timeout: float = 0.1) -> None:
+    def __init__(self, file: SqliteFile) -> None:
+        self.file = file
         self._reaped = 0.0
         #: Who this process's leases belong to (pid and start time).
-        self._owner = owner_of(os.getpid())
+        self.owner = owner_of(os.getpid())
         self._leases_lock = threading.Lock()
         #: Leases given back that the file has not taken yet (retried).
         self._unreleased: list[int] = []
-        #: Told how each background write went: the error, or None once it worked.
-        self.on_background: Callable[[BaseException | None], None] | None = None
-        super().__init__(path, timeout=timeout)
 
-    def _release_lease(self, lease: int) -> None:
+    def release(self, lease: int) -> None:
+        """Delete ``lease`` now, or a second later while the file does not take it."""
         with self._leases_lock:
             self._unreleased.append(lease)
         self._give_back()
@@ -51,17 +48,18 @@ class SqliteLeases(SqliteFile):
             leases, self._unreleased = self._unreleased, []
         if not leases:
             return
-        try:
-            with self._write() as db:
+
+        def delete() -> None:
+            with self.file.write() as db:
                 db.executemany("DELETE FROM leases WHERE id = ?", [(id_,) for id_ in leases])
-        except sqlite3.Error as exc:
+
+        if not self.file.standby.attempt(delete):
             with self._leases_lock:
                 self._unreleased = leases + self._unreleased
-            if self.on_background is not None:
-                self.on_background(exc)
             ALARM.after(1.0, self._give_back)
 
-    def _reap(self, db: sqlite3.Connection, now: float) -> None:
+    def reap(self, db: sqlite3.Connection, now: float) -> None:
+        """Delete the leases of dead processes, at most every ``REAP_SECONDS``."""
         if now - self._reaped < REAP_SECONDS:
             return
         self._reaped = now

@@ -7,10 +7,8 @@ then the soonest to expire.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from pathlib import Path
 
 from providers.state.contract import MAX_MISSING
@@ -23,35 +21,38 @@ from providers.state.sqlite.file import SqliteFile
 MIRROR_SECONDS = 1.0
 
 
-class SqliteMarks(SqliteFile):
+class SqliteMarks:
     """404 marks in the state file, for every worker of a host; local while it is away."""
 
     clock: Callable[[], float] | None = staticmethod(time.time)
 
-    def __init__(self, path: str | Path, *, timeout: float = 0.1) -> None:
+    def __init__(self, file: SqliteFile | str | Path, *, timeout: float = 0.1) -> None:
+        self.file = SqliteFile.of(file, timeout)
+        self.standby = self.file.standby
         self._local = InMemoryMarks()
         #: Each provider's marks, as last read from the file.
         self._mirror: Mirror[dict[str, float]] = Mirror(MIRROR_SECONDS)
-        super().__init__(path, timeout=timeout)
 
     def _marks_of(self, provider: str) -> dict[str, float]:
         def read() -> dict[str, float]:
-            with self._read() as db:
+            with self.file.read() as db:
                 rows = db.execute(  # at most MAX_MISSING rows: expired ones go on the next mark
                     "SELECT model, until FROM marks WHERE provider = ?", (provider,)
                 ).fetchall()
             return {model: float(until) for model, until in rows}
 
-        try:
-            return self._mirror.get(provider, read)
-        except sqlite3.Error:
-            return self._local.of(provider)
+        return self.standby.run(
+            lambda: self._mirror.get(provider, read), lambda: self._local.of(provider), proves=False
+        )
 
     def mark(self, provider: str, model: str, until: float, now: float) -> None:
         """``provider`` does not serve ``model`` until ``until`` (the file bounded too)."""
         self._local.mark(provider, model, until, now)
         self._mirror.drop(provider)  # this worker sees its own mark at once
-        with suppress(sqlite3.Error), self._write() as db:
+        self.standby.attempt(lambda: self._write_mark(provider, model, until, now))
+
+    def _write_mark(self, provider: str, model: str, until: float, now: float) -> None:
+        with self.file.write() as db:
             db.execute("DELETE FROM marks WHERE provider = ? AND until <= ?", (provider, now))
             db.execute(
                 "INSERT OR REPLACE INTO marks (provider, model, until) VALUES (?, ?, ?)",
@@ -73,9 +74,10 @@ class SqliteMarks(SqliteFile):
 
     def count(self, provider: str) -> int:
         """How many marks of ``provider`` are kept."""
-        try:
-            with self._read() as db:
+
+        def shared() -> int:
+            with self.file.read() as db:
                 row = db.execute("SELECT COUNT(*) FROM marks WHERE provider = ?", (provider,))
                 return int(row.fetchone()[0])
-        except sqlite3.Error:
-            return self._local.count(provider)
+
+        return self.standby.run(shared, lambda: self._local.count(provider), proves=False)

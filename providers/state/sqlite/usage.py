@@ -20,16 +20,18 @@ _ADD_USAGE = (
 )
 
 
-class SqliteUsage(BatchedUsage, SqliteFile):
+class SqliteUsage(BatchedUsage):
     """Usage per provider, key and UTC day, kept ``retention_days``, written once a second."""
 
-    def __init__(self, path: str | Path, *, timeout: float = 0.1, retention_days: int = 90) -> None:
+    def __init__(
+        self, file: SqliteFile | str | Path, *, timeout: float = 0.1, retention_days: int = 90
+    ) -> None:
+        self.file = SqliteFile.of(file, timeout)
         self._pruned = 0.0
-        BatchedUsage.__init__(self, retention_days)
-        SqliteFile.__init__(self, path, timeout=timeout)
+        super().__init__(retention_days, self.file.standby)
 
     def _store_batch(self, pending: Pending, now: float) -> None:
-        with self._write() as db:
+        with self.file.write() as db:
             db.executemany(_ADD_USAGE, [(*k, *v) for k, v in pending.items()])
             if now - self._pruned > 3600:
                 self._pruned = now
@@ -41,15 +43,11 @@ class SqliteUsage(BatchedUsage, SqliteFile):
         process's pending counts written first; other workers' within a second)."""
         self.flush()
         oldest = utc_day(now - (days - 1) * SECONDS_PER_DAY)
-        with self._lock:
-            found = (
-                self._connect()
-                .execute(
-                    "SELECT provider, key, day, requests, succeeded, failed, prompt_tokens,"
-                    " completion_tokens, total_tokens FROM usage WHERE day >= ?"
-                    " AND (? IS NULL OR provider = ?) ORDER BY day DESC, provider, key",
-                    (oldest, provider, provider),
-                )
-                .fetchall()
-            )
+        with self.file.read() as db:
+            found = db.execute(
+                "SELECT provider, key, day, requests, succeeded, failed, prompt_tokens,"
+                " completion_tokens, total_tokens FROM usage WHERE day >= ?"
+                " AND (? IS NULL OR provider = ?) ORDER BY day DESC, provider, key",
+                (oldest, provider, provider),
+            ).fetchall()
         return [UsageRow(*row) for row in found]
