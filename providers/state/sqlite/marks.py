@@ -30,6 +30,8 @@ class SqliteMarks:
         self.file = SqliteFile.of(file, timeout)
         self.standby = self.file.standby
         self._local = InMemoryMarks()
+        #: Marks the file did not take (it may still answer reads): laid over what it says.
+        self._unwritten = InMemoryMarks()
         #: Each provider's marks, as last read from the file.
         self._mirror: Mirror[dict[str, float]] = Mirror(MIRROR_SECONDS)
 
@@ -41,15 +43,20 @@ class SqliteMarks:
                 ).fetchall()
             return {model: float(until) for model, until in rows}
 
-        return self.standby.run(
+        found = self.standby.run(
             lambda: self._mirror.get(provider, read), lambda: self._local.of(provider), proves=False
         )
+        unwritten = self._unwritten.of(provider)
+        if not unwritten:
+            return found
+        return found | {m: u for m, u in unwritten.items() if u > found.get(m, 0.0)}
 
     def mark(self, provider: str, model: str, until: float, now: float) -> None:
         """``provider`` does not serve ``model`` until ``until`` (the file bounded too)."""
         self._local.mark(provider, model, until, now)
         self._mirror.drop(provider)  # this worker sees its own mark at once
-        self.standby.attempt(lambda: self._write_mark(provider, model, until, now))
+        if not self.standby.attempt(lambda: self._write_mark(provider, model, until, now)):
+            self._unwritten.mark(provider, model, until, now)
 
     def _write_mark(self, provider: str, model: str, until: float, now: float) -> None:
         with self.file.write() as db:

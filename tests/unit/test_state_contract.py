@@ -1,0 +1,205 @@
+"""Every kind of state keeps the same rules in every backend: memory, the state file, Redis.
+
+Each test gets ``workers``: a function that opens the stores of one more worker on the
+same backend (memory: the same stores, one process; SQLite: a new connection to the same
+file; Redis: a new link to the same server), so a rule is checked both in one worker and
+across workers. The key store has its own model test (``test_keystore_model.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bench.redisserver import RedisServer
+from bench.upstream import wait_until
+from providers.outcomes import Outcome
+from providers.state.contract import (
+    AT_REST,
+    MAX_MISSING,
+    CircuitRecord,
+    CircuitStore,
+    MarkStore,
+    RecentStore,
+    Tally,
+    UsageStore,
+)
+from providers.state.fallback import IN_PROCESS, Standby
+from providers.state.memory.circuits import InMemoryCircuits
+from providers.state.memory.marks import InMemoryMarks
+from providers.state.memory.recent import MAX_ENTRY, InMemoryRecent
+from providers.state.memory.tally import InMemoryTally
+from providers.state.memory.usage import InMemoryUsage
+from providers.state.redis.link import RedisLink
+from providers.state.redis.state import RedisCircuits, RedisMarks, RedisUsage, redis_recent
+from providers.state.redis.tally import redis_tally
+from providers.state.sqlite.circuits import SqliteCircuits
+from providers.state.sqlite.events import sqlite_recent, sqlite_tally
+from providers.state.sqlite.file import SqliteFile
+from providers.state.sqlite.marks import SqliteMarks
+from providers.state.sqlite.usage import SqliteUsage
+
+
+@dataclass
+class Worker:
+    """The stores of one worker."""
+
+    circuits: CircuitStore
+    marks: MarkStore
+    recent: RecentStore
+    tally: Tally
+    usage: UsageStore
+    standby: Standby
+
+
+Workers = Callable[[], Worker]
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def workers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workers]:
+    """Opens one more worker's stores on the backend under test."""
+    if request.param == "memory":
+        one = Worker(
+            InMemoryCircuits(),
+            InMemoryMarks(),
+            InMemoryRecent(),
+            InMemoryTally(),
+            InMemoryUsage(),
+            IN_PROCESS,
+        )
+        yield lambda: one
+    elif request.param == "sqlite":
+
+        def sqlite_worker() -> Worker:
+            file = SqliteFile(tmp_path / "state.db", timeout=1.0)
+            return Worker(
+                SqliteCircuits(file),
+                SqliteMarks(file),
+                sqlite_recent(file, 1.0),
+                sqlite_tally(file, 1.0),
+                SqliteUsage(file),
+                file.standby,
+            )
+
+        yield sqlite_worker
+    else:
+        server = RedisServer()
+
+        def redis_worker() -> Worker:
+            link = RedisLink(server.url, timeout=1.0)
+            return Worker(
+                RedisCircuits(link),
+                RedisMarks(link),
+                redis_recent(link),
+                redis_tally(link),
+                RedisUsage(link),
+                link.standby,
+            )
+
+        try:
+            yield redis_worker
+        finally:
+            server.stop()
+
+
+def opened(record: CircuitRecord) -> tuple[CircuitRecord, str]:
+    return CircuitRecord(failures=1, opens=1, open_until=50.0, models=("m",)), "opened"
+
+
+def test_a_circuit_changes_atomically_and_is_seen_by_every_worker(workers: Workers) -> None:
+    first, second = workers(), workers()
+    assert first.circuits.read("groq") == AT_REST
+    assert first.circuits.change("groq", opened) == "opened"
+    record = second.circuits.read("groq")
+    assert (record.opens, record.open_until, record.models) == (1, 50.0, ("m",))
+
+
+def test_a_circuit_back_at_rest_is_not_kept(workers: Workers) -> None:
+    first, second = workers(), workers()
+    first.circuits.change("groq", opened)
+    assert first.circuits.change("groq", lambda record: (AT_REST, record.opens)) == 1
+    assert second.circuits.read("groq").at_rest
+    first.circuits.change("mistral", opened)
+    first.circuits.forget("mistral")
+    assert workers().circuits.read("mistral").at_rest
+
+
+def test_marks_say_until_when_and_are_shared(workers: Workers) -> None:
+    first, second = workers(), workers()
+    first.marks.mark("groq", "made-up", 100.0, now=10.0)
+    assert second.marks.until("groq", "made-up") == 100.0
+    assert second.marks.until("groq", "other") is None
+    assert second.marks.any_live("groq", now=50.0)
+    assert not second.marks.any_live("groq", now=150.0)
+    assert not second.marks.any_live("mistral", now=50.0)
+    assert second.marks.count("groq") == 1
+
+
+def test_marks_are_bounded_per_provider_keeping_the_latest(workers: Workers) -> None:
+    marks = workers().marks
+    for i in range(MAX_MISSING + 8):
+        marks.mark("groq", f"model-{i}", 1000.0 + i, now=1.0)
+    kept = workers().marks
+    assert 0 < kept.count("groq") <= MAX_MISSING
+    assert kept.until("groq", f"model-{MAX_MISSING + 7}") == 1000.0 + MAX_MISSING + 7
+    assert kept.count("mistral") == 0
+
+
+def test_the_last_requests_come_newest_first_and_bounded(workers: Workers) -> None:
+    first = workers()
+    for i in range(3):
+        first.recent.add({"route": "/v1/chat/completions", "n": i})
+    first.recent.add({"n": 3, "trail": [{"key": "x" * 200}] * 200})
+    latest = first.recent.latest(10)
+    assert [entry["n"] for entry in latest] == [3, 2, 1, 0]
+    assert len(str(latest[0])) <= MAX_ENTRY * 2 and 0 < len(latest[0]["trail"]) < 200
+    assert [entry["n"] for entry in workers().recent.latest(2)] == [3, 2]
+
+
+def test_a_tally_counts_events_in_its_window_per_name(workers: Workers) -> None:
+    first = workers()
+    assert [first.tally.add("10.0.0.1", 60.0) for _ in range(3)] == [1, 2, 3]
+    assert workers().tally.count("10.0.0.1", 60.0) == 3
+    assert first.tally.count("10.0.0.2", 60.0) == 0
+    wait_until(
+        lambda: workers().tally.count("10.0.0.1", 0.2) == 0,
+        timeout=5,
+        message="events older than the window no longer count",
+    )
+
+
+def test_usage_adds_up_per_provider_key_and_day(workers: Workers) -> None:
+    now = time.time()
+    first = workers()
+    first.usage.count("groq", "fp-a", Outcome.SUCCESS, now)
+    first.usage.count("groq", "fp-a", Outcome.RATE_LIMITED, now)
+    first.usage.add_tokens("groq", "fp-a", (10, 5, 15), now)
+    first.usage.count("mistral", "fp-b", Outcome.SUCCESS, now)
+    first.usage.rows(provider=None, days=1, now=now)  # written: this worker's rows first
+    rows = workers().usage.rows(provider="groq", days=1, now=now)
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row.key, row.requests, row.succeeded, row.failed) == ("fp-a", 2, 1, 1)
+    assert (row.prompt_tokens, row.completion_tokens, row.total_tokens) == (10, 5, 15)
+    assert {r.provider for r in workers().usage.rows(provider=None, days=1, now=now)} == {
+        "groq",
+        "mistral",
+    }
+
+
+def test_while_the_store_is_away_this_process_answers(tmp_path: Path) -> None:
+    file = SqliteFile(tmp_path / "state.db", timeout=0.01)
+    circuits, marks = SqliteCircuits(file), SqliteMarks(file)
+    blocker = SqliteFile(tmp_path / "state.db", timeout=1.0)
+    with blocker.write():  # another worker holds the write lock past STATE_TIMEOUT
+        assert circuits.change("groq", opened) == "opened"
+        assert file.standby.up is False
+        assert circuits.read("groq").opens in (0, 1)  # a read may still answer (WAL)
+        marks.mark("groq", "made-up", 100.0, now=1.0)
+        assert marks.until("groq", "made-up") == 100.0
+    circuits.change("mistral", opened)  # a write that works: the store is back
+    assert file.standby.up is True
