@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Any, Protocol
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Blueprint, Flask, Response, g, jsonify, request
 from providers import CallerError, ChainExhausted, ProviderError
 from werkzeug.exceptions import HTTPException
 
@@ -59,9 +59,7 @@ def error_response(
     """Return ``body`` as a JSON response with ``status`` (and Retry-After when known)."""
     response = jsonify(body)
     response.status_code = status
-    if retry_after is not None:
-        response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
-    return response
+    return with_retry_after(response, retry_after)
 
 
 def provider_error_body(exc: ProviderError) -> dict[str, Any]:
@@ -105,36 +103,88 @@ def _code_of(response: Response) -> str | None:
     return str(code) if code is not None else None
 
 
-def init_app(app: Flask) -> None:
-    """Register the handlers that render every error as the envelope."""
+class ErrorShape(Protocol):
+    """How one client dialect words an error; ``register`` does the rest, once for all."""
 
-    @app.errorhandler(APIError)
-    def _api_error(exc: APIError) -> Response:
-        note_refusal(exc.code or exc.error_type)
+    def refusal(self, exc: APIError) -> Response:
+        """A request keyrelay refuses (auth, validation)."""
+        ...
+
+    def upstream(self, exc: ProviderError) -> Response:
+        """An upstream outcome nothing in the chain could turn into an answer."""
+        ...
+
+    def http(self, exc: HTTPException) -> Response:
+        """A routing or protocol error (404, 405, 413, ...)."""
+        ...
+
+    def failure(self, status: int, message: str) -> Response:
+        """keyrelay's own failure (never a traceback)."""
+        ...
+
+
+class OpenAIErrors:
+    """The OpenAI envelope: ``{"error": {"message", "type", "param", "code"}}``."""
+
+    def refusal(self, exc: APIError) -> Response:
+        """The envelope naming the field and the code."""
         return error_response(
             exc.status, error_body(exc.message, exc.error_type, exc.param, exc.code)
         )
 
-    @app.errorhandler(ProviderError)
+    def upstream(self, exc: ProviderError) -> Response:
+        """The envelope, with the attempts when the chain is exhausted."""
+        return error_response(exc.status, provider_error_body(exc))
+
+    def http(self, exc: HTTPException) -> Response:
+        """The envelope with keyrelay's codes (``unknown_url``, ``method_not_allowed``)."""
+        return _http_error(exc)
+
+    def failure(self, status: int, message: str) -> Response:
+        """A ``server_error``."""
+        return error_response(status, error_body(message, "server_error"))
+
+
+def with_retry_after(response: Response, seconds: float | None) -> Response:
+    """``response`` with ``Retry-After`` in whole seconds (at least 1), when known."""
+    if seconds is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(seconds)))
+    return response
+
+
+def register(target: Flask | Blueprint, shape: ErrorShape) -> None:
+    """Render every error raised under ``target`` in ``shape``: the refusal noted on the
+    request's log line, the upstream error kept on its record, Retry-After set."""
+
+    @target.errorhandler(APIError)
+    def _api_error(exc: APIError) -> Response:
+        note_refusal(exc.code or exc.error_type)
+        return shape.refusal(exc)
+
+    @target.errorhandler(ProviderError)
     def _provider_error(exc: ProviderError) -> Response:
         record = g.get("record")
         if record is not None:
             record.error = exc
-        response = error_response(exc.status, provider_error_body(exc), retry_after=exc.retry_after)
+        response = with_retry_after(shape.upstream(exc), exc.retry_after)
         if isinstance(exc, ChainExhausted) and exc.retry_after is None:
             # keyrelay has already walked its whole chain: an SDK's automatic retries
             # (the openai and anthropic SDKs honour this header) would only repeat it.
             response.headers["x-should-retry"] = "false"
         return response
 
-    @app.errorhandler(HTTPException)
+    @target.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
-        response = _http_error(exc)
+        response = shape.http(exc)
         note_refusal(_code_of(response))
         return response
 
-    @app.errorhandler(Exception)
+    @target.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        body = error_body("The server had an error processing your request.", "server_error")
-        return error_response(500, body)
+        return shape.failure(500, "The server had an error processing your request.")
+
+
+def init_app(app: Flask) -> None:
+    """Render every error as the OpenAI envelope (a dialect's blueprint registers its own)."""
+    register(app, OpenAIErrors())

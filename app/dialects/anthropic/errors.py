@@ -9,14 +9,13 @@ matching status: 529 ``overloaded_error`` when nothing in the chain could serve,
 from __future__ import annotations
 
 import logging
-import math
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from providers import ChainExhausted, ProviderError
 from werkzeug.exceptions import HTTPException
 
-from app.errors import APIError
-from app.notes import note_refusal
+from app import errors
+from app.errors import APIError, with_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +44,7 @@ def anthropic_error(status: int, message: str, retry_after: float | None = None)
         {"type": "error", "error": {"type": error_type_for(status), "message": message}}
     )
     response.status_code = status
-    if retry_after is not None:
-        response.headers["retry-after"] = str(max(1, math.ceil(retry_after)))
-    return response
+    return with_retry_after(response, retry_after)
 
 
 def worded(exc: APIError) -> str:
@@ -69,38 +66,33 @@ def worded(exc: APIError) -> str:
     return f"{path}: {said}"
 
 
-def register(bp: Blueprint) -> None:
-    """Render every error raised under ``bp`` in Anthropic's shape."""
+class AnthropicErrors:
+    """Anthropic's shape, with its statuses and its SDK's words."""
 
-    @bp.errorhandler(APIError)
-    def _api_error(exc: APIError) -> Response:
-        note_refusal(exc.code or exc.error_type)
+    def refusal(self, exc: APIError) -> Response:
+        """In Anthropic's words (clients match them)."""
         return anthropic_error(exc.status, worded(exc))
 
-    @bp.errorhandler(ProviderError)
-    def _provider_error(exc: ProviderError) -> Response:
-        record = g.get("record")
-        if record is not None:
-            record.error = exc
-        # Nothing in the chain could serve now: Anthropic's "overloaded", which its SDK
-        # knows to retry later.
+    def upstream(self, exc: ProviderError) -> Response:
+        """Nothing in the chain could serve now: Anthropic's "overloaded" (529), which its
+        SDK knows to retry later."""
         status = 529 if isinstance(exc, ChainExhausted) and exc.status == 503 else exc.status
-        response = anthropic_error(status, exc.message, exc.retry_after)
-        if isinstance(exc, ChainExhausted) and exc.retry_after is None:
-            response.headers["x-should-retry"] = "false"
-        return response
+        return anthropic_error(status, exc.message)
 
-    @bp.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> Response:
+    def http(self, exc: HTTPException) -> Response:
+        """The status with Anthropic's type for it."""
         status = exc.code or 500
         if status == 413:
             message = f"Request body too large: the limit is {request.max_content_length} bytes"
         else:
             message = exc.description or exc.name
-        note_refusal(error_type_for(status))
         return anthropic_error(status, message)
 
-    @bp.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return anthropic_error(500, "The server had an error processing your request.")
+    def failure(self, status: int, message: str) -> Response:
+        """An ``api_error``."""
+        return anthropic_error(status, message)
+
+
+def register(bp: Blueprint) -> None:
+    """Render every error raised under ``bp`` in Anthropic's shape."""
+    errors.register(bp, AnthropicErrors())
