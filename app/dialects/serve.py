@@ -1,22 +1,18 @@
-"""Serve a chat completions request in any client dialect: whole, or as a stream."""
+"""Serve a request in any client dialect: validated, translated, whole or as a stream."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import Response, jsonify
 
+from app.dialects.base import Dialect
 from app.dialects.streaming import Encoder, sse_response
-from app.gateway import get_router
+from app.dialects.validate import parse_body
+from app.gateway import gateway, get_router
 from app.observe import current
 from app.route_headers import add_served_headers, route_options
-
-
-def streamed_with_usage(chat: dict[str, Any]) -> None:
-    """Make a translated request a stream that ends with the upstream's usage."""
-    chat["stream"] = True
-    chat["stream_options"] = {"include_usage": True}
 
 
 def serve(
@@ -41,3 +37,29 @@ def serve(
     record.serve(completion.served, stream=False, served_model=completion.served_model)
     body = whole(completion.body) if whole is not None else completion.body
     return add_served_headers(jsonify(body), completion.served, options, completion.served_model)
+
+
+#: Names the built-in tools (and unreadable items) a translation left out.
+LEFT_OUT_HEADER = "X-Keyrelay-Left-Out"
+
+
+def serve_dialect(dialect: Dialect) -> Response:
+    """Validate the request by the dialect's schema, translate it, walk the chain, and
+    shape the answer back; what the translation left out is named in a header."""
+    limit = gateway().router.config.max_response_bytes
+    translated = dialect.translate(parse_body(dialect.schema), limit)
+    current().left_out = list(translated.left_out)
+    response = serve(
+        translated.chat,
+        include_usage=translated.include_usage,
+        whole=translated.whole,
+        events=translated.events,
+    )
+    return said_left_out(response, translated.left_out)
+
+
+def said_left_out(response: Response, left_out: Sequence[str]) -> Response:
+    """``response`` naming what a translation left out (``X-Keyrelay-Left-Out``)."""
+    if left_out:
+        response.headers[LEFT_OUT_HEADER] = ", ".join(dict.fromkeys(left_out))
+    return response

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from app.dialects.chat.schema import embedding_schema, parse_body
+from app.dialects.chat.schema import embedding_schema
+from app.dialects.validate import parse_body
 from app.gateway import get_router
 from app.observe import current
 from app.route_headers import add_served_headers, route_options

@@ -12,33 +12,22 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from app.dialects.chat.schema import parse_body
-from app.dialects.responses.answer import compaction_item, new_id, to_response, usage_of
-from app.dialects.responses.events import ResponseEvents
-from app.dialects.responses.request import ResponsesTurn, responses_schema, to_turn
-from app.dialects.serve import serve
+from app.dialects.responses.answer import compaction_item, new_id, usage_of
+from app.dialects.responses.dialect import RESPONSES
+from app.dialects.responses.request import to_turn
+from app.dialects.responses.schema import responses_schema
+from app.dialects.serve import said_left_out, serve, serve_dialect
+from app.dialects.validate import parse_body
 from app.errors import error_body, error_response
-from app.gateway import gateway
 from app.observe import current
 
 bp = Blueprint("responses", __name__)
-
-#: Names the built-in tools (and unreadable items) a translation left out.
-LEFT_OUT_HEADER = "X-Keyrelay-Left-Out"
 
 
 @bp.post("/responses")
 def create_response() -> Response:
     """Create a response, whole or streamed."""
-    turn = _turn(parse_body(responses_schema))
-    model, limit = turn.request["model"], gateway().router.config.max_response_bytes
-    response = serve(
-        turn.chat,
-        include_usage=True,
-        whole=lambda answer: to_response(answer, turn, model),
-        events=lambda: ResponseEvents(turn, model, limit),
-    )
-    return _said_left_out(response, turn)
+    return serve_dialect(RESPONSES)
 
 
 @bp.get("/responses", websocket=True)
@@ -55,16 +44,11 @@ def compact_response() -> Response:
     user's own messages (which a compacted history keeps)."""
     body = parse_body(responses_schema)
     items = body["input"] if isinstance(body["input"], list) else []
-    turn = _turn({**body, "stream": False, "input": [*items, {"type": "compaction_trigger"}]})
+    turn = to_turn({**body, "stream": False, "input": [*items, {"type": "compaction_trigger"}]})
+    current().left_out = turn.left_out
     kept = [i for i in items if isinstance(i, dict) and i.get("role") == "user"]
     response = serve(turn.chat, include_usage=False, whole=lambda a: _compacted(a, kept))
-    return _said_left_out(response, turn)
-
-
-def _turn(body: dict[str, Any]) -> ResponsesTurn:
-    turn = to_turn(body)
-    current().left_out = turn.left_out
-    return turn
+    return said_left_out(response, turn.left_out)
 
 
 def _compacted(answer: dict[str, Any], kept: list[dict[str, Any]]) -> dict[str, Any]:
@@ -77,9 +61,3 @@ def _compacted(answer: dict[str, Any], kept: list[dict[str, Any]]) -> dict[str, 
         "output": [*kept, compaction_item(new_id("cmp"), text)],
         "usage": usage_of(answer.get("usage")),
     }
-
-
-def _said_left_out(response: Response, turn: ResponsesTurn) -> Response:
-    if turn.left_out:
-        response.headers[LEFT_OUT_HEADER] = ", ".join(dict.fromkeys(turn.left_out))
-    return response

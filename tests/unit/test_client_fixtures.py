@@ -14,7 +14,8 @@ import pytest
 
 from app.dialects.anthropic import request as anthropic_request
 from app.dialects.responses.answer import to_response
-from app.dialects.responses.request import responses_schema, to_turn
+from app.dialects.responses.request import to_turn
+from app.dialects.responses.schema import responses_schema
 from providers.routing.payload import leading_system
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "clients"

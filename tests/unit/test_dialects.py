@@ -10,7 +10,8 @@ import responses
 
 from app import create_app
 from app.dialects.anthropic import request as anthropic_request
-from app.dialects.anthropic.answer import MessageEvents, to_message, tool_use_id
+from app.dialects.anthropic.answer import to_message, tool_use_id
+from app.dialects.anthropic.events import MessageEvents
 from app.dialects.responses import request as responses_request
 from app.dialects.responses.answer import to_response
 from app.errors import APIError

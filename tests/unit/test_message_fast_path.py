@@ -10,9 +10,9 @@ from marshmallow import fields
 from app.dialects.chat.schema import (
     ChatCompletionSchema,
     MessageSchema,
-    first_error,
     is_plain_message,
 )
+from app.dialects.validate import first_error
 
 VALUES: list[Any] = [
     "hi",

@@ -20,7 +20,7 @@ from typing import Any
 from providers import REASONING_HINT
 
 from app.dialects.anthropic.tools import invalid, tool_choice, tools_of
-from app.dialects.serve import streamed_with_usage
+from app.dialects.base import streamed_with_usage
 
 #: ``thinking.budget_tokens`` at or above each bound asks for that reasoning effort.
 EFFORT_BOUNDS = ((16384, "high"), (4096, "medium"), (0, "low"))

@@ -6,7 +6,7 @@ from marshmallow import INCLUDE, Schema, fields
 from marshmallow.validate import Length, Range
 from providers import MAX_MODEL_NAME
 
-from app.dialects.chat.schema import StrictBoolean, StrictFloat, StrictInteger
+from app.dialects.validate import StrictBoolean, StrictFloat, StrictInteger
 
 
 class MessagesSchema(Schema):

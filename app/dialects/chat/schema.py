@@ -10,42 +10,11 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validates_schema
 from marshmallow.validate import Length, OneOf, Range
-from providers import MAX_JSON_DEPTH, MAX_MODEL_NAME, JSONTooDeep, loads_bounded
+from providers import MAX_MODEL_NAME
 
-from app.body import read_body
-from app.errors import APIError
-from app.notes import note_model
+from app.dialects.validate import MISSING_MESSAGE, StrictBoolean, StrictFloat, StrictInteger
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
-MISSING_MESSAGE = "Missing data for required field."
-
-
-class StrictFloat(fields.Float):
-    """A JSON number; strings and booleans are refused."""
-
-    def _validated(self, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.make_error("invalid")
-        return super()._validated(value)
-
-
-class StrictInteger(fields.Integer):
-    """A JSON integer; strings, booleans and fractions are refused."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(strict=True, **kwargs)
-
-    def _validated(self, value: Any) -> int:
-        if isinstance(value, bool):
-            raise self.make_error("invalid")
-        return super()._validated(value)
-
-
-class StrictBoolean(fields.Boolean):
-    """A JSON boolean; ``"true"`` and ``1`` are refused."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(truthy={True}, falsy={False}, **kwargs)
 
 
 class StopField(fields.Field[Any]):
@@ -212,55 +181,3 @@ class EmbeddingSchema(Schema):
 
 chat_schema = ChatCompletionSchema()
 embedding_schema = EmbeddingSchema()
-
-
-def first_error(messages: Any, path: str = "") -> tuple[str, str]:
-    """Return (param, message) for the first error in marshmallow's nested messages."""
-    if isinstance(messages, dict):
-        name, inner = next(iter(messages.items()))
-        if isinstance(inner, dict) and inner and set(inner) <= {"key", "value"}:
-            # An entry of a Dict field (logit_bias): name the field, not the entry.
-            return first_error(next(iter(inner.values())), path)
-        if name == "_schema":
-            return first_error(inner, path)
-        step = f"[{name}]" if isinstance(name, int) else (f".{name}" if path else str(name))
-        return first_error(inner, path + step)
-    if isinstance(messages, list) and messages:
-        return first_error(messages[0], path)
-    return path, str(messages)
-
-
-def parse_body(schema: Schema) -> dict[str, Any]:
-    """Return the request's JSON object, validated by ``schema``, or raise ``APIError`` (400)."""
-    raw = read_body()
-    try:
-        data = loads_bounded(raw)
-    except JSONTooDeep:
-        raise APIError(
-            400,
-            f"The JSON body nests deeper than {MAX_JSON_DEPTH} levels.",
-            code="invalid_json",
-        ) from None
-    except ValueError:
-        raise APIError(
-            400,
-            "We could not parse the JSON body of your request. The body must be valid JSON.",
-            code="invalid_json",
-        ) from None
-    if not isinstance(data, dict):
-        raise APIError(400, "The request body must be a JSON object.", code="invalid_json")
-    note_model(data.get("model"))
-    errors = schema.validate(data)
-    if errors:
-        param, message = first_error(errors)
-        if message == MISSING_MESSAGE:
-            raise APIError(
-                400,
-                f"Missing required parameter: '{param}'.",
-                param=param,
-                code="missing_required_parameter",
-            )
-        raise APIError(
-            400, f"Invalid value for '{param}': {message}", param=param, code="invalid_value"
-        )
-    return data

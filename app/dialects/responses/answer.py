@@ -10,7 +10,7 @@ import time
 import uuid
 from typing import Any
 
-from app.dialects.anthropic.answer import reasoning_of
+from app.dialects.base import reasoning_of
 from app.dialects.responses.calls import call_item
 from app.dialects.responses.items import compaction_content
 from app.dialects.responses.request import ResponsesTurn

@@ -15,7 +15,7 @@ from typing import Any
 
 from providers import StreamInterrupted
 
-from app.dialects.anthropic.answer import reasoning_of
+from app.dialects.base import reasoning_of
 from app.dialects.responses.answer import (
     compaction_item,
     envelope,

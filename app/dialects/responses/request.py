@@ -15,14 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from marshmallow import INCLUDE, Schema, fields
-from marshmallow.validate import Length, Range
-from providers import MAX_MODEL_NAME, OPTIONAL_HINT, REASONING_HINT, OptionalField
+from providers import OPTIONAL_HINT, REASONING_HINT, OptionalField
 
-from app.dialects.chat.schema import StrictBoolean, StrictFloat, StrictInteger
+from app.dialects.base import streamed_with_usage
 from app.dialects.responses.items import messages_of
 from app.dialects.responses.tools import ToolSet, chat_tool_choice, tool_set
-from app.dialects.serve import streamed_with_usage
 from app.errors import invalid
 
 #: Request fields that need state keyrelay does not keep.
@@ -36,35 +33,6 @@ COMPACT_PROMPT = (
     "goal and instructions, what has been done so far (files, commands and their results), "
     "decisions made, and what remains to do. Reply with the summary only."
 )
-
-
-class ResponsesSchema(Schema):
-    """``POST /v1/responses``: the top level (items are checked while translating)."""
-
-    class Meta:
-        unknown = INCLUDE
-
-    model = fields.String(required=True, validate=Length(min=1, max=MAX_MODEL_NAME))
-    input = fields.Raw(required=True)
-    instructions = fields.String(allow_none=True)
-    max_output_tokens = StrictInteger(allow_none=True, validate=Range(min=1))
-    temperature = StrictFloat(allow_none=True, validate=Range(0, 2))
-    top_p = StrictFloat(allow_none=True, validate=Range(0, 1))
-    stream = StrictBoolean(allow_none=True)
-    parallel_tool_calls = StrictBoolean(allow_none=True)
-    tools = fields.List(fields.Dict(), allow_none=True)
-    tool_choice = fields.Raw(allow_none=True)
-    text = fields.Dict(allow_none=True)
-    reasoning = fields.Dict(allow_none=True)
-    metadata = fields.Dict(allow_none=True)
-    user = fields.String(allow_none=True)
-    prompt_cache_key = fields.String(allow_none=True, validate=Length(max=1024))
-    store = StrictBoolean(allow_none=True)
-    include = fields.List(fields.String(validate=Length(max=128)), allow_none=True)
-    client_metadata = fields.Dict(allow_none=True)
-
-
-responses_schema = ResponsesSchema()
 
 
 @dataclass
