@@ -9,7 +9,6 @@ Times are wall-clock: the fleet's clocks must agree (NTP).
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
 import socket
@@ -31,8 +30,8 @@ from providers.state.contract import (
 from providers.state.leases import HeldLeases
 from providers.state.mirror import Mirror
 
-from .link import PREFIX, RedisLink
-from .scripts import ACQUIRE, BLOCK, BLOCKED, INTRODUCE
+from .link import RedisLink
+from .scripts import ACQUIRE, BLOCK, BLOCKED, INTRODUCE, blocks_key, pool_keys, turns_key
 
 #: A lease not renewed for this long no longer counts (its worker died).
 LEASE_SECONDS = 30.0
@@ -41,29 +40,6 @@ RENEW_SECONDS = 10.0
 #: A worker reads a pool's blocked keys (to count usable keys) at most this often; its own
 #: blocks and lifts are seen at once, and choosing a key always reads Redis.
 BLOCKED_MIRROR_SECONDS = 0.5
-
-
-def _keys(pool: str) -> tuple[str, str, str, str, str, str]:
-    base = f"{PREFIX}keys:{pool}:"
-    return (
-        base + "blocked",
-        base + "used",
-        base + "leases",
-        base + "strikes",
-        base + "reason",
-        base + "source",
-    )
-
-
-def _blocks(pool: str) -> str:
-    return f"{PREFIX}keys:{pool}:blocks"
-
-
-def _turns(pool: str, key_ids: Sequence[str]) -> tuple[str, list[str]]:
-    """The turn set of this key list (its own per list: hosts mid-deploy may differ)."""
-    members = [f"{i:08d}|{k}" for i, k in enumerate(key_ids)]
-    digest = hashlib.sha256("\0".join(key_ids).encode()).hexdigest()[:16]
-    return f"{PREFIX}keys:{pool}:turns:{digest}", members
 
 
 class RedisKeyStore:
@@ -103,7 +79,7 @@ class RedisKeyStore:
         now: float,
     ) -> str | None:
         """Reserve the least busy, least recently used usable key (one round trip), or None."""
-        blocked, used, leases, strikes, *_ = _keys(pool)
+        blocked, used, leases, strikes, *_ = pool_keys(pool)
         if self._owner_pid != os.getpid():  # a forked worker names its own leases
             self._owner, self._owner_pid = f"{socket.gethostname()}:{os.getpid()}", os.getpid()
         lease = f"{self._owner}:{next(self._serial)}"
@@ -136,7 +112,7 @@ class RedisKeyStore:
         if Redis is away, the lease expires)."""
         member = self._held.give_back(pool, key_id)
         if member is not None:
-            self.link.call(lambda r: r.zrem(_keys(pool)[2], member))
+            self.link.call(lambda r: r.zrem(pool_keys(pool)[2], member))
 
     def block(
         self,
@@ -150,10 +126,10 @@ class RedisKeyStore:
         source: str = BlockSource.DEFAULT,
     ) -> None:
         """Block a key until ``until``; an existing later block is never shortened."""
-        blocked, _, _, strikes, reasons, sources = _keys(pool)
+        blocked, _, _, strikes, reasons, sources = pool_keys(pool)
         args = [key_id, now, until, reason, int(strike), source]
         self._no_strikes.discard((pool, key_id))
-        names = [blocked, reasons, strikes, sources, _blocks(pool)]
+        names = [blocked, reasons, strikes, sources, blocks_key(pool)]
         self.link.call(lambda r: self._block(keys=names, args=args, client=r))
         self._blocked_now_mirror.drop(pool)  # this worker sees its own block at once
 
@@ -161,18 +137,18 @@ class RedisKeyStore:
         """Clear the rate-limit strikes of a key that just worked (nothing sent if it has none)."""
         if (pool, key_id) in self._no_strikes:
             return
-        self.link.call(lambda r: r.hdel(_keys(pool)[3], key_id))
+        self.link.call(lambda r: r.hdel(pool_keys(pool)[3], key_id))
         self._no_strikes.add((pool, key_id))
 
     def unblock(self, pool: str, key_id: str) -> None:
         """Lift a key's block and strikes, for the whole fleet."""
-        blocked, _, _, strikes, reasons, sources = _keys(pool)
+        blocked, _, _, strikes, reasons, sources = pool_keys(pool)
 
         def lift(r: redis.Redis) -> Any:
             with r.pipeline(transaction=True) as pipe:
                 for name in (blocked, strikes, reasons, sources):
                     pipe.hdel(name, key_id)
-                pipe.zrem(_blocks(pool), key_id)
+                pipe.zrem(blocks_key(pool), key_id)
                 return pipe.execute()
 
         self.link.call(lift)
@@ -183,9 +159,9 @@ class RedisKeyStore:
         known = self._turns.get(pool)
         if known is not None and not again and (known[0] is key_ids or known[0] == key_ids):
             return known[1]
-        turns, members = _turns(pool, key_ids)
-        blocked, used, *_ = _keys(pool)
-        names = [turns, used, blocked, _blocks(pool)]
+        turns, members = turns_key(pool, key_ids)
+        blocked, used, *_ = pool_keys(pool)
+        names = [turns, used, blocked, blocks_key(pool)]
         args = [time.time(), *members]
         self.link.call(lambda r: self._introduce(keys=names, args=args, client=r))
         self._turns[pool] = (key_ids, turns, frozenset(key_ids))
@@ -209,7 +185,7 @@ class RedisKeyStore:
         """(key, reason, until) of this key list's keys blocked after ``now``."""
         self._ensure(pool, key_ids)
         wanted = self._turns[pool][2]
-        names = [_blocks(pool), _keys(pool)[4]]
+        names = [blocks_key(pool), pool_keys(pool)[4]]
 
         def read() -> list[tuple[str, str, float]]:
             flat = self.link.call(lambda r: self._blocked(keys=names, args=[now], client=r))
@@ -223,7 +199,7 @@ class RedisKeyStore:
 
     def snapshot(self, pool: str, key_ids: Sequence[str]) -> dict[str, KeyState]:
         """Return the state of each key (one round trip)."""
-        blocked, used, leases, strikes, reasons, sources = _keys(pool)
+        blocked, used, leases, strikes, reasons, sources = pool_keys(pool)
         ids = list(key_ids)
 
         def read(r: redis.Redis) -> list[Any]:
@@ -266,7 +242,7 @@ class RedisKeyStore:
         def renew(r: redis.Redis) -> Any:
             with r.pipeline(transaction=False) as pipe:
                 for pool, member in held:
-                    pipe.zadd(_keys(pool)[2], {member: expiry}, xx=True)
+                    pipe.zadd(pool_keys(pool)[2], {member: expiry}, xx=True)
                 return pipe.execute()
 
         self.standby.attempt(lambda: self.link.call(renew))  # tried again in RENEW_SECONDS

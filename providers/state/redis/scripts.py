@@ -10,6 +10,11 @@ at the first free one instead of reading every key.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
+
+from providers.state.redis.link import PREFIX
+
 #: A turn set no worker has touched for this long is dropped (a key list nobody uses).
 TURNS_TTL = 7 * 86400
 
@@ -91,3 +96,28 @@ for i = 1, #blocks, 2 do
 end
 return found
 """
+
+
+def pool_keys(pool: str) -> tuple[str, str, str, str, str, str]:
+    """A pool's hashes and sorted sets: blocked, used, leases, strikes, reason, source."""
+    base = f"{PREFIX}keys:{pool}:"
+    return (
+        base + "blocked",
+        base + "used",
+        base + "leases",
+        base + "strikes",
+        base + "reason",
+        base + "source",
+    )
+
+
+def blocks_key(pool: str) -> str:
+    """A pool's sorted set of blocks (by when they end)."""
+    return f"{PREFIX}keys:{pool}:blocks"
+
+
+def turns_key(pool: str, key_ids: Sequence[str]) -> tuple[str, list[str]]:
+    """The turn set of this key list (its own per list: hosts mid-deploy may differ)."""
+    members = [f"{i:08d}|{k}" for i, k in enumerate(key_ids)]
+    digest = hashlib.sha256("\0".join(key_ids).encode()).hexdigest()[:16]
+    return f"{PREFIX}keys:{pool}:turns:{digest}", members

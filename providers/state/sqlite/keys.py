@@ -9,7 +9,6 @@ Without a cap a key in use is counted in its worker only (``providers.state.leas
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import time
@@ -86,25 +85,12 @@ class SqliteKeyStore:
             return self._choose(pool, key_ids, exclude, now)
         with self.file.write() as db:
             self._introduce(db, pool, key_ids)
-            self._leases.reap(db, now)
-            rows = db.execute(
-                "SELECT k.key, (SELECT COUNT(*) FROM leases l WHERE l.pool = k.pool"
-                " AND l.key = k.key), k.last_used, k.position, k.strikes FROM keys k"
-                " WHERE k.pool = ? AND k.blocked_until <= ?",
-                (pool, now),
-            ).fetchall()
-            wanted = set(key_ids).difference(exclude)
-            usable = [row for row in rows if row[0] in wanted]
-            if not usable:
-                return None
-            key, busy, _, _, strikes = min(usable, key=lambda row: row[1:4])
-            if busy >= max_in_flight:
-                return None  # the least busy key is full: so are all the others
-            db.execute("UPDATE keys SET last_used = ? WHERE pool = ? AND key = ?", (now, pool, key))
-            lease = db.execute(
-                "INSERT INTO leases (pool, key, pid, taken, owner) VALUES (?, ?, ?, ?, ?)",
-                (pool, key, os.getpid(), now, self._leases.owner),
-            ).lastrowid
+            taken = self._leases.take(
+                db, pool, set(key_ids).difference(exclude), max_in_flight, now
+            )
+        if taken is None:
+            return None
+        key, lease, strikes = taken
         self._held.hold(pool, key, lease)
         self._strikes[(pool, key)] = strikes
         return str(key)

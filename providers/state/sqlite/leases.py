@@ -64,3 +64,28 @@ class SqliteLeases:
             return
         self._reaped = now
         reap(db, now)
+
+    def take(
+        self, db: sqlite3.Connection, pool: str, wanted: set[str], cap: int, now: float
+    ) -> tuple[str, int, int] | None:
+        """In a write transaction: lease the least busy, least recently used usable key of
+        ``wanted`` under ``cap``: (key, lease, its strikes), or None."""
+        self.reap(db, now)
+        rows = db.execute(
+            "SELECT k.key, (SELECT COUNT(*) FROM leases l WHERE l.pool = k.pool"
+            " AND l.key = k.key), k.last_used, k.position, k.strikes FROM keys k"
+            " WHERE k.pool = ? AND k.blocked_until <= ?",
+            (pool, now),
+        ).fetchall()
+        usable = [row for row in rows if row[0] in wanted]
+        if not usable:
+            return None
+        key, busy, _, _, strikes = min(usable, key=lambda row: row[1:4])
+        if busy >= cap:
+            return None  # the least busy key is full: so are all the others
+        db.execute("UPDATE keys SET last_used = ? WHERE pool = ? AND key = ?", (now, pool, key))
+        lease = db.execute(
+            "INSERT INTO leases (pool, key, pid, taken, owner) VALUES (?, ?, ?, ?, ?)",
+            (pool, key, os.getpid(), now, self.owner),
+        ).lastrowid
+        return str(key), int(lease or 0), int(strikes)
