@@ -21,9 +21,9 @@ from providers.errors import (
     ProviderError,
     StreamInterrupted,
 )
-from providers.upstream.client import UpstreamStream, commits
 from providers.upstream.guard import ClientWatch
 from providers.upstream.http import Timeout
+from providers.upstream.stream import UpstreamStream, commits
 
 from .answers import Chunk, chunks_for_client, header_safe
 from .attempts import Served
