@@ -5,13 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from providers.errors import ChainExhausted, DeadlineExceeded, ProviderError
+from providers.errors import ChainExhausted, ClientGone, DeadlineExceeded, ProviderError
 from providers.outcomes import SKIPPED, Skip
+from providers.upstream.guard import Guard, guarded
 from providers.upstream.http import Timeout
 
 from .verdict import Facts, verdict
+
+T = TypeVar("T")
 
 #: Below this, an attempt could not even connect: count the deadline as spent.
 MIN_ATTEMPT_SECONDS = 0.01
@@ -194,3 +197,29 @@ class Trail:
         )
         error.trail = self.entries
         return error
+
+
+def within(deadline: Deadline, client_gone: Callable[[], bool] | None, call: Callable[[], T]) -> T:
+    """Run one call with its connections cut when the deadline passes or the client leaves.
+
+    The read timeout restarts with every byte; this bounds an upstream that trickles.
+    """
+    with guarded(deadline.remaining(), client_gone) as guard:
+        try:
+            result = call()
+        except ProviderError:
+            if guard.fired:
+                raise _cut(guard) from None
+            raise
+    if guard.fired:
+        close = getattr(result, "close", None)  # a stream opened as the guard fired
+        if callable(close):
+            close()
+        raise _cut(guard)
+    return result
+
+
+def _cut(guard: Guard) -> ProviderError:
+    if guard.client_left:
+        return ClientGone("the client closed its connection while the upstream was answering")
+    return DeadlineExceeded("the request deadline ran out while the upstream was still answering")

@@ -18,10 +18,9 @@ from providers.config.shape import RoutingConfig
 from providers.errors import ClientGone, DeadlineExceeded, ModelNotServed, ProviderError
 from providers.health.keys import Lease
 from providers.outcomes import Outcome, Skip
-from providers.upstream.guard import Guard, guarded
 from providers.upstream.http import Timeout
 
-from .attempts import Attempt, Deadline, Served, Trail
+from .attempts import Attempt, Deadline, Served, Trail, within
 from .holds import Admission, Held
 from .resolve import Candidate
 from .slots import SlotQueue
@@ -192,8 +191,9 @@ class _Attempt:
         try:
             with runtime.attempt(self.lease, self.admission, model, mode) as scope:
                 timeout = self.deadline.timeout(config.timeout_connect, scope.limit)
-                result = _within(
-                    self.deadline, client_gone, call, self.candidate, scope.secret, timeout
+                candidate, secret = self.candidate, scope.secret
+                result = within(
+                    self.deadline, client_gone, lambda: call(candidate, secret, timeout)
                 )
                 held = scope.keep() if hold else None
         except ProviderError as exc:
@@ -232,39 +232,6 @@ class _Attempt:
             seconds=seconds,
             last_resort=self.last_resort,
         )
-
-
-def _within(
-    deadline: Deadline,
-    client_gone: Callable[[], bool] | None,
-    call: Call[T],
-    candidate: Candidate,
-    secret: str,
-    timeout: Timeout,
-) -> T:
-    """Run one call with its connections cut when the deadline passes or the client leaves.
-
-    The read timeout restarts with every byte; this bounds an upstream that trickles.
-    """
-    with guarded(deadline.remaining(), client_gone) as guard:
-        try:
-            result = call(candidate, secret, timeout)
-        except ProviderError:
-            if guard.fired:
-                raise _cut(guard) from None
-            raise
-    if guard.fired:
-        close = getattr(result, "close", None)
-        if callable(close):
-            close()
-        raise _cut(guard)
-    return result
-
-
-def _cut(guard: Guard) -> ProviderError:
-    if guard.client_left:
-        return ClientGone("the client closed its connection while the upstream was answering")
-    return DeadlineExceeded("the request deadline ran out while the upstream was still answering")
 
 
 def _soonest(candidates: list[Candidate]) -> float | None:
