@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from .errors import StreamInterrupted as StreamInterrupted
     from .health.circuit import CircuitState as CircuitState
     from .health.keys import KeySnapshot as KeySnapshot
-    from .health.models import MAX_MODEL_NAME as MAX_MODEL_NAME
+    from .health.model_lists import MAX_MODEL_NAME as MAX_MODEL_NAME
     from .options import CacheMode as CacheMode
     from .options import RouteOptions as RouteOptions
     from .outcomes import SKIPPED as SKIPPED
@@ -99,7 +99,7 @@ _HOME = {
     "loads_bounded": "upstream.jsonlimits",
     "KeySnapshot": "health.keys",
     "KeyStatus": "state.contract",
-    "MAX_MODEL_NAME": "health.models",
+    "MAX_MODEL_NAME": "health.model_lists",
     "CacheMode": "options",
     "RouteOptions": "options",
     "Outcome": "outcomes",

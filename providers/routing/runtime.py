@@ -18,7 +18,7 @@ from providers.health.aggregator import ModelHealth
 from providers.health.circuit import OPEN, Circuit, Permit
 from providers.health.keys import KeyPolicy, KeyPool, Lease
 from providers.health.latency import AdaptiveTimeout
-from providers.health.models import ModelCatalog
+from providers.health.model_lists import ModelCatalog
 from providers.outcomes import Outcome, Skip
 from providers.secrets import Redactor, url_secrets
 from providers.state.contract import CircuitStore, KeyStatus, KeyStore, MarkStore, UsageStore

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from providers.health.models import ModelCatalog
+from providers.health.model_lists import ModelCatalog
 from tests.helpers import FakeClock
 
 LISTED = [
