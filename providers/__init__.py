@@ -13,11 +13,11 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from providers.state.contract import KeyStatus as KeyStatus
     from providers.state.contract import RecentStore as RecentStore
     from providers.state.contract import StateUnavailable as StateUnavailable
     from providers.state.contract import Tally as Tally
     from providers.state.memory.recent import MAX_RECENT as MAX_RECENT
+    from providers.state.records import KeyStatus as KeyStatus
 
     from .alarm import ALARM as ALARM
     from .config.audit import ignored_variables as ignored_variables
@@ -98,7 +98,7 @@ _HOME = {
     "MAX_JSON_DEPTH": "upstream.jsonlimits",
     "loads_bounded": "upstream.jsonlimits",
     "KeySnapshot": "health.keys",
-    "KeyStatus": "state.contract",
+    "KeyStatus": "state.records",
     "MAX_MODEL_NAME": "health.model_lists",
     "CacheMode": "options",
     "RouteOptions": "options",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from providers.state.contract import KeyStatus
+from providers.state.records import KeyStatus
 
 from .health.keys import KeySnapshot
 from .routing.resolve import Candidate

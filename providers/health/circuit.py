@@ -29,8 +29,9 @@ from typing import Any
 
 from providers.config.shape import RoutingConfig
 from providers.outcomes import PROVIDER_FAILURES
-from providers.state.contract import AT_REST, CircuitRecord, CircuitStore
+from providers.state.contract import CircuitStore
 from providers.state.memory.circuits import InMemoryCircuits
+from providers.state.records import AT_REST, CircuitRecord
 
 
 class CircuitState(StrEnum):

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from providers.config.shape import RoutingConfig
 from providers.errors import KeyRejected, ProviderError, QuotaExhausted, RateLimited
 from providers.secrets import fingerprint
-from providers.state.contract import COOLING, DISABLED, EXHAUSTED, BlockSource, KeyState, KeyStore
+from providers.state.contract import KeyStore
+from providers.state.records import COOLING, DISABLED, EXHAUSTED, BlockSource, KeyState
 
 log = logging.getLogger(__name__)
 

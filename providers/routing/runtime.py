@@ -21,8 +21,8 @@ from providers.health.latency import AdaptiveTimeout
 from providers.health.model_lists import ModelCatalog
 from providers.outcomes import Outcome, Skip
 from providers.secrets import Redactor, url_secrets
-from providers.state.contract import CircuitStore, KeyStatus, KeyStore, MarkStore, UsageStore
-from providers.state.usage import token_counts
+from providers.state.contract import CircuitStore, KeyStore, MarkStore, UsageStore
+from providers.state.records import KeyStatus, token_counts
 from providers.upstream.client import Upstream
 from providers.upstream.guard import guarded
 from providers.upstream.http import SessionPool, Timeout

@@ -1,18 +1,18 @@
-"""The state contract: every kind of state keyrelay keeps, its records and its abilities.
+"""The state contract: every kind of state keyrelay keeps, and its abilities.
 
 Each kind (key state, circuits, 404 marks, the last requests, tallies, usage) has one
-protocol here and three implementations: ``memory/`` (this process), ``sqlite/`` (the
-host's state file) and ``redis/`` (the fleet). Stores see fingerprints, never keys.
+protocol here, its records in ``providers.state.records``, and three implementations:
+``memory/`` (this process), ``sqlite/`` (the host's state file) and ``redis/`` (the
+fleet). Stores see fingerprints, never keys.
 A shared store that cannot answer raises ``StateUnavailable``, whatever its backend.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from providers.state.records import BlockSource, CircuitRecord, KeyState, UsageRow
 
 if TYPE_CHECKING:
     from providers.state.fallback import Standby
@@ -20,53 +20,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class KeyStatus(StrEnum):
-    """Whether a key may be used now, or why not."""
-
-    USABLE = "usable"
-    COOLING = "cooling"
-    DISABLED = "disabled"
-    EXHAUSTED = "exhausted"
-
-
-USABLE, COOLING, DISABLED, EXHAUSTED = (
-    KeyStatus.USABLE,
-    KeyStatus.COOLING,
-    KeyStatus.DISABLED,
-    KeyStatus.EXHAUSTED,
-)
-
-
-class BlockSource(StrEnum):
-    """Where a block's duration came from."""
-
-    #: The upstream said how long: Retry-After or a rate-limit reset header.
-    UPSTREAM = "upstream"
-    #: keyrelay's own cooldown (KEY_COOLDOWN_*, the doubling 429 backoff).
-    DEFAULT = "default"
-
-
 class StateUnavailable(Exception):
     """A shared state store could not answer within ``STATE_TIMEOUT`` (or is known down)."""
-
-
-@dataclass(frozen=True)
-class KeyState:
-    """A snapshot of one key's state."""
-
-    in_flight: int = 0
-    last_used: float = 0.0
-    blocked_until: float = 0.0
-    #: Why the key is blocked: COOLING (429), DISABLED (401/403) or EXHAUSTED (quota).
-    reason: str = USABLE
-    #: Consecutive 429s without a Retry-After, for the default backoff.
-    strikes: int = 0
-    #: Where the current block's duration came from (a ``BlockSource``; "" if never blocked).
-    source: str = ""
-
-    def status(self, now: float) -> str:
-        """Return USABLE, or why the key cannot be used until ``blocked_until``."""
-        return self.reason if self.blocked_until > now else USABLE
 
 
 class KeyStore(Protocol):
@@ -130,34 +85,6 @@ class KeyStore(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class CircuitRecord:
-    """One circuit's state."""
-
-    #: Failures in a row (reset by any sign of life).
-    failures: int = 0
-    opens: int = 0
-    open_until: float = 0.0
-    #: A trial is in flight until then (0: none); a trial that never reports expires.
-    trial_until: float = 0.0
-    #: Aggregators: the models the current run of failures spans.
-    models: tuple[str, ...] = field(default=())
-    #: Every failure of the current run was a connection failure.
-    unreachable: bool = True
-    #: The window (started by a failure): when it began, its calls and its failed calls.
-    since: float = 0.0
-    calls: int = 0
-    failed: int = 0
-
-    @property
-    def at_rest(self) -> bool:
-        """Closed with nothing counted: nothing worth keeping."""
-        return not (self.failures or self.opens or self.trial_until or self.failed)
-
-
-AT_REST = CircuitRecord()
-
-
 class CircuitStore(Protocol):
     """Where circuit records live; ``change`` is atomic."""
 
@@ -175,19 +102,6 @@ class CircuitStore(Protocol):
     def forget(self, name: str) -> None:
         """Drop the record of ``name`` (a model circuit evicted from its bound)."""
         ...
-
-
-def encode_record(record: CircuitRecord) -> str:
-    """A record as JSON, for a shared store."""
-    data = record.__dict__ | {"models": list(record.models)}
-    return json.dumps(data, separators=(",", ":"))
-
-
-def decode_record(raw: str | bytes) -> CircuitRecord:
-    """A record from its JSON."""
-    data = json.loads(raw)
-    data["models"] = tuple(data.get("models") or ())
-    return CircuitRecord(**data)
 
 
 class MarkStore(Protocol):
@@ -237,21 +151,6 @@ class Tally(Protocol):
     def count(self, name: str, window: float) -> int:
         """The events for ``name`` in the last ``window`` seconds."""
         ...
-
-
-@dataclass(frozen=True)
-class UsageRow:
-    """One provider, key and day."""
-
-    provider: str
-    key: str
-    date: str
-    requests: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
 
 
 class UsageStore(Protocol):

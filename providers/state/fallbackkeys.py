@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
-from providers.state.contract import BlockSource, KeyState, KeyStatus, KeyStore
+from providers.state.contract import KeyStore
 from providers.state.memory.keys import InMemoryKeyStore
+from providers.state.records import BlockSource, KeyState, KeyStatus
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ import time
 from providers.alarm import ALARM
 from providers.outcomes import Outcome
 from providers.state.fallback import Standby
-from providers.state.usage import utc_day
+from providers.state.records import utc_day
 
 log = logging.getLogger(__name__)
 #: Counts are written at most this long after they happen.

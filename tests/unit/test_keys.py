@@ -9,8 +9,8 @@ import pytest
 from providers.errors import KeyRejected, QuotaExhausted, RateLimited, UpstreamServerError
 from providers.health.keys import KeyPolicy, KeyPool
 from providers.secrets import Redactor, fingerprint
-from providers.state.contract import COOLING, DISABLED, EXHAUSTED
 from providers.state.memory.keys import InMemoryKeyStore
+from providers.state.records import COOLING, DISABLED, EXHAUSTED
 from tests.helpers import FakeClock as Clock
 
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from providers.state.contract import COOLING, DISABLED, EXHAUSTED, USABLE, KeyStore
+from providers.state.contract import KeyStore
 from providers.state.memory.keys import InMemoryKeyStore
+from providers.state.records import COOLING, DISABLED, EXHAUSTED, USABLE
 from providers.state.redis import keys as rediskeys
 from providers.state.redis.link import RedisLink
 from providers.state.sqlite.keys import SqliteKeyStore

@@ -10,8 +10,8 @@ import pytest
 from bench.redisserver import RedisServer
 from providers.config.env import ConfigError
 from providers.health.circuit import CLOSED, OPEN, Circuit, Permit
-from providers.state.contract import COOLING, EXHAUSTED, USABLE
 from providers.state.fallbackkeys import FallbackKeyStore
+from providers.state.records import COOLING, EXHAUSTED, USABLE
 from providers.state.redis import keys as rediskeys
 from providers.state.redis.keys import RedisKeyStore
 from providers.state.redis.link import RedisLink, redis_client

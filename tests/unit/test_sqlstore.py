@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from providers.state.contract import COOLING, EXHAUSTED, USABLE
+from providers.state.records import COOLING, EXHAUSTED, USABLE
 from providers.state.sqlite.choice import Row, least_busy_least_used
 from providers.state.sqlite.keys import SqliteKeyStore
 from tests.fakes.upstream import wait_until

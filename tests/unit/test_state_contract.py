@@ -19,9 +19,7 @@ from bench.redisserver import RedisServer
 from bench.upstream import wait_until
 from providers.outcomes import Outcome
 from providers.state.contract import (
-    AT_REST,
     MAX_MISSING,
-    CircuitRecord,
     CircuitStore,
     MarkStore,
     RecentStore,
@@ -34,6 +32,7 @@ from providers.state.memory.marks import InMemoryMarks
 from providers.state.memory.recent import MAX_ENTRY, InMemoryRecent
 from providers.state.memory.tally import InMemoryTally
 from providers.state.memory.usage import InMemoryUsage
+from providers.state.records import AT_REST, CircuitRecord
 from providers.state.redis.link import RedisLink
 from providers.state.redis.state import RedisCircuits, RedisMarks, RedisUsage, redis_recent
 from providers.state.redis.tally import redis_tally

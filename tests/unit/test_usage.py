@@ -8,8 +8,8 @@ import pytest
 
 from providers.state.contract import UsageStore
 from providers.state.memory.usage import InMemoryUsage
+from providers.state.records import SECONDS_PER_DAY, token_counts
 from providers.state.sqlite.usage import SqliteUsage
-from providers.state.usage import SECONDS_PER_DAY, token_counts
 
 NOW = 1_795_000_000.0  # a fixed day
 

@@ -6,10 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from providers.state.contract import (
-    AT_REST,
-    CircuitRecord,
-)
+from providers.state.records import AT_REST, CircuitRecord
 
 T = TypeVar("T")
 

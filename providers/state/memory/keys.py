@@ -11,8 +11,8 @@ import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 
-from providers.state.contract import COOLING, DISABLED, EXHAUSTED, USABLE, BlockSource, KeyState
 from providers.state.fallback import IN_PROCESS, Standby
+from providers.state.records import COOLING, DISABLED, EXHAUSTED, USABLE, BlockSource, KeyState
 
 #: A usable-heap entry: (in flight, last used, configured position, version, key id).
 _Entry = tuple[int, float, int, int, str]

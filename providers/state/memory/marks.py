@@ -5,9 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from providers.state.contract import (
-    MAX_MISSING,
-)
+from providers.state.contract import MAX_MISSING
 
 
 class InMemoryMarks:

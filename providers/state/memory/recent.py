@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 from collections import deque
 
-from providers.state.contract import (
-    Entry,
-)
+from providers.state.contract import Entry
 
 #: Requests kept: per process in memory, per host or fleet in a shared store.
 MAX_RECENT = 500

@@ -6,10 +6,7 @@ import threading
 from dataclasses import replace
 
 from providers.outcomes import Outcome
-from providers.state.contract import (
-    UsageRow,
-)
-from providers.state.usage import SECONDS_PER_DAY, utc_day
+from providers.state.records import SECONDS_PER_DAY, UsageRow, utc_day
 
 
 class InMemoryUsage:

@@ -19,16 +19,9 @@ from typing import Any
 import redis
 
 from providers.alarm import ALARM
-from providers.state.contract import (
-    COOLING,
-    DISABLED,
-    EXHAUSTED,
-    USABLE,
-    BlockSource,
-    KeyState,
-)
 from providers.state.leases import HeldLeases
 from providers.state.mirror import Mirror
+from providers.state.records import COOLING, DISABLED, EXHAUSTED, USABLE, BlockSource, KeyState
 
 from .link import RedisLink
 from .scripts import ACQUIRE, BLOCK, BLOCKED, INTRODUCE, blocks_key, pool_keys, turns_key

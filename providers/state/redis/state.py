@@ -14,20 +14,21 @@ from typing import Any, TypeVar
 
 import redis
 
-from providers.state.contract import (
-    AT_REST,
-    MAX_MISSING,
-    CircuitRecord,
-    UsageRow,
-    decode_record,
-    encode_record,
-)
+from providers.state.contract import MAX_MISSING
 from providers.state.memory.circuits import InMemoryCircuits
 from providers.state.memory.marks import InMemoryMarks
 from providers.state.memory.recent import MAX_RECENT
 from providers.state.mirror import Mirror
 from providers.state.recent import BatchedRecent
-from providers.state.usage import SECONDS_PER_DAY, utc_day
+from providers.state.records import (
+    AT_REST,
+    SECONDS_PER_DAY,
+    CircuitRecord,
+    UsageRow,
+    decode_record,
+    encode_record,
+    utc_day,
+)
 from providers.state.usagebatch import BatchedUsage, Pending
 
 from .link import PREFIX, RedisLink

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from providers.state.contract import AT_REST, CircuitRecord, decode_record, encode_record
 from providers.state.memory.circuits import InMemoryCircuits
+from providers.state.records import AT_REST, CircuitRecord, decode_record, encode_record
 from providers.state.sqlite.file import SqliteFile
 
 log = logging.getLogger(__name__)

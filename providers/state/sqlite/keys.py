@@ -16,8 +16,8 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from providers.alarm import ALARM
-from providers.state.contract import COOLING, DISABLED, EXHAUSTED, USABLE, BlockSource, KeyState
 from providers.state.leases import HeldLeases
+from providers.state.records import COOLING, DISABLED, EXHAUSTED, USABLE, BlockSource, KeyState
 
 from .choice import least_busy_least_used
 from .file import SqliteFile

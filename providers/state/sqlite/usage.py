@@ -1,12 +1,11 @@
-"""Usage counts in the host's SQLite state file (``providers.state.usage.UsageStore``)."""
+"""Usage counts in the host's SQLite state file (``providers.state.contract.UsageStore``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from providers.state.contract import UsageRow
+from providers.state.records import SECONDS_PER_DAY, UsageRow, utc_day
 from providers.state.sqlite.file import SqliteFile
-from providers.state.usage import SECONDS_PER_DAY, utc_day
 from providers.state.usagebatch import BatchedUsage, Pending
 
 _ADD_USAGE = (
