@@ -12,11 +12,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench.redisserver import RedisServer
 from bench.upstream import wait_until
+from providers.config.load import load_routing_config
 from providers.outcomes import Outcome
 from providers.state.contract import (
     MAX_MISSING,
@@ -32,6 +34,7 @@ from providers.state.memory.marks import InMemoryMarks
 from providers.state.memory.recent import MAX_ENTRY, InMemoryRecent
 from providers.state.memory.tally import InMemoryTally
 from providers.state.memory.usage import InMemoryUsage
+from providers.state.open import open_state
 from providers.state.records import AT_REST, CircuitRecord
 from providers.state.redis.link import RedisLink
 from providers.state.redis.state import RedisCircuits, RedisMarks, RedisUsage, redis_recent
@@ -41,6 +44,7 @@ from providers.state.sqlite.events import sqlite_recent, sqlite_tally
 from providers.state.sqlite.file import SqliteFile
 from providers.state.sqlite.marks import SqliteMarks
 from providers.state.sqlite.usage import SqliteUsage
+from providers.state.statefile import CHECKED
 
 
 @dataclass
@@ -105,24 +109,24 @@ def workers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workers]
             server.stop()
 
 
-def opened(record: CircuitRecord) -> tuple[CircuitRecord, str]:
+def opened_circuit(record: CircuitRecord) -> tuple[CircuitRecord, str]:
     return CircuitRecord(failures=1, opens=1, open_until=50.0, models=("m",)), "opened"
 
 
 def test_a_circuit_changes_atomically_and_is_seen_by_every_worker(workers: Workers) -> None:
     first, second = workers(), workers()
     assert first.circuits.read("groq") == AT_REST
-    assert first.circuits.change("groq", opened) == "opened"
+    assert first.circuits.change("groq", opened_circuit) == "opened"
     record = second.circuits.read("groq")
     assert (record.opens, record.open_until, record.models) == (1, 50.0, ("m",))
 
 
 def test_a_circuit_back_at_rest_is_not_kept(workers: Workers) -> None:
     first, second = workers(), workers()
-    first.circuits.change("groq", opened)
+    first.circuits.change("groq", opened_circuit)
     assert first.circuits.change("groq", lambda record: (AT_REST, record.opens)) == 1
     assert second.circuits.read("groq").at_rest
-    first.circuits.change("mistral", opened)
+    first.circuits.change("mistral", opened_circuit)
     first.circuits.forget("mistral")
     assert workers().circuits.read("mistral").at_rest
 
@@ -195,10 +199,31 @@ def test_while_the_store_is_away_this_process_answers(tmp_path: Path) -> None:
     circuits, marks = SqliteCircuits(file), SqliteMarks(file)
     blocker = SqliteFile(tmp_path / "state.db", timeout=1.0)
     with blocker.write():  # another worker holds the write lock past STATE_TIMEOUT
-        assert circuits.change("groq", opened) == "opened"
+        assert circuits.change("groq", opened_circuit) == "opened"
         assert file.standby.up is False
         assert circuits.read("groq").opens in (0, 1)  # a read may still answer (WAL)
         marks.mark("groq", "made-up", 100.0, now=1.0)
         assert marks.until("groq", "made-up") == 100.0
-    circuits.change("mistral", opened)  # a write that works: the store is back
+    circuits.change("mistral", opened_circuit)  # a write that works: the store is back
     assert file.standby.up is True
+
+
+def test_a_worker_opens_the_state_file_once_for_every_kind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CHECKED, "1")  # gunicorn's master would have checked the file
+    config = load_routing_config({"STATE_URL": f"sqlite:///{tmp_path / 'state.db'}"})
+    opened: list[SqliteFile] = []
+    real = SqliteFile.__init__
+
+    def counted(self: SqliteFile, *args: Any, **kwargs: Any) -> None:
+        opened.append(self)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(SqliteFile, "__init__", counted)
+    state = open_state(config)
+    assert len(opened) == 1
+    assert state.standby is opened[0].standby
+    state.circuits.change("groq", opened_circuit)
+    state.marks.mark("groq", "made-up", time.time() + 60, time.time())
+    assert state.circuits.read("groq").opens == 1
