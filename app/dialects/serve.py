@@ -48,7 +48,8 @@ def serve_dialect(dialect: Dialect) -> Response:
     shape the answer back; what the translation left out is named in a header."""
     limit = gateway().router.config.max_response_bytes
     translated = dialect.translate(parse_body(dialect.schema), limit)
-    current().left_out = list(translated.left_out)
+    if translated.left_out:
+        current().left_out = list(translated.left_out)
     response = serve(
         translated.chat,
         include_usage=translated.include_usage,

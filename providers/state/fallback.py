@@ -48,7 +48,12 @@ class Standby:
 
     def attempt(self, shared: Callable[[], object]) -> bool:
         """Run a write the shared store may miss; whether it took it."""
-        return self.run(lambda: (shared(), True)[1], lambda: False)
+
+        def wrote() -> bool:
+            shared()
+            return True
+
+        return self.run(wrote, lambda: False)
 
     def failed(self, error: BaseException) -> None:
         """The shared store did not answer: say so once."""

@@ -35,6 +35,11 @@ class InMemoryMarks:
         """Every mark of ``provider``: model -> until."""
         return self._marks.get(provider) or {}
 
+    def forget(self, provider: str) -> None:
+        """Drop every mark of ``provider``."""
+        with self._lock:
+            self._marks.pop(provider, None)
+
     def any_live(self, provider: str, now: float) -> bool:
         """True when some mark of ``provider`` has not expired."""
         marks = self._marks.get(provider) or {}

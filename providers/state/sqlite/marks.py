@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from providers.state.contract import MAX_MISSING
@@ -57,6 +58,14 @@ class SqliteMarks:
         self._mirror.drop(provider)  # this worker sees its own mark at once
         if not self.standby.attempt(lambda: self._write_mark(provider, model, until, now)):
             self._unwritten.mark(provider, model, until, now)
+            return
+        # The file writes again: what it missed is written now and no longer laid over it.
+        for missed, missed_until in list(self._unwritten.of(provider).items()):
+            if missed_until > now and not self.standby.attempt(
+                partial(self._write_mark, provider, missed, missed_until, now)
+            ):
+                return
+        self._unwritten.forget(provider)
 
     def _write_mark(self, provider: str, model: str, until: float, now: float) -> None:
         with self.file.write() as db:
