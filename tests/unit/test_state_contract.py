@@ -8,6 +8,7 @@ across workers. The key store has its own model test (``test_keystore_model.py``
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from providers.state.memory.tally import InMemoryTally
 from providers.state.memory.usage import InMemoryUsage
 from providers.state.open import open_state
 from providers.state.records import AT_REST, CircuitRecord
-from providers.state.redis.link import RedisLink
+from providers.state.redis.link import PREFIX, RedisLink
 from providers.state.redis.state import RedisCircuits, RedisMarks, RedisUsage, redis_recent
 from providers.state.redis.tally import redis_tally
 from providers.state.sqlite.circuits import SqliteCircuits
@@ -57,6 +58,8 @@ class Worker:
     tally: Tally
     usage: UsageStore
     standby: Standby
+    #: Whether the backend holds a record for circuit ``name`` (read past the store).
+    holds_circuit: Callable[[str], bool]
 
 
 Workers = Callable[[], Worker]
@@ -73,6 +76,7 @@ def workers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workers]
             InMemoryTally(),
             InMemoryUsage(),
             IN_PROCESS,
+            lambda name: name in one.circuits._records,  # type: ignore[attr-defined]
         )
         yield lambda: one
     elif request.param == "sqlite":
@@ -86,6 +90,7 @@ def workers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workers]
                 sqlite_tally(file, 1.0),
                 SqliteUsage(file),
                 file.standby,
+                lambda name: _sqlite_holds(tmp_path / "state.db", name),
             )
 
         yield sqlite_worker
@@ -101,12 +106,18 @@ def workers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workers]
                 redis_tally(link),
                 RedisUsage(link),
                 link.standby,
+                lambda name: bool(link.client.exists(PREFIX + "circuit:" + name)),
             )
 
         try:
             yield redis_worker
         finally:
             server.stop()
+
+
+def _sqlite_holds(path: Path, name: str) -> bool:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT 1 FROM circuits WHERE name = ?", (name,)).fetchone() is not None
 
 
 def opened_circuit(record: CircuitRecord) -> tuple[CircuitRecord, str]:
@@ -124,7 +135,9 @@ def test_a_circuit_changes_atomically_and_is_seen_by_every_worker(workers: Worke
 def test_a_circuit_back_at_rest_is_not_kept(workers: Workers) -> None:
     first, second = workers(), workers()
     first.circuits.change("groq", opened_circuit)
+    assert first.holds_circuit("groq")
     assert first.circuits.change("groq", lambda record: (AT_REST, record.opens)) == 1
+    assert not first.holds_circuit("groq")
     assert second.circuits.read("groq").at_rest
     first.circuits.change("mistral", opened_circuit)
     first.circuits.forget("mistral")
@@ -227,3 +240,13 @@ def test_a_worker_opens_the_state_file_once_for_every_kind(
     state.circuits.change("groq", opened_circuit)
     state.marks.mark("groq", "made-up", time.time() + 60, time.time())
     assert state.circuits.read("groq").opens == 1
+
+
+def test_a_mark_the_file_missed_is_written_once_it_writes_again(tmp_path: Path) -> None:
+    marks = SqliteMarks(SqliteFile(tmp_path / "state.db", timeout=0.01))
+    blocker = SqliteFile(tmp_path / "state.db", timeout=1.0)
+    with blocker.write():
+        marks.mark("groq", "missed", 1000.0, now=1.0)
+    assert SqliteMarks(tmp_path / "state.db").until("groq", "missed") is None
+    marks.mark("groq", "later", 1000.0, now=2.0)  # the file takes writes again
+    assert SqliteMarks(tmp_path / "state.db").until("groq", "missed") == 1000.0
