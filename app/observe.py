@@ -44,6 +44,8 @@ class RequestRecord:
     error_code: str | None = None
     #: Built-in tools (and unreadable items) a translated request left out.
     left_out: list[str] = field(default_factory=list)
+    #: ``degraded`` when it was served while the shared state store did not answer.
+    state: str | None = None
     stream: bool = False
     status: int = 0
     bytes: int = 0
@@ -58,9 +60,18 @@ class RequestRecord:
     #: are kept among the recent ones, so that no stranger can push real ones out.
     authenticated: bool = False
 
-    def serve(self, served: Served, *, stream: bool, served_model: str | None = None) -> None:
-        """Note who served (and the model the upstream says answered); a stream starts now."""
+    def serve(
+        self,
+        served: Served,
+        *,
+        stream: bool,
+        served_model: str | None = None,
+        state_health: str = "shared",
+    ) -> None:
+        """Note who served (and the model the upstream says answered, and whether the shared
+        state store answered); a stream starts now."""
         self.served, self.stream, self.served_model = served, stream, served_model
+        self.state = state_health if state_health == "degraded" else None
         self.answered_in = time.monotonic() - self.started
 
     def finish(self) -> None:
@@ -131,6 +142,7 @@ class RequestRecord:
             "status": self.status,
             "error": self._error_code(),
             "left_out": self.left_out or None,
+            "state": self.state,
             "latency_ms": round(elapsed * 1000, 1),
             "stream": self.stream,
             "cache": self.cache,

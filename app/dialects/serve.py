@@ -29,12 +29,22 @@ def serve(
     router, options = get_router(), route_options(include_usage=include_usage)
     if chat.get("stream"):
         stream = router.stream(chat, options)
-        record.serve(stream.served, stream=True, served_model=stream.served_model)
+        record.serve(
+            stream.served,
+            stream=True,
+            served_model=stream.served_model,
+            state_health=router.state_health,
+        )
         encoder = events() if events is not None else None
         response = sse_response(stream, record=record, encoder=encoder)
         return add_served_headers(response, stream.served, options, stream.served_model)
     completion = router.complete(chat, options)
-    record.serve(completion.served, stream=False, served_model=completion.served_model)
+    record.serve(
+        completion.served,
+        stream=False,
+        served_model=completion.served_model,
+        state_health=router.state_health,
+    )
     body = whole(completion.body) if whole is not None else completion.body
     return add_served_headers(jsonify(body), completion.served, options, completion.served_model)
 

@@ -20,6 +20,7 @@ def create_embeddings() -> Response:
     record = current()
     record.model = payload["model"]
     options = route_options()
-    completion = get_router().embed(payload, options)
-    record.serve(completion.served, stream=False)
+    router = get_router()
+    completion = router.embed(payload, options)
+    record.serve(completion.served, stream=False, state_health=router.state_health)
     return add_served_headers(jsonify(completion.body), completion.served, options)

@@ -113,11 +113,14 @@ class FallbackKeyStore:
                     self._local_leases[(pool, key)] += 1
             return key
 
+        # Without a cap, choosing a key may be a read (the state file's WAL answers reads
+        # while writes wait): only taking a lease proves the store writes again.
         return self._run(
             lambda s: s.acquire(
                 pool, key_ids, exclude=exclude, max_in_flight=max_in_flight, now=now
             ),
             here,
+            write=max_in_flight is not None,
         )
 
     def release(self, pool: str, key_id: str) -> None:
