@@ -180,6 +180,12 @@ def test_a_locked_state_file_degrades_to_local_state_and_requests_go_on(
         # second, finds the file locked.
         wait_until(lambda: state_of(gateway) == "degraded", timeout=10, message="degraded")
         assert gateway.request("GET", "/ready").status_code == 200
+        assert ask_on_new_connections(gateway.url, 1) == [200]
+        wait_until(
+            lambda: any(line["state"] == "degraded" for line in request_lines(gateway.logs())),
+            timeout=10,
+            message="a request logged as served from the worker's own state",
+        )
         text = gateway.request("GET", "/metrics").text
         assert "keyrelay_state_store_up" in text
     finally:

@@ -24,7 +24,7 @@ from providers.secrets import fingerprint
 from tests.fakes.upstream import FakeUpstream, Reply, wait_until
 
 from .helpers import IN_CI, KEY_A, KEY_B, StartGateway, fake_env
-from .test_shared_state import ask_on_new_connections, pids_that_served
+from .test_shared_state import ask_on_new_connections, pids_that_served, request_lines
 
 pytestmark = pytest.mark.integration
 
@@ -168,10 +168,16 @@ def test_a_worker_started_on_a_read_only_folder_recovers(
     assert ask_on_new_connections(gateway.url, 4) == [200] * 4
     assert gateway.request("GET", "/ready").json()["state"] == "degraded"
     subprocess.run(["mount", "-o", "remount,rw", str(tmpfs)], check=True)
+    mark = len(gateway.logs())
 
     def shared_everywhere() -> bool:
+        """Every live worker's latest request was served on the file (/ready on one kept
+        connection reaches one worker only)."""
         ask_on_new_connections(gateway.url, 2)
-        return all(gateway.request("GET", "/ready").json()["state"] == "shared" for _ in range(8))
+        latest = {
+            int(str(line["pid"])): line["state"] for line in request_lines(gateway.logs()[mark:])
+        }
+        return live_workers(gateway) <= {pid for pid, state in latest.items() if state is None}
 
     wait_until(shared_everywhere, timeout=15, message="every worker back on the file")
     one_block_for_every_worker(gateway, fake)
