@@ -46,13 +46,15 @@ def config_check() -> None:
         )
     click.echo(f"fallback: {'on' if state.settings.routing.fallback_enabled else 'off'}")
     click.echo(f"state: {redact_url(router.config.state_url)} ({router.state_health})")
-    click.echo("providers (tier, name, base URL, keys):")
+    click.echo("providers (tier, name, base URL, keys, dialects):")
     for status in router.status():
         ids = status.key_ids
         listed = "no key" if status.keyless else f"{len(ids)}: " + " ".join(ids)
         routes = f"  routes: {','.join(status.routes)}" if status.routes else ""
+        dialects = ",".join(status.dialects)
         click.echo(
-            f"  {status.tier:>2}  {status.provider:<12} {status.base_url}  [{listed}]{routes}"
+            f"  {status.tier:>2}  {status.provider:<12} {status.base_url}  [{listed}]"
+            f"  speaks: {dialects}{routes}"
         )
     for name, entries in state.settings.routing.groups.items():
         click.echo(f"model group {name}: {', '.join(entries)}")

@@ -46,6 +46,8 @@ class RequestRecord:
     left_out: list[str] = field(default_factory=list)
     #: ``degraded`` when it was served while the shared state store did not answer.
     state: str | None = None
+    #: The client's own dialect when it went upstream as it is (``messages``, ``responses``).
+    upstream_dialect: str | None = None
     stream: bool = False
     status: int = 0
     bytes: int = 0
@@ -67,10 +69,12 @@ class RequestRecord:
         stream: bool,
         served_model: str | None = None,
         state_health: str = "shared",
+        upstream_dialect: str | None = None,
     ) -> None:
-        """Note who served (and the model the upstream says answered, and whether the shared
-        state store answered); a stream starts now."""
+        """Note who served (and the model the upstream says answered, whether the shared
+        state store answered, and the dialect sent when native); a stream starts now."""
         self.served, self.stream, self.served_model = served, stream, served_model
+        self.upstream_dialect = upstream_dialect
         self.state = state_health if state_health == "degraded" else None
         self.answered_in = time.monotonic() - self.started
 
@@ -118,6 +122,7 @@ class RequestRecord:
             "status": self.status,
             "latency_ms": round(elapsed * 1000, 1),
             "stream": self.stream,
+            "upstream_dialect": self.upstream_dialect,
             "error": self._error_code(),
             "trail": [a.to_dict() for a in trail],
         }
@@ -143,6 +148,7 @@ class RequestRecord:
             "error": self._error_code(),
             "left_out": self.left_out or None,
             "state": self.state,
+            "upstream_dialect": self.upstream_dialect,
             "latency_ms": round(elapsed * 1000, 1),
             "stream": self.stream,
             "cache": self.cache,

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .alarm import ALARM as ALARM
     from .config.audit import ignored_variables as ignored_variables
     from .config.audit import is_placeholder as is_placeholder
+    from .config.catalog import WireDialect as WireDialect
     from .config.env import ConfigError as ConfigError
     from .config.env import env_bool as env_bool
     from .config.env import env_float as env_float
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
     from .routing.answers import Completion as Completion
     from .routing.attempts import Attempt as Attempt
     from .routing.attempts import Served as Served
+    from .routing.native import NativeRelay as NativeRelay
+    from .routing.native import NativeRequest as NativeRequest
     from .routing.payload import OPTIONAL_HINT as OPTIONAL_HINT
     from .routing.payload import REASONING_HINT as REASONING_HINT
     from .routing.payload import OptionalField as OptionalField
@@ -61,6 +64,7 @@ if TYPE_CHECKING:
     from .upstream.jsonlimits import MAX_JSON_DEPTH as MAX_JSON_DEPTH
     from .upstream.jsonlimits import JSONTooDeep as JSONTooDeep
     from .upstream.jsonlimits import loads_bounded as loads_bounded
+    from .upstream.native import FORWARDED_HEADERS as FORWARDED_HEADERS
 
 _HOME = {
     "ALARM": "alarm",
@@ -105,6 +109,10 @@ _HOME = {
     "Outcome": "outcomes",
     "SKIPPED": "outcomes",
     "ChatStream": "routing.relay",
+    "NativeRelay": "routing.native",
+    "NativeRequest": "routing.native",
+    "WireDialect": "config.catalog",
+    "FORWARDED_HEADERS": "upstream.native",
     "Router": "routing.router",
     "fingerprint": "secrets",
     "redact_url": "secrets",
@@ -114,6 +122,7 @@ _HOME = {
 
 __all__ = [
     "ALARM",
+    "FORWARDED_HEADERS",
     "MAX_JSON_DEPTH",
     "MAX_MODEL_NAME",
     "MAX_RECENT",
@@ -133,6 +142,8 @@ __all__ = [
     "KeySnapshot",
     "KeyStatus",
     "ModelNotFound",
+    "NativeRelay",
+    "NativeRequest",
     "OptionalField",
     "Outcome",
     "ProviderConfig",
@@ -147,6 +158,7 @@ __all__ = [
     "StateUnavailable",
     "StreamInterrupted",
     "Tally",
+    "WireDialect",
     "env_bool",
     "env_float",
     "env_int",

@@ -41,6 +41,8 @@ class Skip(StrEnum):
     CIRCUIT_OPEN = "circuit_open"
     MODEL_SET_ASIDE = "model_set_aside"
     IGNORED_BY_CONFIG = "ignored_by_config"
+    #: It speaks neither the request's dialect nor chat completions (``<P>_DIALECTS``).
+    DIALECT = "dialect"
 
 
 #: Trail entries for candidates passed over start with this.

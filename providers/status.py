@@ -40,6 +40,8 @@ class ProviderStatus:
     #: Requests of this worker waiting for one of its keys to be given back.
     waiting_for_key: int = 0
     routes: tuple[str, ...] = field(default=())
+    #: The request dialects it speaks natively (``chat``, ``messages``, ``responses``).
+    dialects: tuple[str, ...] = field(default=("chat",))
 
     @property
     def usable(self) -> int:
@@ -66,6 +68,7 @@ def provider_status(runtime: ProviderRuntime, waiting: int = 0) -> ProviderStatu
         keys=tuple(keys.describe()),
         waiting_for_key=waiting,
         routes=runtime.config.routes,
+        dialects=tuple(sorted(runtime.config.dialects)),
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from marshmallow import Schema
+from providers import WireDialect
 
 from app.dialects.streaming import Encoder
 from app.errors import ErrorShape
@@ -47,6 +48,11 @@ class Dialect(Protocol):
     @property
     def errors(self) -> ErrorShape:
         """How its errors are worded."""
+        ...
+
+    @property
+    def native(self) -> WireDialect | None:
+        """The dialect an upstream may speak to serve it as it is (None: chat itself)."""
         ...
 
     def translate(self, body: dict[str, Any], limit: int) -> Translated:

@@ -1,72 +1,136 @@
-"""Serve a request in any client dialect: validated, translated, whole or as a stream."""
+"""Serve a request in any client dialect: validated, translated, whole or as a stream.
+
+Where a candidate speaks the client's dialect (``Dialect.native``), ``providers`` sends
+it the client's own body and its answer goes back as the upstream sent it; the other
+candidates get the translation. A request the translation cannot carry (a block it does
+not know) is still served by the candidates of its chain that speak its dialect.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response, jsonify, request
+from providers import FORWARDED_HEADERS, NativeRelay, NativeRequest, WireDialect
 
-from app.dialects.base import Dialect
+from app.dialects.base import Dialect, Translated, Whole
+from app.dialects.passthrough import passthrough_for
 from app.dialects.streaming import Encoder, sse_response
 from app.dialects.validate import parse_body
+from app.errors import APIError
 from app.gateway import gateway, get_router
 from app.observe import current
 from app.route_headers import add_served_headers, route_options
+
+#: Which dialect went upstream: the client's own (``messages``, ``responses``) or ``chat``.
+UPSTREAM_DIALECT_HEADER = "X-Upstream-Dialect"
+#: Names the built-in tools (and unreadable items) a translation that served left out.
+LEFT_OUT_HEADER = "X-Keyrelay-Left-Out"
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One request as ``serve_asked`` takes it: translated (``chat``), native, or both."""
+
+    model: str
+    stream: bool
+    chat: dict[str, Any] | None
+    include_usage: bool = False
+    whole: Whole | None = None
+    events: Callable[[], Encoder] | None = None
+    native: NativeRequest | None = None
+    left_out: tuple[str, ...] = field(default=())
 
 
 def serve(
     chat: dict[str, Any],
     *,
     include_usage: bool,
-    whole: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    whole: Whole | None = None,
     events: Callable[[], Encoder] | None = None,
 ) -> Response:
     """Walk the chain for ``chat``; ``whole`` shapes a whole answer, ``events`` a stream's
     (both default to chat completions)."""
+    stream = bool(chat.get("stream"))
+    return serve_asked(Asked(chat["model"], stream, chat, include_usage, whole, events))
+
+
+def serve_asked(asked: Asked) -> Response:
+    """Walk the chain for ``asked``, and shape its answer in the client's dialect."""
     record = current()
-    record.model = chat["model"]
-    router, options = get_router(), route_options(include_usage=include_usage)
-    if chat.get("stream"):
-        stream = router.stream(chat, options)
-        record.serve(
-            stream.served,
-            stream=True,
-            served_model=stream.served_model,
-            state_health=router.state_health,
-        )
-        encoder = events() if events is not None else None
+    record.model = asked.model
+    router, options = get_router(), route_options(include_usage=asked.include_usage)
+    if asked.stream:
+        stream = router.stream(asked.chat, options, asked.native)
+        native = stream.dialect if isinstance(stream, NativeRelay) else None
+        record.serve(stream.served, stream=True, served_model=stream.served_model,
+                     state_health=router.state_health, upstream_dialect=native)  # fmt: skip
+        encoder = passthrough_for(native) if native else asked.events() if asked.events else None
         response = sse_response(stream, record=record, encoder=encoder)
-        return add_served_headers(response, stream.served, options, stream.served_model)
-    completion = router.complete(chat, options)
-    record.serve(
-        completion.served,
-        stream=False,
-        served_model=completion.served_model,
-        state_health=router.state_health,
-    )
-    body = whole(completion.body) if whole is not None else completion.body
-    return add_served_headers(jsonify(body), completion.served, options, completion.served_model)
+        response = add_served_headers(response, stream.served, options, stream.served_model)
+        return _said(response, asked, native)
+    completion = router.complete(asked.chat, options, asked.native)
+    answer = completion.native
+    native = WireDialect(answer.dialect) if answer is not None else None
+    record.serve(completion.served, stream=False, served_model=completion.served_model,
+                 state_health=router.state_health, upstream_dialect=native)  # fmt: skip
+    if answer is not None:
+        response = Response(answer.raw, mimetype="application/json")
+    else:
+        response = jsonify(asked.whole(completion.body) if asked.whole else completion.body)
+    response = add_served_headers(response, completion.served, options, completion.served_model)
+    return _said(response, asked, native)
 
 
-#: Names the built-in tools (and unreadable items) a translation left out.
-LEFT_OUT_HEADER = "X-Keyrelay-Left-Out"
+def _said(response: Response, asked: Asked, native: WireDialect | None) -> Response:
+    """Name the dialect that went upstream and, when translated, what was left out."""
+    if asked.native is not None:
+        response.headers[UPSTREAM_DIALECT_HEADER] = str(native or WireDialect.CHAT)
+    if native is None and asked.left_out:
+        current().left_out = list(asked.left_out)
+        said_left_out(response, asked.left_out)
+    return response
 
 
 def serve_dialect(dialect: Dialect) -> Response:
     """Validate the request by the dialect's schema, translate it, walk the chain, and
-    shape the answer back; what the translation left out is named in a header."""
+    shape the answer back."""
     limit = gateway().router.config.max_response_bytes
-    translated = dialect.translate(parse_body(dialect.schema), limit)
-    if translated.left_out:
-        current().left_out = list(translated.left_out)
-    response = serve(
-        translated.chat,
-        include_usage=translated.include_usage,
-        whole=translated.whole,
-        events=translated.events,
-    )
-    return said_left_out(response, translated.left_out)
+    body = parse_body(dialect.schema)
+    native = native_request(dialect.native, body)
+    model, stream = str(body["model"]), bool(body.get("stream"))
+    translated = _translated(dialect, body, limit, native)
+    if translated is None:
+        return serve_asked(Asked(model, stream, None, native=native))
+    asked = Asked(model, stream, translated.chat, translated.include_usage, translated.whole,
+                  translated.events, native, translated.left_out)  # fmt: skip
+    return serve_asked(asked)
+
+
+def native_request(dialect: WireDialect | None, body: dict[str, Any]) -> NativeRequest | None:
+    """The request as the candidates that speak ``dialect`` take it, with the client's
+    version and beta headers (None: chat, the internal dialect itself)."""
+    if dialect is None:
+        return None
+    names = FORWARDED_HEADERS.get(dialect, ())
+    return NativeRequest(dialect, body, {n: v for n in names if (v := request.headers.get(n))})
+
+
+def _translated(
+    dialect: Dialect, body: dict[str, Any], limit: int, native: NativeRequest | None
+) -> Translated | None:
+    """The translation; None when it cannot carry the request but a candidate of the chain
+    speaks the dialect (else the translation's 400)."""
+    try:
+        return dialect.translate(body, limit)
+    except APIError as exc:
+        if exc.status != 400 or native is None:
+            raise
+        if not get_router().speaks(str(body["model"]), native.dialect, route_options()):
+            raise
+        return None
 
 
 def said_left_out(response: Response, left_out: Sequence[str]) -> Response:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from flask import Response
-from providers import ChatStream, ClientGone, StreamInterrupted
+from providers import ChatStream, ClientGone, NativeRelay, StreamInterrupted
 
 from app import metrics
 from app.errors import error_body
@@ -67,8 +67,8 @@ class Encoder(Protocol):
         """What opens the stream (sent at the commit point)."""
         ...
 
-    def feed(self, chunk: dict[str, Any]) -> Iterable[bytes]:
-        """The events one chat completion chunk becomes."""
+    def feed(self, chunk: Any) -> Iterable[bytes]:
+        """The events one chat completion chunk (or a native stream's event) becomes."""
         ...
 
     def finish_events(self) -> Iterable[bytes]:
@@ -87,7 +87,7 @@ class ChatEvents:
         """Nothing before the first chunk."""
         return ()
 
-    def feed(self, chunk: dict[str, Any]) -> Iterable[bytes]:
+    def feed(self, chunk: Any) -> Iterable[bytes]:
         """The chunk as it is."""
         return (encode_event(chunk),)
 
@@ -101,7 +101,7 @@ class ChatEvents:
 
 
 def sse_response(
-    stream: ChatStream, *, record: RequestRecord, encoder: Encoder | None = None
+    stream: ChatStream | NativeRelay, *, record: RequestRecord, encoder: Encoder | None = None
 ) -> Response:
     """Relay a committed stream as ``text/event-stream``; the upstream closes with the response."""
     served = stream.served

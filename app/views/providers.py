@@ -25,6 +25,7 @@ def describe(status: ProviderStatus) -> dict[str, Any]:
         "circuit": status.circuit,
         "circuit_retry_in": status.circuit_retry_in,
         "aggregator": status.aggregator,
+        "dialects": list(status.dialects),
         # Aggregators (G4F): models set aside after failing, and seconds until their trial.
         "models_set_aside": status.models_set_aside,
         "adaptive_timeout": status.adaptive_timeout,

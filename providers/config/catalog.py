@@ -13,6 +13,21 @@ class OptionalField(StrEnum):
     VERBOSITY = "verbosity"
 
 
+class WireDialect(StrEnum):
+    """The request dialects an upstream can speak (``<P>_DIALECTS``)."""
+
+    #: OpenAI chat completions (``POST /chat/completions``): every built-in speaks it.
+    CHAT = "chat"
+    #: Anthropic Messages (``POST /messages``, ``x-api-key``, ``anthropic-version``).
+    MESSAGES = "messages"
+    #: OpenAI Responses (``POST /responses``).
+    RESPONSES = "responses"
+
+
+#: What a provider speaks when nothing says otherwise.
+CHAT_ONLY = frozenset({WireDialect.CHAT})
+
+
 @dataclass(frozen=True)
 class KnownProvider:
     """A provider keyrelay knows by name."""
@@ -31,6 +46,8 @@ class KnownProvider:
     #: Optional OpenAI request fields it takes (``OptionalField``); translated requests
     #: send them only where they are taken.
     optional_fields: frozenset[OptionalField] = frozenset()
+    #: The dialects it speaks natively: a request in one of them goes as the client sent it.
+    dialects: frozenset[WireDialect] = CHAT_ONLY
 
 
 #: Every provider a ``<P>_API_KEY`` variable can enable without declaring a base URL.
@@ -45,8 +62,16 @@ KNOWN_PROVIDERS: dict[str, KnownProvider] = {
             stream_usage=True,
             reasoning_effort=True,
             optional_fields=frozenset(OptionalField),
+            dialects=frozenset({WireDialect.CHAT, WireDialect.RESPONSES}),
         ),
-        KnownProvider("anthropic", "https://api.anthropic.com/v1", 1, embeddings=False),
+        KnownProvider(
+            "anthropic",
+            "https://api.anthropic.com/v1",
+            1,
+            embeddings=False,
+            # chat: its OpenAI-compatibility endpoint, for chat completions requests only.
+            dialects=frozenset({WireDialect.CHAT, WireDialect.MESSAGES}),
+        ),
         KnownProvider(
             "groq", "https://api.groq.com/openai/v1", 2, embeddings=False, stream_usage=True
         ),

@@ -24,8 +24,8 @@ from .catalog import (
     G4F_ENDPOINTS,
     G4F_TIER,
     KNOWN_PROVIDERS,
-    OptionalField,
 )
+from .declared import declared_dialects, declared_fields
 from .env import ConfigError, env_bool, env_float, env_int, env_list, env_str, positive_int
 from .shape import ProviderConfig, RoutingConfig
 
@@ -89,19 +89,14 @@ def _provider(env: Mapping[str, str], prefix: str, keys: list[str]) -> ProviderC
         system_anywhere=known.system_anywhere
         if known
         else env_bool(env, f"{prefix}_SYSTEM_ANYWHERE", False),
-        optional_fields=known.optional_fields if known else _declared_fields(env, prefix),
+        optional_fields=known.optional_fields if known else declared_fields(env, prefix),
+        dialects=declared_dialects(env, prefix, known),
         max_in_flight_per_key=max_in_flight or None,
         custom=known is None,
         tier=_tier(env, prefix, known.tier if known else CUSTOM_TIER),
         aggregator=(aggregator := env_bool(env, f"{prefix}_AGGREGATOR", False)),
         first_byte_timeout=_first_byte_timeout(env) if aggregator else None,
     )
-
-
-def _declared_fields(env: Mapping[str, str], prefix: str) -> frozenset[str]:
-    """The optional fields a custom OpenAI-compatible server declares it takes."""
-    declared = env_bool(env, f"{prefix}_PROMPT_CACHE_KEY", False)
-    return frozenset({OptionalField.PROMPT_CACHE_KEY} if declared else ())
 
 
 def _g4f_endpoints(env: Mapping[str, str]) -> list[ProviderConfig]:

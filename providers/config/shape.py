@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from providers.health.latency import AdaptivePolicy
 
-from .catalog import CUSTOM_TIER
+from .catalog import CHAT_ONLY, CUSTOM_TIER
 
 #: Where key state lives when STATE_URL is unset: a file shared by every worker of the host
 #: and kept across restarts (relative to the working directory).
@@ -48,6 +48,8 @@ class ProviderConfig:
     #: Optional OpenAI fields it takes (``payload.OptionalField``): a translated request's
     #: ``prompt_cache_key`` or ``verbosity`` goes only where it is taken.
     optional_fields: frozenset[str] = frozenset()
+    #: The dialects it speaks natively (``catalog.WireDialect``; ``<P>_DIALECTS``).
+    dialects: frozenset[str] = CHAT_ONLY
     #: Many backends behind one URL (G4F, or <P>_AGGREGATOR=true): failures count per model.
     aggregator: bool = False
     #: The first-byte timeout of an aggregator (G4F_TIMEOUT_FIRST_BYTE), under TIMEOUT_READ.

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from providers.upstream.native import NativeAnswer
+
 from .attempts import Served
 
 Chunk = dict[str, Any]
@@ -36,6 +38,8 @@ class Completion:
     served: Served
     #: The model the upstream says answered (an aggregator may swap it), header-safe.
     served_model: str | None = None
+    #: Served in the client's own dialect: the upstream's bytes, relayed as they are.
+    native: NativeAnswer | None = None
 
 
 def completion_for_client(body: dict[str, Any], served: Served, asked: str) -> Completion:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from providers.config.shape import RoutingConfig
 from providers.errors import (
@@ -30,6 +30,18 @@ from .attempts import Served
 from .holds import Held
 from .payload import body_for, check_model
 from .resolve import Candidate
+
+T = TypeVar("T")
+
+
+class Closable(Protocol):
+    """An upstream stream: closed when its client's stream closes, aborted from the alarm."""
+
+    def close(self) -> None:
+        """Close the upstream response."""
+
+    def abort(self) -> None:
+        """Shut its connection from another thread."""
 
 
 @dataclass(frozen=True)
@@ -81,54 +93,38 @@ def read_prelude(stream: UpstreamStream) -> tuple[list[Chunk], Iterator[Chunk]]:
         raise
 
 
-class ChatStream:
-    """A committed stream in the client's terms; iterate once, then ``close``."""
+class Committed:
+    """What every committed stream does: relay past the commit point, turn a later failure
+    into ``StreamInterrupted``, end at once when the client leaves, and on ``close`` give
+    the key back and count the usage the upstream reported."""
 
     def __init__(
         self,
-        opened: Opened | list[Chunk],
+        upstream: Closable | None,
         served: Served,
         *,
-        model: str,
-        include_usage: bool,
         held: Held | None = None,
         client_gone: Callable[[], bool] | None = None,
         on_usage: Callable[[object], None] | None = None,
     ) -> None:
-        if isinstance(opened, Opened):
-            self._upstream: UpstreamStream | None = opened.upstream
-            prelude, self._rest = opened.prelude, opened.rest
-        else:  # a replay from the response cache: chunks, no upstream
-            self._upstream, prelude, self._rest = None, opened, iter(())
-        self._prelude = prelude
+        self._upstream = upstream
         self._held = held
-        self._model, self._include_usage = model, include_usage
         self._failure: ProviderError | None = None
         self._closed = False
         #: The usage the upstream reported, counted when the stream closes.
-        self._on_usage, self._usage = on_usage, None
-        #: Who served the stream, and the model the upstream says answered.
+        self._on_usage: Callable[[object], None] | None = on_usage
+        self._usage: object = None
+        #: Who served the stream.
         self.served = served
-        self.served_model = header_safe(prelude[0].get("model")) if prelude else None
         # A client that leaves while the upstream is silent ends the stream at once,
         # not at the next event (which may be a read timeout away).
-        upstream = self._upstream
         watching = client_gone is not None and upstream is not None
         self._watch = ClientWatch(client_gone, upstream.abort) if watching else None  # type: ignore[arg-type,union-attr]
 
-    def __iter__(self) -> Iterator[Chunk]:
-        return chunks_for_client(
-            self._chunks(), model=self._model, include_usage=self._include_usage
-        )
-
-    def _chunks(self) -> Iterator[Chunk]:
-        yield from self._prelude
-        self._prelude = []
+    def _relayed(self, rest: Iterator[T]) -> Iterator[T]:
+        """``rest``, with a failure after the commit point as ``StreamInterrupted``."""
         try:
-            for chunk in self._rest:
-                if chunk.get("usage"):
-                    self._usage = chunk["usage"]
-                yield chunk
+            yield from rest
         except ProviderError as exc:
             if self._watch is not None and self._watch.fired:
                 raise ClientGone("the client closed its connection during the stream") from exc
@@ -153,3 +149,42 @@ class ChatStream:
                 self._held.finish(self._failure)
             if self._on_usage is not None and self._usage is not None:
                 self._on_usage(self._usage)
+
+
+class ChatStream(Committed):
+    """A committed chat stream in the client's terms; iterate once, then ``close``."""
+
+    def __init__(
+        self,
+        opened: Opened | list[Chunk],
+        served: Served,
+        *,
+        model: str,
+        include_usage: bool,
+        held: Held | None = None,
+        client_gone: Callable[[], bool] | None = None,
+        on_usage: Callable[[object], None] | None = None,
+    ) -> None:
+        if isinstance(opened, Opened):
+            upstream: UpstreamStream | None = opened.upstream
+            prelude, self._rest = opened.prelude, opened.rest
+        else:  # a replay from the response cache: chunks, no upstream
+            upstream, prelude, self._rest = None, opened, iter(())
+        super().__init__(upstream, served, held=held, client_gone=client_gone, on_usage=on_usage)
+        self._prelude = prelude
+        self._model, self._include_usage = model, include_usage
+        #: The model the upstream says answered.
+        self.served_model = header_safe(prelude[0].get("model")) if prelude else None
+
+    def __iter__(self) -> Iterator[Chunk]:
+        return chunks_for_client(
+            self._chunks(), model=self._model, include_usage=self._include_usage
+        )
+
+    def _chunks(self) -> Iterator[Chunk]:
+        yield from self._prelude
+        self._prelude = []
+        for chunk in self._relayed(self._rest):
+            if chunk.get("usage"):
+                self._usage = chunk["usage"]
+            yield chunk

@@ -10,21 +10,34 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from providers.config.shape import RoutingConfig
 from providers.health.circuit import OPEN
 from providers.health.latency import STREAM, WHOLE
 from providers.options import RouteOptions
+from providers.outcomes import Skip
 from providers.state.contract import KeyStore
 from providers.state.open import open_state
 from providers.status import ProviderStatus, RouteStep, provider_status, route_step
 from providers.upstream.http import SessionPool, Timeout
+from providers.upstream.native import NativeAnswer
 
-from .answers import Completion, completion_for_client
+from .answers import Completion, completion_for_client, header_safe
 from .attempts import Served
 from .cache import CachePolicy, ResponseCache, replay_chunks
 from .failover import Failover
+from .native import (
+    NativeOpened,
+    NativeRelay,
+    NativeRequest,
+    ask_native,
+    can_serve,
+    open_native,
+    per_candidate,
+)
 from .payload import body_for, check_model
 from .relay import ChatStream, open_stream
 from .resolve import Candidate, Resolver
@@ -87,44 +100,74 @@ class Router:
         )
 
     def _begin(
-        self, payload: Mapping[str, Any], options: RouteOptions | None
+        self,
+        payload: Mapping[str, Any] | None,
+        options: RouteOptions | None,
+        native: NativeRequest | None = None,
     ) -> tuple[RouteOptions, str, list[Candidate], str | None, tuple[dict[str, Any], Any] | None]:
-        """A chat request's options, model, chain, cache key, and cached answer if any."""
+        """A request's options, model, chain (candidates that speak neither its dialect nor
+        chat marked), cache key, and cached answer if any."""
         options = options or self.default_options()
-        asked = str(payload["model"])
-        chain = self.resolve(asked, options=options)
+        asked = str((payload if payload is not None else native.body)["model"])  # type: ignore[union-attr]
+        chain = [
+            c if can_serve(c, native, payload is not None) else replace(c, skip=Skip.DIALECT)
+            for c in self.resolve(asked, options=options)
+        ]
+        if payload is None:
+            return options, asked, chain, None, None
         key = self.cache.key(payload, [(c.provider.name, c.model) for c in chain], options)
         return options, asked, chain, key, self.cache.lookup(key, options)
 
     def complete(
-        self, payload: Mapping[str, Any], options: RouteOptions | None = None
+        self,
+        payload: Mapping[str, Any] | None,
+        options: RouteOptions | None = None,
+        native: NativeRequest | None = None,
     ) -> Completion:
-        """A whole chat completion, from the cache when allowed and stored."""
-        options, asked, chain, key, hit = self._begin(payload, options)
+        """A whole answer, from the cache when allowed and stored: in the client's dialect
+        from a candidate that speaks it (``native``), else a chat completion of ``payload``."""
+        options, asked, chain, key, hit = self._begin(payload, options, native)
         if hit is not None:
             return completion_for_client(*hit, asked)
 
         def ask(candidate: Candidate, secret: str, timeout: Timeout) -> dict[str, Any]:
-            body = body_for(payload, candidate, self.config)
+            body = body_for(payload or {}, candidate, self.config)
             answer = candidate.provider.upstream.chat(body, secret, timeout)
             check_model(candidate, answer.get("model"), self.config)
             return answer
 
-        walked = self._failover.walk(chain, ask, mode=WHOLE, client_gone=options.client_gone)
-        self._count_tokens(walked.served, walked.result.get("usage"))
-        self.cache.store(key, walked.result, walked.served)
-        return completion_for_client(walked.result, walked.served, asked)
+        call = per_candidate(native, ask_native(native) if native else None, ask)
+        walked = self._failover.walk(chain, call, mode=WHOLE, client_gone=options.client_gone)
+        result, served = walked.result, walked.served
+        if isinstance(result, NativeAnswer):
+            self._count_tokens(served, result.usage)
+            return Completion(result.data, served, header_safe(result.data.get("model")), result)
+        self._count_tokens(served, result.get("usage"))
+        self.cache.store(key, result, served)
+        return completion_for_client(result, served, asked)
 
-    def stream(self, payload: Mapping[str, Any], options: RouteOptions | None = None) -> ChatStream:
-        """A streamed chat completion, committed to one provider; the caller closes it."""
-        options, asked, chain, _key, hit = self._begin(payload, options)
+    def stream(
+        self,
+        payload: Mapping[str, Any] | None,
+        options: RouteOptions | None = None,
+        native: NativeRequest | None = None,
+    ) -> ChatStream | NativeRelay:
+        """A stream committed to one provider, in the client's dialect from a candidate that
+        speaks it (``native``), else chat completion chunks; the caller closes it."""
+        options, asked, chain, _key, hit = self._begin(payload, options, native)
         if hit is not None:
             replay = replay_chunks(hit[0], include_usage=True)
             return ChatStream(replay, hit[1], model=asked, include_usage=options.include_usage)
-        call = open_stream(payload, self.config)
+        translated = open_stream(payload, self.config) if payload is not None else None
+        native_call = open_native(native, self.config) if native else None
+        call = per_candidate(native, native_call, translated)
         walked = self._failover.walk(
             chain, call, mode=STREAM, hold=True, client_gone=options.client_gone
         )
+        count = partial(self._count_tokens, walked.served)
+        if isinstance(walked.result, NativeOpened):
+            return NativeRelay(walked.result, walked.served, held=walked.held,
+                               client_gone=options.client_gone, on_usage=count)  # fmt: skip
         return ChatStream(
             walked.result,
             walked.served,
@@ -132,7 +175,7 @@ class Router:
             include_usage=options.include_usage,
             held=walked.held,
             client_gone=options.client_gone,
-            on_usage=lambda usage: self._count_tokens(walked.served, usage),
+            on_usage=count,
         )
 
     def embed(self, payload: Mapping[str, Any], options: RouteOptions | None = None) -> Completion:
@@ -155,6 +198,12 @@ class Router:
     def route(self, model: str, options: RouteOptions | None = None) -> list[RouteStep]:
         """The chain ``model`` resolves to, as snapshots (``flask --app wsgi route``)."""
         return [route_step(c) for c in self.resolve(model, options=options)]
+
+    def speaks(self, model: str, dialect: str, options: RouteOptions | None = None) -> bool:
+        """True when some candidate of ``model``'s chain speaks ``dialect`` natively."""
+        return any(
+            dialect in c.provider.config.dialects for c in self.resolve(model, options=options)
+        )
 
     def knows_model(self, model: str) -> bool:
         """True for a model group, or a model some provider lists now (never fetches)."""

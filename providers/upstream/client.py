@@ -7,6 +7,7 @@ from typing import Any
 
 import requests
 
+from providers.config.catalog import WireDialect
 from providers.config.shape import ProviderConfig, RoutingConfig
 from providers.errors import (
     BackendError,
@@ -24,6 +25,8 @@ from .http import (
     read_body,
     send,
 )
+from .native import PATHS, NativeAnswer, auth_headers, check_answer
+from .native_stream import NativeStream
 from .shapes import check_completion
 from .stream import DEFAULT_MAX_EVENT_BYTES, UpstreamStream, in_band_error
 
@@ -93,17 +96,21 @@ class Upstream:
         timeout: Timeout,
         payload: Mapping[str, Any] | None = None,
         stream: bool = False,
+        native: tuple[bytes, Mapping[str, str]] | None = None,
     ) -> requests.Response:
+        body, headers = native if native is not None else (None, None)
         try:
             return send(
                 self._sessions.get(self.base_url),
                 method,
                 f"{self.base_url}/{path}",
-                key=key,
+                key="" if native is not None else key,
                 timeout=timeout,
                 redact=self._redact,
                 payload=payload,
                 stream=stream,
+                body=body,
+                headers=headers,
             )
         except (RateLimited, KeyRejected) as exc:
             if self._aggregator and _blames_a_backend(exc, keyless=not key):
@@ -112,7 +119,43 @@ class Upstream:
                 ) from None
             raise
 
+    def native(
+        self, dialect: str, body: bytes, key: str, forwarded: Mapping[str, str], timeout: Timeout
+    ) -> NativeAnswer:
+        """A whole answer in ``dialect`` (Messages, Responses) to a body already encoded."""
+        headers = auth_headers(dialect, key, forwarded)
+        response = self._send("POST", PATHS[WireDialect(dialect)], key, timeout,
+                              native=(body, headers))  # fmt: skip
+        raw, data = self._read_json(response)
+        check_answer(dialect, data)
+        return NativeAnswer(dialect, raw, data)
+
+    def stream_native(
+        self, dialect: str, body: bytes, key: str, forwarded: Mapping[str, str], timeout: Timeout
+    ) -> NativeStream:
+        """Open a stream in ``dialect``; the caller must close it."""
+        headers = auth_headers(dialect, key, forwarded)
+        response = self._send("POST", PATHS[WireDialect(dialect)], key, timeout,
+                              stream=True, native=(body, headers))  # fmt: skip
+        self._event_stream(response)
+        return NativeStream(response, dialect, self._redact, max_event=self._max_event,
+                            max_bytes=self._max_response)  # fmt: skip
+
+    def _event_stream(self, response: requests.Response) -> None:
+        """Raise unless ``response`` is an event stream (some upstreams answer a stream
+        request with one JSON body, often an error)."""
+        if "event-stream" in response.headers.get("Content-Type", ""):
+            return
+        try:
+            self._json(response)
+        finally:
+            response.close()
+        raise BadUpstreamResponse("the upstream did not answer with an event stream")
+
     def _json(self, response: requests.Response) -> dict[str, Any]:
+        return self._read_json(response)[1]
+
+    def _read_json(self, response: requests.Response) -> tuple[bytes, dict[str, Any]]:
         try:
             raw = read_body(response, self._max_response)
         finally:
@@ -130,7 +173,7 @@ class Upstream:
         error = in_band_error(data, self._redact)
         if error is not None:
             raise error
-        return data
+        return raw, data
 
     def chat(self, payload: Mapping[str, Any], key: str, timeout: Timeout) -> dict[str, Any]:
         """Return a whole chat completion."""
@@ -141,14 +184,7 @@ class Upstream:
     def stream_chat(self, payload: Mapping[str, Any], key: str, timeout: Timeout) -> UpstreamStream:
         """Open a streamed chat completion; the caller must close it."""
         response = self._send("POST", "chat/completions", key, timeout, payload, stream=True)
-        content_type = response.headers.get("Content-Type", "")
-        if "event-stream" not in content_type:
-            # Some upstreams answer a stream request with one JSON body (often an error).
-            try:
-                self._json(response)
-            finally:
-                response.close()
-            raise BadUpstreamResponse("the upstream did not answer with an event stream")
+        self._event_stream(response)
         return UpstreamStream(response, self._redact, self._max_event)
 
     def embeddings(self, payload: Mapping[str, Any], key: str, timeout: Timeout) -> dict[str, Any]:

@@ -108,15 +108,21 @@ def send(
     redact: Callable[[str], str],
     payload: Mapping[str, Any] | None = None,
     stream: bool = False,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> requests.Response:
     """Send one request; return a 2xx response or raise the matching ``ProviderError``.
 
-    The body of the response is left unread: ``read_body`` reads a whole answer
-    within its size cap, ``iter_body`` a stream.
+    ``payload`` is encoded as JSON, or ``body`` is the JSON already encoded; ``headers``
+    are added (a native dialect's own). The body of the response is left unread:
+    ``read_body`` reads a whole answer within its size cap, ``iter_body`` a stream.
     """
-    body = None if payload is None else json.dumps(payload, separators=(",", ":")).encode()
+    if payload is not None:
+        body = json.dumps(payload, separators=(",", ":")).encode()
     try:
         request = prepare(session, method, url, body=body, key=key, stream=stream)
+        if headers:
+            request.headers.update(headers)
         response = session.send(request, timeout=timeout, stream=True)
     except requests.RequestException as exc:
         raise translate_exception(exc) from None

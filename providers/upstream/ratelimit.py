@@ -6,6 +6,7 @@ import email.utils
 import re
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
@@ -39,15 +40,29 @@ def _retry_after_header(value: str, now: float) -> float | None:
 
 
 def _reset_seconds(value: str, now: float) -> float | None:
-    """A reset header is a duration, or (OpenRouter) an epoch in seconds or milliseconds."""
+    """A reset header is a duration, (OpenRouter) an epoch in seconds or milliseconds, or
+    (Anthropic) an RFC 3339 time."""
     seconds = parse_duration(value)
     if seconds is None:
-        return None
+        try:
+            when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            return None
+        return max(0.0, when.timestamp() - now)
     if seconds > 1e12:
         return max(0.0, seconds / 1000.0 - now)
     if seconds > 1e9:
         return max(0.0, seconds - now)
     return seconds
+
+
+def _is_reset(name: str) -> bool:
+    """``x-ratelimit-reset-<limit>`` (OpenAI), ``anthropic-ratelimit-<limit>-reset``."""
+    return name.startswith("x-ratelimit-reset") or (
+        name.startswith("anthropic-ratelimit-") and name.endswith("-reset")
+    )
 
 
 def _from_body(body: Mapping[str, Any] | None) -> float | None:
@@ -80,7 +95,7 @@ def retry_after(
     resets: list[float] = []
     exhausted: list[float] = []
     for name, value in lowered.items():
-        if not name.startswith("x-ratelimit-reset"):
+        if not _is_reset(name):
             continue
         seconds = _reset_seconds(value, now)
         if seconds is None:

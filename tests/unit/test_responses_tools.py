@@ -173,11 +173,18 @@ def test_prompt_cache_key_and_verbosity_reach_only_providers_that_take_them(
             "OPENAI_MODELS": "gpt-x",
             "GROQ_API_KEY": "gsk-dialects-aaaaaaaaaaaaaaaaaaaa",
             "GROQ_MODELS": "llama",
+            "LOCAL_API_KEY": "sk-local-aaaaaaaaaaaaaaaaaaaa",
+            "LOCAL_API_BASE": "http://local.test/v1",
+            "LOCAL_MODELS": "qwen",
+            "LOCAL_PROMPT_CACHE_KEY": "true",
         }
     )
     answer = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}]}
-    mocked.post("https://api.openai.com/v1/chat/completions", json=answer)
+    native = {"id": "resp_1", "object": "response", "status": "completed", "model": "gpt-x",
+              "output": [], "usage": {"input_tokens": 3, "output_tokens": 1}}  # fmt: skip
+    mocked.post("https://api.openai.com/v1/responses", json=native)
     mocked.post("https://api.groq.com/openai/v1/chat/completions", json=answer)
+    mocked.post("http://local.test/v1/chat/completions", json=answer)
     client, auth = app.test_client(), {"Authorization": "Bearer client-key"}
     extra = {
         "prompt_cache_key": "session-1",
@@ -186,13 +193,15 @@ def test_prompt_cache_key_and_verbosity_reach_only_providers_that_take_them(
         "include": ["reasoning.encrypted_content"],
         "client_metadata": {"id": "device"},
     }
-    for model in ("openai/gpt-x", "groq/llama"):
+    for model in ("openai/gpt-x", "groq/llama", "local/qwen"):
         reply = client.post("/v1/responses", json=body(model=model, **extra), headers=auth)
         assert reply.status_code == 200, reply.get_json()
-    to_openai, to_groq = (json.loads(c.request.body) for c in mocked.calls[-2:])
-    assert to_openai["prompt_cache_key"] == "session-1" and to_openai["verbosity"] == "low"
+    to_openai, to_groq, to_local = (json.loads(c.request.body) for c in mocked.calls[-3:])
+    # OpenAI speaks Responses: the client's own body, every field as sent.
+    assert to_openai == {**body(model="gpt-x", **extra)}
+    assert to_local["prompt_cache_key"] == "session-1" and "verbosity" not in to_local
     assert "prompt_cache_key" not in to_groq and "verbosity" not in to_groq
-    for sent in (to_openai, to_groq):
+    for sent in (to_groq, to_local):
         assert not {"client_metadata", "store", "include"} & set(sent)
         assert "keyrelay" not in json.dumps(sent)
     app.extensions["keyrelay"].router.close()

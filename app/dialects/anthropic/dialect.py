@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from providers import WireDialect
+
 from app.dialects.anthropic.answer import to_message
 from app.dialects.anthropic.errors import AnthropicErrors
 from app.dialects.anthropic.events import MessageEvents
@@ -17,6 +19,7 @@ class MessagesDialect:
 
     schema = messages_schema
     errors = AnthropicErrors()
+    native = WireDialect.MESSAGES
 
     def translate(self, body: dict[str, Any], limit: int) -> Translated:
         """The chat request; the answer as a ``message`` or the Messages events."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from providers import WireDialect
+
 from app.dialects.base import Translated
 from app.dialects.chat.schema import chat_schema
 from app.errors import OpenAIErrors
@@ -14,6 +16,8 @@ class ChatDialect:
 
     schema = chat_schema
     errors = OpenAIErrors()
+    #: Chat completions is the internal shape: every candidate takes it as it is.
+    native: WireDialect | None = None
 
     def translate(self, body: dict[str, Any], limit: int) -> Translated:
         """The request as it is; usage in the stream only when the client asked."""

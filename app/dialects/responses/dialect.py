@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from providers import WireDialect
+
 from app.dialects.base import Translated
 from app.dialects.responses.answer import to_response
 from app.dialects.responses.events import ResponseEvents
@@ -17,6 +19,7 @@ class ResponsesDialect:
 
     schema = responses_schema
     errors = OpenAIErrors()
+    native = WireDialect.RESPONSES
 
     def translate(self, body: dict[str, Any], limit: int) -> Translated:
         """The chat request; the answer as a ``response`` or the Responses events."""

@@ -1,0 +1,31 @@
+"""What a provider declares of itself in the environment: the fields and dialects it takes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .catalog import CHAT_ONLY, KnownProvider, OptionalField, WireDialect
+from .env import ConfigError, env_bool, env_list
+
+
+def declared_fields(env: Mapping[str, str], prefix: str) -> frozenset[str]:
+    """The optional fields a custom OpenAI-compatible server declares it takes."""
+    declared = env_bool(env, f"{prefix}_PROMPT_CACHE_KEY", False)
+    return frozenset({OptionalField.PROMPT_CACHE_KEY} if declared else ())
+
+
+def declared_dialects(
+    env: Mapping[str, str], prefix: str, known: KnownProvider | None
+) -> frozenset[str]:
+    """``<P>_DIALECTS`` (``chat``, ``messages``, ``responses``), else what the provider is
+    known to speak (chat completions for a custom server)."""
+    name = f"{prefix}_DIALECTS"
+    listed = env_list(env, name)
+    if not listed:
+        return frozenset(known.dialects) if known else CHAT_ONLY
+    words = [w.lower() for w in listed]
+    unknown = [w for w in words if w not in set(WireDialect)]
+    if unknown:
+        allowed = ", ".join(WireDialect)
+        raise ConfigError(f"{name} names {unknown[0][:40]!r}; the dialects are {allowed}")
+    return frozenset(WireDialect(w) for w in words)
