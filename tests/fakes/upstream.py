@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from bench.upstream import wait_until as wait_until
+from tests.fakes.native import native_default
 
 #: How long a gated reply waits for the test before giving up.
 GATE_TIMEOUT = 15.0
@@ -69,6 +70,10 @@ class Hit:
     path: str
     key: str | None
     body: dict[str, Any] | None
+    #: The request's headers, names lower-cased.
+    headers: dict[str, str] = field(default_factory=dict, compare=False)
+    #: The request's body as it came.
+    raw: bytes = field(default=b"", compare=False)
 
 
 def completion(model: str, content: str = "Hello from the fake upstream.") -> dict[str, Any]:
@@ -246,12 +251,14 @@ def _handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            self._serve(json.loads(raw) if raw else None)
+            self._serve(json.loads(raw) if raw else None, raw)
 
-        def _serve(self, body: dict[str, Any] | None) -> None:
+        def _serve(self, body: dict[str, Any] | None, raw: bytes = b"") -> None:
             auth = self.headers.get("Authorization", "")
-            key = auth[7:] if auth.startswith("Bearer ") else None
-            hit = Hit(self.command, self.path, key, body)
+            # Anthropic's own dialect carries the key in x-api-key.
+            key = auth[7:] if auth.startswith("Bearer ") else self.headers.get("x-api-key")
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            hit = Hit(self.command, self.path, key, body, headers, raw)
             reply = fake._next_reply(hit) or self._default_reply(body)
             if reply.delay:
                 time.sleep(reply.delay)
@@ -289,6 +296,9 @@ def _handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
                         "usage": {"prompt_tokens": 3, "total_tokens": 3},
                     }
                 )
+            if self.path.endswith(("/messages", "/responses")):
+                whole, events = native_default(self.path, body or {})
+                return Reply(body=whole) if events is None else Reply(events=events, done=False)
             if (body or {}).get("stream"):
                 usage = bool(((body or {}).get("stream_options") or {}).get("include_usage"))
                 return Reply(
