@@ -48,30 +48,35 @@ def message(model: str, text: str = "Hello from Anthropic.") -> dict[str, Any]:
     }
 
 
-def message_events(model: str, words: list[str]) -> list[bytes]:
-    """A streamed Messages answer: thinking with its signature, then ``words``."""
+def message_events(model: str, words: list[str], *, thinking: bool = True) -> list[bytes]:
+    """A streamed Messages answer: thinking with its signature (unless not ``thinking``),
+    then a text block of ``words``."""
     start = {**message(model), "content": [], "stop_reason": None,
              "usage": {**MESSAGES_USAGE, "output_tokens": 1}}  # fmt: skip
     events = [
         sse("message_start", {"type": "message_start", "message": start}),
         sse("ping", {"type": "ping"}),
-        sse("content_block_start", {"type": "content_block_start", "index": 0,
-            "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
-        sse("content_block_delta", {"type": "content_block_delta", "index": 0,
-            "delta": {"type": "thinking_delta", "thinking": "Let me answer."}}),
-        sse("content_block_delta", {"type": "content_block_delta", "index": 0,
-            "delta": {"type": "signature_delta", "signature": "EqQBCgIYAhIM-sig"}}),
-        sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        sse("content_block_start", {"type": "content_block_start", "index": 1,
-            "content_block": {"type": "text", "text": ""}}),
-    ]  # fmt: skip
+    ]
+    if thinking:
+        events += [
+            sse("content_block_start", {"type": "content_block_start", "index": 0,
+                "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+            sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                "delta": {"type": "thinking_delta", "thinking": "Let me answer."}}),
+            sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                "delta": {"type": "signature_delta", "signature": "EqQBCgIYAhIM-sig"}}),
+            sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ]  # fmt: skip
+    index = 1 if thinking else 0
+    events.append(sse("content_block_start", {"type": "content_block_start", "index": index,
+                      "content_block": {"type": "text", "text": ""}}))  # fmt: skip
     for word in words:
         delta = {"type": "text_delta", "text": word}
-        events.append(sse("content_block_delta",
-                          {"type": "content_block_delta", "index": 1, "delta": delta}))  # fmt: skip
+        data = {"type": "content_block_delta", "index": index, "delta": delta}
+        events.append(sse("content_block_delta", data))
     usage = {"output_tokens": MESSAGES_USAGE["output_tokens"]}
     events += [
-        sse("content_block_stop", {"type": "content_block_stop", "index": 1}),
+        sse("content_block_stop", {"type": "content_block_stop", "index": index}),
         sse("message_delta", {"type": "message_delta", "usage": usage,
             "delta": {"stop_reason": "end_turn", "stop_sequence": None}}),
         sse("message_stop", {"type": "message_stop"}),
@@ -112,16 +117,24 @@ def response(model: str, text: str = "Hello from OpenAI.") -> dict[str, Any]:
     }
 
 
-def response_events(model: str, words: list[str]) -> list[bytes]:
-    """A streamed Responses answer: a reasoning item, then a message of ``words``."""
+def response_events(model: str, words: list[str], *, reasoning: bool = True) -> list[bytes]:
+    """A streamed Responses answer: a reasoning item (unless not ``reasoning``), then a
+    message of ``words`` (at output index 1 either way)."""
     opened = {**response(model), "status": "in_progress", "output": [], "usage": None}
     whole = response(model, "".join(words))
-    reasoning, item = whole["output"]
+    thought, item = whole["output"]
+    if not reasoning:
+        whole["output"] = [item]
     kinds: list[tuple[str, dict[str, Any]]] = [
         ("response.created", {"response": opened}),
         ("response.in_progress", {"response": opened}),
-        ("response.output_item.added", {"output_index": 0, "item": reasoning}),
-        ("response.output_item.done", {"output_index": 0, "item": reasoning}),
+    ]
+    if reasoning:
+        kinds += [
+            ("response.output_item.added", {"output_index": 0, "item": thought}),
+            ("response.output_item.done", {"output_index": 0, "item": thought}),
+        ]
+    kinds += [
         ("response.output_item.added", {"output_index": 1,
          "item": {**item, "status": "in_progress", "content": []}}),
         ("response.content_part.added", {"item_id": "msg_1", "output_index": 1,
