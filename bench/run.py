@@ -20,7 +20,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from . import scaling, stores, streams, targets, wrk
+from . import dialects, scaling, stores, streams, targets, wrk
 from .streams import StreamUpstream
 from .targets import Target
 from .upstream import NginxUpstream
@@ -97,8 +97,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         failover = measure_failover(upstream, args)
         scaled = scaling.measure(upstream, args.rounds, args.seconds) if args.scaling else None
         streaming = measure_streaming(args)
+        by_dialect = dialects.measure(args.rounds, args.seconds)
         return {
             "streaming": streaming,
+            "dialects": by_dialect,
             "scaling": scaled,
             "machine": machine(),
             "seconds": args.seconds,
@@ -359,6 +361,14 @@ def report(data: dict[str, Any]) -> str:
     if data.get("scaling"):
         lines += scaling.report(data["scaling"])
     lines += streaming_report(data)
+    if data.get("dialects"):
+        lines += [
+            "",
+            "CPU per request by dialect (gevent, the state file, c=10; native: the "
+            "upstream speaks the client's dialect):",
+            "",
+            *dialects.report(data["dialects"]),
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -36,6 +36,44 @@ COMPLETION = json.dumps(
     },
     separators=(",", ":"),
 )
+#: The native dialects' fixed answers (``/v1/messages``, ``/v1/responses``), of the same text.
+MESSAGE = json.dumps(
+    {
+        "id": "msg_bench",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-bench",
+        "content": [{"type": "text", "text": "Hello from the benchmark upstream."}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 9, "cache_read_input_tokens": 0, "output_tokens": 7},
+    },
+    separators=(",", ":"),
+)
+RESPONSE = json.dumps(
+    {
+        "id": "resp_bench",
+        "object": "response",
+        "created_at": 1700000000,
+        "status": "completed",
+        "model": "gpt-bench",
+        "error": None,
+        "output": [
+            {
+                "id": "msg_bench",
+                "type": "message",
+                "status": "completed",
+                "role": "assistant",
+                "content": [
+                    {"type": "output_text", "text": "Hello from the benchmark upstream.",
+                     "annotations": []}
+                ],
+            }
+        ],
+        "usage": {"input_tokens": 9, "output_tokens": 7, "total_tokens": 16},
+    },
+    separators=(",", ":"),
+)  # fmt: skip
 RATE_LIMITED = json.dumps(
     {
         "error": {
@@ -146,6 +184,14 @@ class NginxUpstream:
         location = /v1/chat/completions {{
             default_type application/json;
             return 200 '{escaped}';
+        }}
+        location = /v1/messages {{
+            default_type application/json;
+            return 200 '{MESSAGE}';
+        }}
+        location = /v1/responses {{
+            default_type application/json;
+            return 200 '{RESPONSE}';
         }}
         location = /limited/v1/chat/completions {{
             default_type application/json;

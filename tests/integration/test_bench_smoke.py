@@ -70,6 +70,11 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
     assert set(scaling["keys"]) == {"1", "100", "10000"}
     assert all(point["errors"] == 0 for curve in scaling.values() for point in curve.values())
     assert 0 < data["rss_idle"]["keyrelay gthread"] < 1000
+    by_dialect = data["dialects"]
+    assert set(by_dialect) == {"chat completions", "messages native", "responses native",
+                               "messages translated", "responses translated"}  # fmt: skip
+    assert all(row["errors"] == 0 and row["cpu_us"] > 0 for row in by_dialect.values())
+    assert "| messages native |" in result.stdout
     assert list(tmp_path.glob("*.md"))
 
 
