@@ -48,6 +48,8 @@ class KnownProvider:
     optional_fields: frozenset[OptionalField] = frozenset()
     #: The dialects it speaks natively: a request in one of them goes as the client sent it.
     dialects: frozenset[WireDialect] = CHAT_ONLY
+    #: Whose authentication its model list (``GET /models``) takes.
+    models_auth: WireDialect = WireDialect.CHAT
 
 
 #: Every provider a ``<P>_API_KEY`` variable can enable without declaring a base URL.
@@ -71,6 +73,7 @@ KNOWN_PROVIDERS: dict[str, KnownProvider] = {
             embeddings=False,
             # chat: its OpenAI-compatibility endpoint, for chat completions requests only.
             dialects=frozenset({WireDialect.CHAT, WireDialect.MESSAGES}),
+            models_auth=WireDialect.MESSAGES,
         ),
         KnownProvider(
             "groq", "https://api.groq.com/openai/v1", 2, embeddings=False, stream_usage=True

@@ -29,3 +29,11 @@ def declared_dialects(
         allowed = ", ".join(WireDialect)
         raise ConfigError(f"{name} names {unknown[0][:40]!r}; the dialects are {allowed}")
     return frozenset(WireDialect(w) for w in words)
+
+
+def models_auth(dialects: frozenset[str], known: KnownProvider | None) -> str:
+    """Whose authentication the model list takes: a built-in's own, else Messages' for a
+    server that speaks no chat completions."""
+    if known is not None:
+        return known.models_auth
+    return WireDialect.CHAT if WireDialect.CHAT in dialects else WireDialect.MESSAGES

@@ -25,7 +25,7 @@ from .catalog import (
     G4F_TIER,
     KNOWN_PROVIDERS,
 )
-from .declared import declared_dialects, declared_fields
+from .declared import declared_dialects, declared_fields, models_auth
 from .env import ConfigError, env_bool, env_float, env_int, env_list, env_str, positive_int
 from .shape import ProviderConfig, RoutingConfig
 
@@ -90,7 +90,8 @@ def _provider(env: Mapping[str, str], prefix: str, keys: list[str]) -> ProviderC
         if known
         else env_bool(env, f"{prefix}_SYSTEM_ANYWHERE", False),
         optional_fields=known.optional_fields if known else declared_fields(env, prefix),
-        dialects=declared_dialects(env, prefix, known),
+        dialects=(dialects := declared_dialects(env, prefix, known)),
+        models_auth=models_auth(dialects, known),
         max_in_flight_per_key=max_in_flight or None,
         custom=known is None,
         tier=_tier(env, prefix, known.tier if known else CUSTOM_TIER),

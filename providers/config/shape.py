@@ -50,6 +50,8 @@ class ProviderConfig:
     optional_fields: frozenset[str] = frozenset()
     #: The dialects it speaks natively (``catalog.WireDialect``; ``<P>_DIALECTS``).
     dialects: frozenset[str] = CHAT_ONLY
+    #: Whose authentication its model list takes (``messages``: ``x-api-key``).
+    models_auth: str = "chat"
     #: Many backends behind one URL (G4F, or <P>_AGGREGATOR=true): failures count per model.
     aggregator: bool = False
     #: The first-byte timeout of an aggregator (G4F_TIMEOUT_FIRST_BYTE), under TIMEOUT_READ.

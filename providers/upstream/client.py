@@ -60,6 +60,7 @@ class Upstream:
         max_response: int = DEFAULT_MAX_RESPONSE_BYTES,
         max_event: int = DEFAULT_MAX_EVENT_BYTES,
         aggregator: bool = False,
+        models_auth: str = WireDialect.CHAT,
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
@@ -68,6 +69,7 @@ class Upstream:
         self._max_response = max_response
         self._max_event = max_event
         self._aggregator = aggregator
+        self._models_auth = WireDialect(models_auth)
 
     @classmethod
     def from_config(
@@ -86,6 +88,7 @@ class Upstream:
             max_response=routing.max_response_bytes,
             max_event=routing.max_event_bytes,
             aggregator=config.aggregator,
+            models_auth=config.models_auth,
         )
 
     def _send(
@@ -96,7 +99,7 @@ class Upstream:
         timeout: Timeout,
         payload: Mapping[str, Any] | None = None,
         stream: bool = False,
-        native: tuple[bytes, Mapping[str, str]] | None = None,
+        native: tuple[bytes | None, Mapping[str, str]] | None = None,
     ) -> requests.Response:
         body, headers = native if native is not None else (None, None)
         try:
@@ -196,7 +199,12 @@ class Upstream:
 
     def list_models(self, key: str, timeout: Timeout) -> list[str]:
         """Return the model ids the upstream lists at ``GET /models``."""
-        data = self._json(self._send("GET", "models", key, timeout))
+        if self._models_auth == WireDialect.MESSAGES:  # Anthropic's list: 20 a page unless asked
+            native = (None, auth_headers(WireDialect.MESSAGES, key))
+            response = self._send("GET", "models?limit=1000", key, timeout, native=native)
+        else:
+            response = self._send("GET", "models", key, timeout)
+        data = self._json(response)
         entries = data.get("data")
         if not isinstance(entries, list):
             raise BadUpstreamResponse("the upstream model list has no data")

@@ -275,7 +275,7 @@ def _handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
 
         def _default_reply(self, body: dict[str, Any] | None) -> Reply:
             model = str((body or {}).get("model", "fake-model"))
-            if self.path.endswith("/models"):
+            if self.path.split("?")[0].endswith("/models"):
                 data = [
                     {"id": m, "object": "model", "created": 0, "owned_by": "fake"}
                     for m in fake.models

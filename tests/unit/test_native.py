@@ -1,0 +1,117 @@
+"""The native dialects' outbound side: what each provider speaks, the headers a native
+request carries, where a stream commits, usage with cache tokens, Anthropic's resets."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+import pytest
+import responses
+
+from app import create_app
+from providers import ConfigError, load_routing_config
+from providers.upstream.native import auth_headers, chat_usage, commits
+from providers.upstream.ratelimit import retry_after
+
+
+def test_each_provider_speaks_its_dialects_and_a_custom_one_declares_them() -> None:
+    config = load_routing_config({
+        "OPENAI_API_KEY": "sk-a", "ANTHROPIC_API_KEY": "sk-ant-b", "GROQ_API_KEY": "gsk-c",
+        "LOCAL_API_BASE": "http://local.test/v1", "LOCAL_DIALECTS": "Messages, chat",
+        "OTHER_API_BASE": "http://other.test/v1",
+    })  # fmt: skip
+    spoken = {p.name: (set(p.dialects), p.models_auth) for p in config.providers}
+    assert spoken == {
+        "openai": ({"chat", "responses"}, "chat"),
+        "anthropic": ({"chat", "messages"}, "messages"),
+        "groq": ({"chat"}, "chat"),
+        "local": ({"messages", "chat"}, "chat"),
+        "other": ({"chat"}, "chat"),
+    }
+    with pytest.raises(ConfigError, match="LOCAL_DIALECTS names 'grpc'"):
+        load_routing_config({"LOCAL_API_BASE": "http://l.test/v1", "LOCAL_DIALECTS": "grpc"})
+
+
+def test_a_native_request_carries_the_providers_key_and_only_the_clients_version_and_betas() -> (
+    None
+):
+    client = {"anthropic-beta": "b1,b2", "authorization": "Bearer client", "x-api-key": "client"}
+    assert auth_headers("messages", "sk-ant-key", client) == {
+        "anthropic-beta": "b1,b2", "anthropic-version": "2023-06-01", "x-api-key": "sk-ant-key",
+    }  # fmt: skip
+    assert (
+        auth_headers("messages", "k", {"anthropic-version": "2024-01-01"})["anthropic-version"]
+        == "2024-01-01"
+    )
+    assert auth_headers("responses", "sk-o", {"openai-beta": "r=v1", "x-api-key": "c"}) == {
+        "openai-beta": "r=v1", "Authorization": "Bearer sk-o",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("dialect", "kind", "committed"),
+    [
+        ("messages", "message_start", False),
+        ("messages", "ping", False),
+        ("messages", "content_block_start", True),
+        ("messages", "message_delta", True),
+        ("responses", "response.created", False),
+        ("responses", "response.in_progress", False),
+        ("responses", "response.output_item.added", True),
+        ("responses", "response.output_text.delta", True),
+        ("responses", "response.completed", True),
+    ],
+)
+def test_a_native_stream_commits_at_its_first_content_event(
+    dialect: str, kind: str, committed: bool
+) -> None:
+    assert commits(dialect, kind) is committed
+
+
+def test_usage_counts_cache_reads_and_writes_as_prompt_tokens() -> None:
+    anthropic = {"input_tokens": 3, "cache_read_input_tokens": 2000,
+                 "cache_creation_input_tokens": 100, "output_tokens": 9}  # fmt: skip
+    assert chat_usage("messages", anthropic) == {
+        "prompt_tokens": 2103, "completion_tokens": 9, "total_tokens": 2112,
+        "prompt_tokens_details": {"cached_tokens": 2000}, "cache_creation_tokens": 100,
+    }  # fmt: skip
+    openai = {"input_tokens": 2100, "input_tokens_details": {"cached_tokens": 2000},
+              "output_tokens": 9, "total_tokens": 2109}  # fmt: skip
+    usage = chat_usage("responses", openai)
+    assert usage is not None and usage["prompt_tokens"] == 2100
+    assert usage["prompt_tokens_details"] == {"cached_tokens": 2000}
+    assert chat_usage("messages", {"input_tokens": "many", "output_tokens": True}) is None
+
+
+def test_anthropics_reset_headers_say_when_a_limit_that_ran_out_comes_back() -> None:
+    now = time.time()
+
+    def at(seconds: float) -> str:
+        return datetime.fromtimestamp(now + seconds, UTC).isoformat().replace("+00:00", "Z")
+
+    headers = {
+        "anthropic-ratelimit-requests-remaining": "0",
+        "anthropic-ratelimit-requests-reset": at(42),
+        "anthropic-ratelimit-tokens-remaining": "5000",
+        "anthropic-ratelimit-tokens-reset": at(5),
+    }
+    assert retry_after(headers, now=now) == pytest.approx(42, abs=0.01)
+    assert retry_after({"anthropic-ratelimit-requests-reset": "soon"}, now=now) is None
+
+
+def test_anthropics_model_list_is_read_with_its_own_key_header(
+    mocked: responses.RequestsMock,
+) -> None:
+    models = {"data": [{"type": "model", "id": "claude-sonnet-4-5"}], "has_more": False}
+    listed = mocked.get("https://api.anthropic.com/v1/models?limit=1000", json=models)
+    app = create_app({"PROXY_API_KEY": "client-key", "ANTHROPIC_API_KEY": "sk-ant-listing-key"})
+    reply = app.test_client().get("/v1/models", headers={"Authorization": "Bearer client-key"})
+    assert reply.status_code == 200
+    assert "anthropic/claude-sonnet-4-5" in json.dumps(reply.get_json())
+    (call,) = listed.calls
+    assert call.request.headers["x-api-key"] == "sk-ant-listing-key"
+    assert call.request.headers["anthropic-version"] == "2023-06-01"
+    assert "Authorization" not in call.request.headers
+    app.extensions["keyrelay"].router.close()
