@@ -400,3 +400,21 @@ def test_the_clients_credential_never_goes_upstream(
         assert all(CLIENT_KEY.encode() not in h.raw for h in hits)
     finally:
         g4f.close()
+
+
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/responses"])
+def test_a_native_upstreams_error_body_is_redacted(
+    gateway: Gunicorn, upstreams: tuple[FakeUpstream, FakeUpstream, FakeUpstream], path: str
+) -> None:
+    native, openai, _ = upstreams
+    leak = f"invalid request for key {ANTHROPIC_KEYS[0]} / {ANTHROPIC_KEYS[1]} / {OPENAI_KEY}"
+    refused = Reply(status=400, body=anthropic_error("invalid_request_error", leak))
+    for upstream in (native, openai):
+        upstream.default = lambda hit: (
+            refused if hit.path.endswith(("/messages", "/responses")) else None
+        )
+    body = CLAUDE_CODE_BODY if path == "/v1/messages" else CODEX_BODY
+    reply = post(gateway, path, body)
+    assert reply.status_code == 400, reply.text
+    assert "invalid request for key" in reply.text
+    assert not any(key in reply.text for key in (*ANTHROPIC_KEYS, OPENAI_KEY))
