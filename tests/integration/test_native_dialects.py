@@ -418,3 +418,19 @@ def test_a_native_upstreams_error_body_is_redacted(
     assert reply.status_code == 400, reply.text
     assert "invalid request for key" in reply.text
     assert not any(key in reply.text for key in (*ANTHROPIC_KEYS, OPENAI_KEY))
+
+
+def test_previous_response_id_goes_to_a_provider_that_keeps_responses(
+    gateway: Gunicorn, upstreams: tuple[FakeUpstream, FakeUpstream, FakeUpstream]
+) -> None:
+    _, openai, backup = upstreams
+    body = {"model": GPT, "input": "And then?", "previous_response_id": "resp_earlier"}
+    reply = post(gateway, "/v1/responses", body)
+    assert reply.status_code == 200 and reply.headers["X-Provider"] == "openai", reply.text
+    (hit,) = posts(openai, "/v1/responses")
+    assert hit.body == body
+    translated_only = post(gateway, "/v1/responses", {**body, "model": f"backup/{GPT}"},
+                           **{"X-Fallback": "off"})  # fmt: skip
+    assert translated_only.status_code == 400
+    assert "previous_response_id" in translated_only.json()["error"]["message"]
+    assert not posts(backup, "/chat/completions")
