@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from providers.state.records import BlockSource, CircuitRecord, KeyState, UsageRow
+from providers.state.records import BlockSource, CircuitRecord, KeyState, Pin, UsageRow
 
 if TYPE_CHECKING:
     from providers.state.fallback import Standby
@@ -169,5 +169,25 @@ class UsageStore(Protocol):
         ...
 
 
+class PinStore(Protocol):
+    """Where sessions' pins live: a session (a digest, never a client's words) -> a Pin.
+
+    Bounded to ``MAX_PINS``: past it, the soonest to expire go first.
+    """
+
+    #: The clock the pins' times are on (shared stores: wall-clock).
+    clock: Callable[[], float] | None
+
+    def get(self, session: str, now: float) -> Pin | None:
+        """The session's pin, unless it expired."""
+        ...
+
+    def put(self, session: str, pin: Pin, now: float) -> None:
+        """Pin the session (a later pin replaces an earlier one)."""
+        ...
+
+
 #: Most 404 marks kept per provider.
 MAX_MISSING = 1024
+#: Most session pins kept.
+MAX_PINS = 10_000

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from providers.config.env import ConfigError
 from providers.config.shape import RoutingConfig
@@ -20,6 +20,7 @@ from providers.state.contract import (
     CircuitStore,
     KeyStore,
     MarkStore,
+    PinStore,
     RecentStore,
     Tally,
     UsageStore,
@@ -27,12 +28,14 @@ from providers.state.contract import (
 from providers.state.memory.circuits import InMemoryCircuits
 from providers.state.memory.keys import InMemoryKeyStore
 from providers.state.memory.marks import InMemoryMarks
+from providers.state.memory.pins import InMemoryPins
 from providers.state.memory.recent import InMemoryRecent
 from providers.state.memory.tally import InMemoryTally
 from providers.state.memory.usage import InMemoryUsage
 from providers.state.sqlite.circuits import SqliteCircuits
 from providers.state.sqlite.events import sqlite_recent, sqlite_tally
 from providers.state.sqlite.marks import SqliteMarks
+from providers.state.sqlite.pins import SqlitePins
 
 from .fallback import IN_PROCESS, Standby
 from .fallbackkeys import FallbackKeyStore
@@ -58,6 +61,8 @@ class State:
     shared: bool
     #: Whether the shared store answers now (the file's or the link's; memory: always).
     standby: Standby = IN_PROCESS
+    #: Where each session's last turn was served (session affinity).
+    pins: PinStore = field(default_factory=InMemoryPins)
 
 
 def open_state(config: RoutingConfig) -> State:
@@ -90,13 +95,15 @@ def _sqlite_state(file: SqliteFile, config: RoutingConfig) -> State:
     usage = SqliteUsage(file, retention_days=config.usage_retention_days)
     circuits, marks = SqliteCircuits(file), SqliteMarks(file)
     recent, tally = sqlite_recent(file, file.timeout), sqlite_tally(file, file.timeout)
-    return State(keys, usage, circuits, marks, recent, tally, True, file.standby)
+    pins = SqlitePins(file)
+    return State(keys, usage, circuits, marks, recent, tally, True, file.standby, pins)
 
 
 def _redis_state(config: RoutingConfig) -> State:
     # Imported here: redis is a tenth of a second to import, and only fleets need it.
     from .redis.keys import RedisKeyStore
     from .redis.link import RedisLink
+    from .redis.pins import RedisPins
     from .redis.state import RedisCircuits, RedisMarks, RedisUsage, redis_recent
     from .redis.tally import redis_tally
 
@@ -105,4 +112,5 @@ def _redis_state(config: RoutingConfig) -> State:
     usage = RedisUsage(link, retention_days=config.usage_retention_days)
     circuits, marks = RedisCircuits(link), RedisMarks(link)
     recent, tally = redis_recent(link), redis_tally(link)
-    return State(keys, usage, circuits, marks, recent, tally, True, link.standby)
+    pins = RedisPins(link)
+    return State(keys, usage, circuits, marks, recent, tally, True, link.standby, pins)

@@ -16,6 +16,16 @@ from typing import Any
 SECONDS_PER_DAY = 86400
 
 
+@dataclass(frozen=True)
+class Pin:
+    """Where a session's last turn was served: a provider and a key (its fingerprint)."""
+
+    provider: str
+    key: str
+    #: When the pin expires unless a later turn renews it (the store's clock).
+    until: float
+
+
 def utc_day(now: float | None = None) -> str:
     """``YYYY-MM-DD`` in UTC."""
     return time.strftime("%Y-%m-%d", time.gmtime(time.time() if now is None else now))

@@ -25,6 +25,7 @@ from providers.state.contract import (
     MAX_MISSING,
     CircuitStore,
     MarkStore,
+    PinStore,
     RecentStore,
     Tally,
     UsageStore,
@@ -32,18 +33,21 @@ from providers.state.contract import (
 from providers.state.fallback import IN_PROCESS, Standby
 from providers.state.memory.circuits import InMemoryCircuits
 from providers.state.memory.marks import InMemoryMarks
+from providers.state.memory.pins import InMemoryPins
 from providers.state.memory.recent import MAX_ENTRY, InMemoryRecent
 from providers.state.memory.tally import InMemoryTally
 from providers.state.memory.usage import InMemoryUsage
 from providers.state.open import open_state
-from providers.state.records import AT_REST, CircuitRecord
+from providers.state.records import AT_REST, CircuitRecord, Pin
 from providers.state.redis.link import PREFIX, RedisLink
+from providers.state.redis.pins import RedisPins
 from providers.state.redis.state import RedisCircuits, RedisMarks, RedisUsage, redis_recent
 from providers.state.redis.tally import redis_tally
 from providers.state.sqlite.circuits import SqliteCircuits
 from providers.state.sqlite.events import sqlite_recent, sqlite_tally
 from providers.state.sqlite.file import SqliteFile
 from providers.state.sqlite.marks import SqliteMarks
+from providers.state.sqlite.pins import TRIM_EVERY, SqlitePins
 from providers.state.sqlite.usage import SqliteUsage
 from providers.state.statefile import CHECKED
 
@@ -60,9 +64,14 @@ class Worker:
     standby: Standby
     #: Whether the backend holds a record for circuit ``name`` (read past the store).
     holds_circuit: Callable[[str], bool]
+    pins: PinStore
+    #: How many pins the backend holds (read past the store).
+    pins_held: Callable[[], int]
 
 
 Workers = Callable[[], Worker]
+#: The pins' bound in these tests.
+PIN_LIMIT = 8
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])
@@ -77,6 +86,8 @@ def workers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workers]
             InMemoryUsage(),
             IN_PROCESS,
             lambda name: name in one.circuits._records,  # type: ignore[attr-defined]
+            (pins := InMemoryPins(PIN_LIMIT)),
+            lambda: len(pins),
         )
         yield lambda: one
     elif request.param == "sqlite":
@@ -91,6 +102,8 @@ def workers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workers]
                 SqliteUsage(file),
                 file.standby,
                 lambda name: _sqlite_holds(tmp_path / "state.db", name),
+                SqlitePins(file, limit=PIN_LIMIT),
+                lambda: _sqlite_count(tmp_path / "state.db", "pins"),
             )
 
         yield sqlite_worker
@@ -107,12 +120,19 @@ def workers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workers]
                 RedisUsage(link),
                 link.standby,
                 lambda name: bool(link.client.exists(PREFIX + "circuit:" + name)),
+                RedisPins(link, limit=PIN_LIMIT),
+                lambda: len(link.client.keys(PREFIX + "pin:*")),
             )
 
         try:
             yield redis_worker
         finally:
             server.stop()
+
+
+def _sqlite_count(path: Path, table: str) -> int:
+    with sqlite3.connect(path) as db:
+        return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
 
 def _sqlite_holds(path: Path, name: str) -> bool:
@@ -250,3 +270,30 @@ def test_a_mark_the_file_missed_is_written_once_it_writes_again(tmp_path: Path) 
     assert SqliteMarks(tmp_path / "state.db").until("groq", "missed") is None
     marks.mark("groq", "later", 1000.0, now=2.0)  # the file takes writes again
     assert SqliteMarks(tmp_path / "state.db").until("groq", "missed") == 1000.0
+
+
+def test_a_pin_is_read_by_every_worker_and_a_later_one_replaces_it(workers: Workers) -> None:
+    first, second = workers(), workers()
+    assert first.pins.get("s1", now=100.0) is None
+    first.pins.put("s1", Pin("groq", "key-a", until=700.0), now=100.0)
+    assert second.pins.get("s1", now=101.0) == Pin("groq", "key-a", 700.0)
+    second.pins.put("s1", Pin("groq", "key-b", until=800.0), now=200.0)
+    assert first.pins.get("s1", now=201.0) == Pin("groq", "key-b", 800.0)
+    assert second.pins.get("s2", now=201.0) is None
+
+
+def test_an_expired_pin_is_not_given(workers: Workers) -> None:
+    first, second = workers(), workers()
+    first.pins.put("s1", Pin("groq", "key-a", until=110.0), now=100.0)
+    assert second.pins.get("s1", now=109.0) is not None
+    assert second.pins.get("s1", now=110.0) is None
+
+
+def test_pins_are_bounded_and_the_soonest_to_expire_go_first(workers: Workers) -> None:
+    first = workers()
+    count = 4 * TRIM_EVERY + 5
+    for n in range(count):
+        first.pins.put(f"s{n}", Pin("groq", "k", until=1000.0 + n), now=100.0)
+    assert first.pins_held() <= PIN_LIMIT + TRIM_EVERY
+    assert workers().pins.get(f"s{count - 1}", now=101.0) is not None
+    assert workers().pins.get("s0", now=101.0) is None
