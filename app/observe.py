@@ -48,6 +48,8 @@ class RequestRecord:
     state: str | None = None
     #: The client's own dialect when it went upstream as it is (``messages``, ``responses``).
     upstream_dialect: str | None = None
+    #: The session it was a turn of: a digest (``app.sessions``), never the client's id.
+    session: str | None = None
     stream: bool = False
     status: int = 0
     bytes: int = 0
@@ -149,6 +151,7 @@ class RequestRecord:
             "left_out": self.left_out or None,
             "state": self.state,
             "upstream_dialect": self.upstream_dialect,
+            "session": self.session[:12] if self.session else None,
             "latency_ms": round(elapsed * 1000, 1),
             "stream": self.stream,
             "cache": self.cache,

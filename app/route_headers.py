@@ -11,7 +11,7 @@ from app.errors import APIError
 from app.gateway import gateway
 
 
-def route_options(*, include_usage: bool = False) -> RouteOptions:
+def route_options(*, include_usage: bool = False, session: str | None = None) -> RouteOptions:
     """Read ``X-Fallback: off`` and ``X-Max-Tier: N``; FALLBACK_ENABLED=false wins over both."""
     fallback = gateway().settings.routing.fallback_enabled
     header = request.headers.get("X-Fallback", "").strip()
@@ -29,6 +29,7 @@ def route_options(*, include_usage: bool = False) -> RouteOptions:
         client=fingerprint(presented_key() or ""),
         client_gone=client_probe(),
         include_usage=include_usage,
+        session=session,
     )
 
 

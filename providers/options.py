@@ -31,3 +31,6 @@ class RouteOptions:
     client_gone: Callable[[], bool] | None = None
     #: Streams: the client asked for usage in a final chunk (``stream_options.include_usage``).
     include_usage: bool = False
+    #: The session this request is a turn of (a digest scoped by client key and model), if
+    #: it is one: its turns stay on one provider and key while that key is usable.
+    session: str | None = None

@@ -9,7 +9,7 @@ not know) is still served by the candidates of its chain that speak its dialect.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flask import Response, jsonify, request
@@ -23,6 +23,7 @@ from app.errors import APIError
 from app.gateway import gateway, get_router
 from app.observe import current
 from app.route_headers import add_served_headers, route_options
+from app.sessions import session_of
 
 #: Which dialect went upstream: the client's own (``messages``, ``responses``) or ``chat``.
 UPSTREAM_DIALECT_HEADER = "X-Upstream-Dialect"
@@ -42,6 +43,8 @@ class Asked:
     events: Callable[[], Encoder] | None = None
     native: NativeRequest | None = None
     left_out: tuple[str, ...] = field(default=())
+    #: The session it is a turn of (``app.sessions``), if any.
+    session: str | None = None
 
 
 def serve(
@@ -54,14 +57,17 @@ def serve(
     """Walk the chain for ``chat``; ``whole`` shapes a whole answer, ``events`` a stream's
     (both default to chat completions)."""
     stream = bool(chat.get("stream"))
-    return serve_asked(Asked(chat["model"], stream, chat, include_usage, whole, events))
+    asked = Asked(chat["model"], stream, chat, include_usage, whole, events)
+    return serve_asked(replace(asked, session=session_of(chat)))
 
 
 def serve_asked(asked: Asked) -> Response:
     """Walk the chain for ``asked``, and shape its answer in the client's dialect."""
     record = current()
     record.model = asked.model
-    router, options = get_router(), route_options(include_usage=asked.include_usage)
+    record.session = asked.session
+    router = get_router()
+    options = route_options(include_usage=asked.include_usage, session=asked.session)
     if asked.stream:
         stream = router.stream(asked.chat, options, asked.native)
         native = stream.dialect if isinstance(stream, NativeRelay) else None
@@ -102,10 +108,11 @@ def serve_dialect(dialect: Dialect) -> Response:
     native = native_request(dialect.native, body)
     model, stream = str(body["model"]), bool(body.get("stream"))
     translated = _translated(dialect, body, limit, native)
+    session = session_of(body)
     if translated is None:
-        return serve_asked(Asked(model, stream, None, native=native))
+        return serve_asked(Asked(model, stream, None, native=native, session=session))
     asked = Asked(model, stream, translated.chat, translated.include_usage, translated.whole,
-                  translated.events, native, translated.left_out)  # fmt: skip
+                  translated.events, native, translated.left_out, session)  # fmt: skip
     return serve_asked(asked)
 
 

@@ -30,12 +30,12 @@ _BASE_SPELLING = re.compile(
     r"^(?P<p>[A-Z0-9_]+?)_(BASE_URL|API_URL|URL|BASE|API_ENDPOINT|ENDPOINT)$"
 )
 _PER_PROVIDER = re.compile(
-    r"^(?:MAX_CONCURRENT_REQUESTS_PER_KEY|IGNORE_MODELS|WHITELIST_MODELS)_(?P<p>[A-Z0-9_]+)$"
+    r"^(?:MAX_CONCURRENT_REQUESTS_PER_KEY|IGNORE_MODELS|WHITELIST_MODELS|ROTATION_MODE)"
+    r"_(?P<p>[A-Z0-9_]+)$"
 )
 _PRIORITY = re.compile(r"^PROVIDER_PRIORITY_(?P<p>[A-Z0-9_]+)$")
 #: LLM-API-Key-Proxy settings with no counterpart here, and what to do instead.
 _FOREIGN: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"^ROTATION_MODE_"), "keys always rotate least recently used first"),
     (re.compile(r"^CONCURRENCY_MULTIPLIER_"), "use MAX_CONCURRENT_REQUESTS_PER_KEY_<P>"),
     (re.compile(r"^QUOTA_GROUPS_"), "cooldowns are per key, for every model"),
     (re.compile(r"_OAUTH(_\w+)?$|^OAUTH_|^SKIP_OAUTH"), "OAuth credentials are not supported"),

@@ -24,6 +24,16 @@ class WireDialect(StrEnum):
     RESPONSES = "responses"
 
 
+class Rotation(StrEnum):
+    """How a provider's keys take turns (``ROTATION_MODE_<P>``, LLM-API-Key-Proxy's words)."""
+
+    #: The least busy, least recently used key; a session's turns stay on their key.
+    BALANCED = "balanced"
+    #: One key until it is blocked or at its cap, then the next, in the order configured
+    #: (for providers that cache prompts per key).
+    SEQUENTIAL = "sequential"
+
+
 #: What a provider speaks when nothing says otherwise.
 CHAT_ONLY = frozenset({WireDialect.CHAT})
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .catalog import CHAT_ONLY, KnownProvider, OptionalField, WireDialect
-from .env import ConfigError, env_bool, env_list
+from .catalog import CHAT_ONLY, KnownProvider, OptionalField, Rotation, WireDialect
+from .env import ConfigError, env_bool, env_list, env_str
 
 
 def declared_fields(env: Mapping[str, str], prefix: str) -> frozenset[str]:
@@ -37,3 +37,15 @@ def models_auth(dialects: frozenset[str], known: KnownProvider | None) -> str:
     if known is not None:
         return known.models_auth
     return WireDialect.CHAT if WireDialect.CHAT in dialects else WireDialect.MESSAGES
+
+
+def rotation_mode(env: Mapping[str, str], prefix: str) -> str:
+    """``ROTATION_MODE_<P>``, else ``ROTATION_MODE``, else balanced."""
+    for name in (f"ROTATION_MODE_{prefix}", "ROTATION_MODE"):
+        raw = env_str(env, name).lower()
+        if not raw:
+            continue
+        if raw not in set(Rotation):
+            raise ConfigError(f"{name} must be 'balanced' or 'sequential' (got {raw[:40]!r})")
+        return raw
+    return Rotation.BALANCED

@@ -25,7 +25,7 @@ from .catalog import (
     G4F_TIER,
     KNOWN_PROVIDERS,
 )
-from .declared import declared_dialects, declared_fields, models_auth
+from .declared import declared_dialects, declared_fields, models_auth, rotation_mode
 from .env import ConfigError, env_bool, env_float, env_int, env_list, env_str, positive_int
 from .shape import ProviderConfig, RoutingConfig
 
@@ -92,6 +92,7 @@ def _provider(env: Mapping[str, str], prefix: str, keys: list[str]) -> ProviderC
         optional_fields=known.optional_fields if known else declared_fields(env, prefix),
         dialects=(dialects := declared_dialects(env, prefix, known)),
         models_auth=models_auth(dialects, known),
+        rotation=rotation_mode(env, prefix),
         max_in_flight_per_key=max_in_flight or None,
         custom=known is None,
         tier=_tier(env, prefix, known.tier if known else CUSTOM_TIER),
@@ -236,6 +237,10 @@ def _cache_and_limits(env: Mapping[str, str]) -> dict[str, Any]:
         "state_timeout": env_float(env, "STATE_TIMEOUT", d.state_timeout, minimum=0.001),
         "usage_retention_days": env_int(
             env, "USAGE_RETENTION_DAYS", d.usage_retention_days, minimum=1
+        ),
+        "session_affinity": env_bool(env, "SESSION_AFFINITY", d.session_affinity),
+        "session_idle_seconds": env_float(
+            env, "SESSION_IDLE_SECONDS", d.session_idle_seconds, minimum=1.0
         ),
     }
 

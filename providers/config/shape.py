@@ -52,6 +52,8 @@ class ProviderConfig:
     dialects: frozenset[str] = CHAT_ONLY
     #: Whose authentication its model list takes (``messages``: ``x-api-key``).
     models_auth: str = "chat"
+    #: ROTATION_MODE_<P> (else ROTATION_MODE): ``balanced`` or ``sequential``.
+    rotation: str = "balanced"
     #: Many backends behind one URL (G4F, or <P>_AGGREGATOR=true): failures count per model.
     aggregator: bool = False
     #: The first-byte timeout of an aggregator (G4F_TIMEOUT_FIRST_BYTE), under TIMEOUT_READ.
@@ -114,3 +116,8 @@ class RoutingConfig:
     state_timeout: float = 0.1
     #: USAGE_RETENTION_DAYS: how long per-key usage is kept.
     usage_retention_days: int = 90
+    #: SESSION_AFFINITY: a session's next turn goes to the provider and key of its last.
+    session_affinity: bool = True
+    #: SESSION_IDLE_SECONDS: a session unseen for this long is pinned nowhere (providers
+    #: keep prompt caches 5 to 60 minutes).
+    session_idle_seconds: float = 600.0

@@ -99,8 +99,11 @@ class KeyPool:
         max_in_flight: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_release: Callable[[str], None] | None = None,
+        sequential: bool = False,
     ) -> None:
         self.name = name
+        #: ``ROTATION_MODE_<P>=sequential``: the first usable key in the configured order.
+        self.sequential = sequential
         #: Told the pool's name when a key is given back (requests may wait for a slot).
         self._on_release = on_release if max_in_flight else None
         # A keyless provider (a local server) has one pseudo-key: the empty secret.
@@ -117,8 +120,27 @@ class KeyPool:
         """True for a provider that takes no key."""
         return self.key_ids == ("keyless",)
 
-    def acquire(self, exclude: Collection[str] = ()) -> Lease | None:
-        """Reserve the best usable key not in ``exclude``, or return None."""
+    def acquire(self, exclude: Collection[str] = (), prefer: str | None = None) -> Lease | None:
+        """Reserve a usable key not in ``exclude``, or return None: ``prefer`` (a session's
+        key) while it is usable, else the first usable in order (sequential) or the least
+        busy, least recently used (balanced)."""
+        if prefer is not None and prefer in self._secrets and prefer not in exclude:
+            lease = self._only(prefer)
+            if lease is not None:
+                return lease
+            exclude = {*exclude, prefer}
+        if self.sequential:
+            for key_id in self.key_ids:
+                if key_id not in exclude and (lease := self._only(key_id)) is not None:
+                    return lease
+            return None
+        return self._take(exclude)
+
+    def _only(self, key_id: str) -> Lease | None:
+        """``key_id`` if it is usable now (every other key excluded)."""
+        return self._take([k for k in self.key_ids if k != key_id])
+
+    def _take(self, exclude: Collection[str]) -> Lease | None:
         key_id = self._store.acquire(
             self.name,
             self.key_ids,

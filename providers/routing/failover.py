@@ -10,7 +10,7 @@ the deadline passes or the client leaves.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -49,6 +49,8 @@ class _How(Generic[T]):
     hold: bool
     client_gone: Callable[[], bool] | None
     clock: Callable[[], float]
+    #: A session's key, by provider: tried first while it is usable.
+    prefer: Mapping[str, str]
 
 
 class Failover:
@@ -69,14 +71,17 @@ class Failover:
         mode: str | None = None,
         hold: bool = False,
         client_gone: Callable[[], bool] | None = None,
+        prefer: Mapping[str, str] | None = None,
     ) -> Walked[T]:
         """Try candidates and keys in order; ``mode`` (stream/whole) picks adaptive timeouts,
-        ``hold`` keeps the serving key (a stream). Raises the verdict when nothing served."""
+        ``hold`` keeps the serving key (a stream), ``prefer`` names a session's key per
+        provider. Raises the verdict when nothing served."""
         deadline = Deadline(self._config.request_deadline, self._clock)
+        how = _How(call, self._config, mode, hold, client_gone, self._clock, prefer or {})
         again = False
         while True:
             trail = Trail()
-            walked = self._pass(candidates, call, deadline, trail, mode, hold, client_gone)
+            walked = self._pass(candidates, how, deadline, trail)
             if walked is not None:
                 return walked
             if not trail.only_busy or deadline.expired():
@@ -89,14 +94,7 @@ class Failover:
             again = True
 
     def _pass(
-        self,
-        candidates: list[Candidate],
-        call: Call[T],
-        deadline: Deadline,
-        trail: Trail,
-        mode: str | None,
-        hold: bool,
-        client_gone: Callable[[], bool] | None,
+        self, candidates: list[Candidate], how: _How[T], deadline: Deadline, trail: Trail
     ) -> Walked[T] | None:
         """One walk down the candidates: what served, or None (the trail says why).
 
@@ -104,7 +102,6 @@ class Failover:
         circuit is due soonest is tried anyway: a circuit is keyrelay's guess, and refusing
         with an option untried is worse than one more failure.
         """
-        how = _How(call, self._config, mode, hold, client_gone, self._clock)
         set_aside: list[tuple[int, Candidate]] = []
         for index, candidate in enumerate(candidates):
             runtime = candidate.provider
@@ -149,7 +146,8 @@ class _Walk:
         """What served, or None once no key of this candidate is left to try."""
         runtime, candidate = self.candidate.provider, self.candidate
         tried: set[str] = set()
-        while (lease := runtime.keys.acquire(exclude=tried)) is not None:
+        prefer = how.prefer.get(runtime.name)
+        while (lease := runtime.keys.acquire(exclude=tried, prefer=prefer)) is not None:
             tried.add(lease.key_id)
             attempt = _Attempt(candidate, lease, self.admission, self.deadline, self.trail)
             attempt.first, attempt.last_resort = self.first, self.last_resort

@@ -10,40 +10,33 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from providers.config.shape import RoutingConfig
 from providers.health.circuit import OPEN
 from providers.health.latency import STREAM, WHOLE
 from providers.options import RouteOptions
-from providers.outcomes import Skip
 from providers.state.contract import KeyStore
 from providers.state.open import open_state
 from providers.status import ProviderStatus, RouteStep, provider_status, route_step
 from providers.upstream.http import SessionPool, Timeout
 from providers.upstream.native import NativeAnswer
 
+from .affinity import Affinity, preferred
 from .answers import Completion, completion_for_client, header_safe
 from .attempts import Served
 from .cache import CachePolicy, ResponseCache, replay_chunks
-from .failover import Failover
-from .native import (
-    NativeOpened,
-    NativeRelay,
-    NativeRequest,
-    ask_native,
-    can_serve,
-    open_native,
-    per_candidate,
-)
+from .failover import Call, Failover, Walked
+from .native import NativeOpened, NativeRelay, NativeRequest, ask_native, open_native, per_candidate
 from .payload import body_for, check_model
 from .relay import ChatStream, open_stream
 from .resolve import Candidate, Resolver
 from .runtime import build_runtimes
 from .slots import SlotQueue
+from .turn import Turn, begin
 
+T = TypeVar("T")
 #: With shared key state, how often a request waiting for a busy key looks again.
 SLOT_POLL_SECONDS = 0.05
 
@@ -86,6 +79,10 @@ class Router:
         self._resolver = Resolver(config, self.providers)
         self._failover = Failover(config, self.slots, clock)
         self.cache = CachePolicy.from_routing(config, cache, clock)
+        #: Sessions' pins (SESSION_AFFINITY): a session's turns stay on one provider and key.
+        self.affinity = (
+            Affinity(state.pins, config.session_idle_seconds) if config.session_affinity else None
+        )
 
     def default_options(self) -> RouteOptions:
         """What a request may do when it says nothing (FALLBACK_ENABLED)."""
@@ -103,20 +100,11 @@ class Router:
         self,
         payload: Mapping[str, Any] | None,
         options: RouteOptions | None,
-        native: NativeRequest | None = None,
-    ) -> tuple[RouteOptions, str, list[Candidate], str | None, tuple[dict[str, Any], Any] | None]:
-        """A request's options, model, chain (candidates that speak neither its dialect nor
-        chat marked), cache key, and cached answer if any."""
-        options = options or self.default_options()
-        asked = str((payload if payload is not None else native.body)["model"])  # type: ignore[union-attr]
-        chain = [
-            c if can_serve(c, native, payload is not None) else replace(c, skip=Skip.DIALECT)
-            for c in self.resolve(asked, options=options)
-        ]
-        if payload is None:
-            return options, asked, chain, None, None
-        key = self.cache.key(payload, [(c.provider.name, c.model) for c in chain], options)
-        return options, asked, chain, key, self.cache.lookup(key, options)
+        native: NativeRequest | None,
+    ) -> Turn:
+        return begin(payload, options or self.default_options(), native,
+                     resolve=lambda model, opts: self.resolve(model, options=opts),
+                     cache=self.cache, affinity=self.affinity)  # fmt: skip
 
     def complete(
         self,
@@ -126,9 +114,9 @@ class Router:
     ) -> Completion:
         """A whole answer, from the cache when allowed and stored: in the client's dialect
         from a candidate that speaks it (``native``), else a chat completion of ``payload``."""
-        options, asked, chain, key, hit = self._begin(payload, options, native)
-        if hit is not None:
-            return completion_for_client(*hit, asked)
+        turn = self._begin(payload, options, native)
+        if turn.hit is not None:
+            return completion_for_client(*turn.hit, turn.asked)
 
         def ask(candidate: Candidate, secret: str, timeout: Timeout) -> dict[str, Any]:
             body = body_for(payload or {}, candidate, self.config)
@@ -137,14 +125,14 @@ class Router:
             return answer
 
         call = per_candidate(native, ask_native(native) if native else None, ask)
-        walked = self._failover.walk(chain, call, mode=WHOLE, client_gone=options.client_gone)
+        walked = self._walk(turn, call, WHOLE, hold=False)
         result, served = walked.result, walked.served
         if isinstance(result, NativeAnswer):
             self._count_tokens(served, result.usage)
             return Completion(result.data, served, header_safe(result.data.get("model")), result)
         self._count_tokens(served, result.get("usage"))
-        self.cache.store(key, result, served)
-        return completion_for_client(result, served, asked)
+        self.cache.store(turn.cache_key, result, served)
+        return completion_for_client(result, served, turn.asked)
 
     def stream(
         self,
@@ -154,29 +142,32 @@ class Router:
     ) -> ChatStream | NativeRelay:
         """A stream committed to one provider, in the client's dialect from a candidate that
         speaks it (``native``), else chat completion chunks; the caller closes it."""
-        options, asked, chain, _key, hit = self._begin(payload, options, native)
-        if hit is not None:
-            replay = replay_chunks(hit[0], include_usage=True)
-            return ChatStream(replay, hit[1], model=asked, include_usage=options.include_usage)
+        turn = self._begin(payload, options, native)
+        include_usage, client_gone = turn.options.include_usage, turn.options.client_gone
+        if turn.hit is not None:
+            replay = replay_chunks(turn.hit[0], include_usage=True)
+            return ChatStream(replay, turn.hit[1], model=turn.asked, include_usage=include_usage)
         translated = open_stream(payload, self.config) if payload is not None else None
         native_call = open_native(native, self.config) if native else None
         call = per_candidate(native, native_call, translated)
-        walked = self._failover.walk(
-            chain, call, mode=STREAM, hold=True, client_gone=options.client_gone
-        )
+        walked = self._walk(turn, call, STREAM, hold=True)
         count = partial(self._count_tokens, walked.served)
         if isinstance(walked.result, NativeOpened):
             return NativeRelay(walked.result, walked.served, held=walked.held,
-                               client_gone=options.client_gone, on_usage=count)  # fmt: skip
-        return ChatStream(
-            walked.result,
-            walked.served,
-            model=asked,
-            include_usage=options.include_usage,
-            held=walked.held,
-            client_gone=options.client_gone,
-            on_usage=count,
-        )
+                               client_gone=client_gone, on_usage=count)  # fmt: skip
+        return ChatStream(walked.result, walked.served, model=turn.asked,
+                          include_usage=include_usage, held=walked.held,
+                          client_gone=client_gone, on_usage=count)  # fmt: skip
+
+    def _walk(self, turn: Turn, call: Call[T], mode: str, *, hold: bool) -> Walked[T]:
+        """Walk ``turn``'s chain (its session's key preferred), and pin the session where
+        it was served."""
+        walked = self._failover.walk(turn.chain, call, mode=mode, hold=hold,
+                                     client_gone=turn.options.client_gone,
+                                     prefer=preferred(turn.pin))  # fmt: skip
+        if self.affinity is not None:
+            self.affinity.keep(turn.options.session, turn.pin, walked.served)
+        return walked
 
     def embed(self, payload: Mapping[str, Any], options: RouteOptions | None = None) -> Completion:
         """An embeddings request."""

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from providers.config.catalog import Rotation
 from providers.config.shape import ProviderConfig, RoutingConfig
 from providers.errors import ClientGone, NoUsableKey, ProviderError, UpstreamTimeout
 from providers.health.aggregator import ModelHealth
@@ -60,6 +61,7 @@ class ProviderRuntime:
             max_in_flight=config.max_in_flight_per_key,
             clock=clock,
             on_release=on_release,
+            sequential=config.rotation == Rotation.SEQUENTIAL,
         )
         self.circuit = Circuit.from_routing(
             routing, spread=config.aggregator, clock=clock, store=circuits, name=config.name
