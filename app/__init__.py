@@ -57,6 +57,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     console.init_app(app)
     router = app.extensions[gateway.EXTENSION].router
     router.on_state_latency(metrics.STATE_STORE_SECONDS.observe)
+    router.on_tokens = metrics.count_tokens
     ticker = metrics.GaugeTicker(router)
     app.before_request(ticker.ensure_running)
     cli.init_app(app)

@@ -113,7 +113,7 @@ def keys(context: click.Context) -> None:
     }
     click.echo(
         "provider     tier  key           state      blocked for  set by    strikes  in flight"
-        "  requests today  tokens today"
+        "  requests today  tokens today  cached today"
     )
     for status in router.status():
         for key in status.keys:
@@ -123,6 +123,7 @@ def keys(context: click.Context) -> None:
                 f"{status.provider:<12} {status.tier:>4}  {key.key:<13} {key.status:<10} "
                 f"{blocked:>11}  {key.blocked_by or '-':<8}  {key.strikes:>7}  {key.in_flight:>9}"
                 f"  {used.requests if used else 0:>14}  {used.total_tokens if used else 0:>12}"
+                f"  {used.cached_tokens if used else 0:>12}"
             )
 
 

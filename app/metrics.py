@@ -80,6 +80,23 @@ STREAM_ERRORS = Counter(
     ["provider", "tier"],
 )
 CACHE = Counter("keyrelay_cache_total", "Response cache lookups: hit, miss or bypass.", ["result"])
+PROMPT_TOKENS = Counter(
+    "keyrelay_prompt_tokens_total", "Prompt tokens the upstreams reported.", ["provider"]
+)
+CACHED_TOKENS = Counter(
+    "keyrelay_cached_prompt_tokens_total",
+    "Prompt tokens the upstreams read from their prompt caches (the cached share: this over "
+    "keyrelay_prompt_tokens_total).",
+    ["provider"],
+)
+
+
+def count_tokens(provider: str, prompt: int, cached: int) -> None:
+    """Count an answer's prompt tokens and the share read from a cache, per provider."""
+    PROMPT_TOKENS.labels(provider).inc(prompt)
+    CACHED_TOKENS.labels(provider).inc(cached)
+
+
 KEYS = Gauge(
     "keyrelay_keys",
     "Keys by state, as each worker sees them.",

@@ -20,7 +20,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from . import dialects, scaling, stores, streams, targets, wrk
+from . import dialects, scaling, sessions, stores, streams, targets, wrk
 from .streams import StreamUpstream
 from .targets import Target
 from .upstream import NginxUpstream
@@ -98,9 +98,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         scaled = scaling.measure(upstream, args.rounds, args.seconds) if args.scaling else None
         streaming = measure_streaming(args)
         by_dialect = dialects.measure(args.rounds, args.seconds)
+        by_session = sessions.measure(args.rounds, args.seconds)
         return {
             "streaming": streaming,
             "dialects": by_dialect,
+            "sessions": by_session,
             "scaling": scaled,
             "machine": machine(),
             "seconds": args.seconds,
@@ -368,6 +370,14 @@ def report(data: dict[str, Any]) -> str:
             "upstream speaks the client's dialect):",
             "",
             *dialects.report(data["dialects"]),
+        ]
+    if data.get("sessions"):
+        lines += [
+            "",
+            "Agent sessions over four keys with per-key prompt caches (10 sessions of 20 turns "
+            "at once, gevent, the state file):",
+            "",
+            *sessions.report(data["sessions"]),
         ]
     return "\n".join(lines) + "\n"
 

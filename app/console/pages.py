@@ -143,7 +143,10 @@ def usage() -> str:
     per_provider: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     per_key: dict[tuple[str, str], int] = defaultdict(int)
     key_days: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(dict)
+    prompt_cached: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for row in _usage_rows(days):
+        prompt_cached[row.provider][0] += row.prompt_tokens
+        prompt_cached[row.provider][1] += row.cached_tokens
         per_provider[row.provider][row.date][0] += row.requests
         per_provider[row.provider][row.date][1] += row.total_tokens
         per_key[(row.provider, row.key)] += row.total_tokens
@@ -166,6 +169,7 @@ def usage() -> str:
         charts=charts_by_provider,
         keys=top_keys,
         key_charts=key_charts,
+        cached={p: c / t for p, (t, c) in prompt_cached.items() if t},
     )
 
 
@@ -175,7 +179,7 @@ def usage_csv() -> Response:
     out = io.StringIO()
     writer = csv.writer(out)
     fields = ["date", "provider", "key", "requests", "succeeded", "failed"]
-    fields += ["prompt_tokens", "completion_tokens", "total_tokens"]
+    fields += ["prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens"]
     writer.writerow(fields)
     for row in _usage_rows(_days()):
         writer.writerow([getattr(row, name) for name in fields])

@@ -79,6 +79,8 @@ class Router:
         self._resolver = Resolver(config, self.providers)
         self._failover = Failover(config, self.slots, clock)
         self.cache = CachePolicy.from_routing(config, cache, clock)
+        #: Told (provider, prompt tokens, cached prompt tokens) of every answer (metrics).
+        self.on_tokens: Callable[[str, int, int], None] | None = None
         #: Sessions' pins (SESSION_AFFINITY): a session's turns stay on one provider and key.
         self.affinity = (
             Affinity(state.pins, config.session_idle_seconds) if config.session_affinity else None
@@ -184,7 +186,9 @@ class Router:
         return completion_for_client(walked.result, walked.served, asked)
 
     def _count_tokens(self, served: Served, usage: object) -> None:
-        self.providers[served.provider].add_tokens(served.key, usage)
+        tokens = self.providers[served.provider].add_tokens(served.key, usage)
+        if tokens is not None and self.on_tokens is not None:
+            self.on_tokens(served.provider, tokens[0], tokens[3])
 
     def route(self, model: str, options: RouteOptions | None = None) -> list[RouteStep]:
         """The chain ``model`` resolves to, as snapshots (``flask --app wsgi route``)."""

@@ -23,7 +23,7 @@ from providers.health.model_lists import ModelCatalog
 from providers.outcomes import Outcome, Skip
 from providers.secrets import Redactor, url_secrets
 from providers.state.contract import CircuitStore, KeyStore, MarkStore, UsageStore
-from providers.state.records import KeyStatus, token_counts
+from providers.state.records import KeyStatus, Tokens, token_counts
 from providers.upstream.client import Upstream
 from providers.upstream.guard import guarded
 from providers.upstream.http import SessionPool, Timeout
@@ -137,11 +137,13 @@ class ProviderRuntime:
         if self._usage is not None:
             self._usage.count(self.name, lease.key_id, outcome, time.time())
 
-    def add_tokens(self, key_id: str, usage: object) -> None:
-        """Count the tokens an upstream reported (its ``usage`` object) for one of its keys."""
+    def add_tokens(self, key_id: str, usage: object) -> Tokens | None:
+        """Count the tokens an upstream reported (its ``usage`` object) for one of its keys;
+        the counts, if it reported any."""
         tokens = token_counts(usage)
         if tokens is not None and self._usage is not None:
             self._usage.add_tokens(self.name, key_id, tokens, time.time())
+        return tokens
 
     def _fetch_models(self) -> list[str]:
         lease = self.keys.acquire()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from providers.state.records import BlockSource, CircuitRecord, KeyState, Pin, UsageRow
+from providers.state.records import BlockSource, CircuitRecord, KeyState, Pin, Tokens, UsageRow
 
 if TYPE_CHECKING:
     from providers.state.fallback import Standby
@@ -160,7 +160,7 @@ class UsageStore(Protocol):
         """One upstream request that ended with ``outcome``."""
         ...
 
-    def add_tokens(self, provider: str, key: str, tokens: tuple[int, int, int], now: float) -> None:
+    def add_tokens(self, provider: str, key: str, tokens: Tokens, now: float) -> None:
         """Tokens the upstream reported for a request already counted."""
         ...
 

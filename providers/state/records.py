@@ -31,18 +31,26 @@ def utc_day(now: float | None = None) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(time.time() if now is None else now))
 
 
-def token_counts(usage: Any) -> tuple[int, int, int] | None:
-    """(prompt, completion, total) from an OpenAI ``usage`` object, or None."""
+#: Token counts: prompt, completion, total, and the prompt tokens read from a cache.
+Tokens = tuple[int, int, int, int]
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def token_counts(usage: Any) -> Tokens | None:
+    """(prompt, completion, total, cached) from an OpenAI ``usage`` object, or None."""
     if not isinstance(usage, Mapping):
         return None
-    values = [usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")]
-    numbers = [
-        v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else 0 for v in values
-    ]
-    if not any(numbers):
+    prompt, completion, total = (
+        _count(usage.get(k)) for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+    )
+    if not (prompt or completion or total):
         return None
-    prompt, completion, total = numbers
-    return prompt, completion, total or prompt + completion
+    details = usage.get("prompt_tokens_details")
+    cached = _count(details.get("cached_tokens")) if isinstance(details, Mapping) else 0
+    return prompt, completion, total or prompt + completion, min(cached, prompt)
 
 
 class KeyStatus(StrEnum):
@@ -144,3 +152,5 @@ class UsageRow:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    #: Prompt tokens the provider read from its prompt cache (a share of ``prompt_tokens``).
+    cached_tokens: int = 0

@@ -15,12 +15,13 @@ import time
 from providers.alarm import ALARM
 from providers.outcomes import Outcome
 from providers.state.fallback import Standby
-from providers.state.records import utc_day
+from providers.state.records import Tokens, utc_day
 
 log = logging.getLogger(__name__)
 #: Counts are written at most this long after they happen.
 FLUSH_SECONDS = 1.0
-#: (day, provider, key) -> requests, succeeded, failed, prompt, completion, total tokens.
+#: (day, provider, key) -> requests, succeeded, failed, prompt, completion, total and cached
+#: tokens.
 Pending = dict[tuple[str, str, str], list[int]]
 
 
@@ -42,7 +43,7 @@ class BatchedUsage:
         day = utc_day(now)
         with self._pending_lock:
             self._latest = max(self._latest, now)
-            row = self._pending.setdefault((day, provider, key), [0] * 6)
+            row = self._pending.setdefault((day, provider, key), [0] * 7)
             for i, value in enumerate(values):
                 row[i] += value
             schedule, self._flush_due = not self._flush_due, True
@@ -52,9 +53,9 @@ class BatchedUsage:
     def count(self, provider: str, key: str, outcome: str, now: float) -> None:
         """One upstream request that ended with ``outcome`` (written within a second)."""
         won = int(outcome == Outcome.SUCCESS)
-        self._add(now, provider, key, (1, won, 1 - won, 0, 0, 0))
+        self._add(now, provider, key, (1, won, 1 - won, 0, 0, 0, 0))
 
-    def add_tokens(self, provider: str, key: str, tokens: tuple[int, int, int], now: float) -> None:
+    def add_tokens(self, provider: str, key: str, tokens: Tokens, now: float) -> None:
         """Tokens the upstream reported for a request already counted."""
         self._add(now, provider, key, (0, 0, 0, *tokens))
 

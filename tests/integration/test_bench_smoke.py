@@ -75,6 +75,9 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
                                "messages translated", "responses translated"}  # fmt: skip
     assert all(row["errors"] == 0 and row["cpu_us"] > 0 for row in by_dialect.values())
     assert "| messages native |" in result.stdout
+    shares = {name: row["cached_share"] for name, row in data["sessions"]["sessions"].items()}
+    assert len(shares) == 6 and all(0 < share < 1 for share in shares.values()), shares
+    assert "key changes per turn" in result.stdout
     assert list(tmp_path.glob("*.md"))
 
 

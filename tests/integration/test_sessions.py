@@ -13,7 +13,7 @@ import requests
 
 from bench.gunicorn import Gunicorn
 from bench.redisserver import RedisServer
-from tests.fakes.upstream import FakeUpstream, Reply, wait_until
+from tests.fakes.upstream import FakeUpstream, Reply, completion, wait_until
 
 from .helpers import CLIENT_KEY, StartGateway, fake_env
 
@@ -200,3 +200,31 @@ def test_a_store_outage_leaves_session_turns_served(
     assert all(r.status_code == 200 for r in replies)
     wait_until(lambda: "does not answer" in gateway.logs(), message="the outage was noticed")
     assert len(set(keys_used(fake)[-4:])) == 1  # this process's own pins stood in
+
+
+def test_cached_tokens_are_counted_in_usage_metrics_and_the_answer(
+    fake: FakeUpstream, start_gateway: StartGateway, tmp_path: Path
+) -> None:
+    answer = completion("fake-model")
+    answer["usage"] = {"prompt_tokens": 1000, "completion_tokens": 10, "total_tokens": 1010,
+                       "prompt_tokens_details": {"cached_tokens": 900}}  # fmt: skip
+    fake.default = lambda hit: Reply(body=answer) if hit.path.endswith("/completions") else None
+    gateway = start_gateway(session_env(fake, tmp_path))
+    turn(gateway)
+    messages = {"model": "fake/fake-model", "max_tokens": 64, "messages": TURN["messages"][1:]}
+    auth = {"Authorization": f"Bearer {CLIENT_KEY}"}
+    reply = requests.post(gateway.url + "/v1/messages", json=messages, headers=auth, timeout=30)
+    usage = reply.json()["usage"]
+    assert (usage["input_tokens"], usage["cache_read_input_tokens"]) == (100, 900)
+
+    def rows() -> list[dict[str, int]]:
+        listed = gateway.request(
+            "GET", "/v1/usage", headers={"Authorization": f"Bearer {CLIENT_KEY}"}
+        )
+        return [r for r in listed.json()["data"] if r["cached_tokens"]]
+
+    wait_until(lambda: sum(r["cached_tokens"] for r in rows()) == 1800, message="usage written")
+    assert sum(r["prompt_tokens"] for r in rows()) == 2000
+    metrics = gateway.request("GET", "/metrics", headers=auth)
+    assert 'keyrelay_cached_prompt_tokens_total{provider="fake"} 1800.0' in metrics.text
+    assert 'keyrelay_prompt_tokens_total{provider="fake"} 2000.0' in metrics.text

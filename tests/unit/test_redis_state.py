@@ -178,7 +178,7 @@ def test_usage_adds_up_across_workers(redis_server: RedisServer) -> None:
     first = RedisUsage(RedisLink(redis_server.url), retention_days=3)
     second = RedisUsage(RedisLink(redis_server.url), retention_days=3)
     first.count("groq", "key-a", "success", NOW)
-    first.add_tokens("groq", "key-a", (5, 7, 12), NOW)
+    first.add_tokens("groq", "key-a", (5, 7, 12, 0), NOW)
     second.count("groq", "key-a", "rate_limited", NOW)
     second.count("groq", "key-b", "success", NOW - 86400)
     second.flush()

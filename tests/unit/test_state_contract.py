@@ -213,7 +213,7 @@ def test_usage_adds_up_per_provider_key_and_day(workers: Workers) -> None:
     first = workers()
     first.usage.count("groq", "fp-a", Outcome.SUCCESS, now)
     first.usage.count("groq", "fp-a", Outcome.RATE_LIMITED, now)
-    first.usage.add_tokens("groq", "fp-a", (10, 5, 15), now)
+    first.usage.add_tokens("groq", "fp-a", (10, 5, 15, 8), now)
     first.usage.count("mistral", "fp-b", Outcome.SUCCESS, now)
     first.usage.rows(provider=None, days=1, now=now)  # written: this worker's rows first
     rows = workers().usage.rows(provider="groq", days=1, now=now)
@@ -221,6 +221,7 @@ def test_usage_adds_up_per_provider_key_and_day(workers: Workers) -> None:
     row = rows[0]
     assert (row.key, row.requests, row.succeeded, row.failed) == ("fp-a", 2, 1, 1)
     assert (row.prompt_tokens, row.completion_tokens, row.total_tokens) == (10, 5, 15)
+    assert row.cached_tokens == 8
     assert {r.provider for r in workers().usage.rows(provider=None, days=1, now=now)} == {
         "groq",
         "mistral",

@@ -23,7 +23,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> UsageStore:
 
 def test_counts_and_tokens_add_up_per_day_and_key(store: UsageStore) -> None:
     store.count("groq", "key-a", "success", NOW)
-    store.add_tokens("groq", "key-a", (5, 7, 12), NOW)
+    store.add_tokens("groq", "key-a", (5, 7, 12, 0), NOW)
     store.count("groq", "key-a", "rate_limited", NOW)
     store.count("groq", "key-b", "success", NOW)
     store.count("groq", "key-a", "success", NOW - SECONDS_PER_DAY)
@@ -39,8 +39,17 @@ def test_counts_and_tokens_add_up_per_day_and_key(store: UsageStore) -> None:
 @pytest.mark.parametrize(
     ("usage", "tokens"),
     [
-        ({"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}, (5, 7, 12)),
-        ({"prompt_tokens": 5, "completion_tokens": 7}, (5, 7, 12)),
+        ({"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}, (5, 7, 12, 0)),
+        ({"prompt_tokens": 5, "completion_tokens": 7}, (5, 7, 12, 0)),
+        (
+            {
+                "prompt_tokens": 50,
+                "completion_tokens": 7,
+                "prompt_tokens_details": {"cached_tokens": 40},
+            },
+            (50, 7, 57, 40),
+        ),
+        ({"prompt_tokens": 5, "prompt_tokens_details": {"cached_tokens": 9}}, (5, 0, 5, 5)),
         ({"prompt_tokens": -1, "completion_tokens": "7"}, None),
         ({"prompt_tokens": True}, None),
         (None, None),

@@ -49,13 +49,16 @@ def stop_of(finish: Any, choice: dict[str, Any], stops: list[str], tools: bool) 
 def usage_of(usage: Any) -> dict[str, int]:
     """Anthropic usage from an OpenAI ``usage`` object (zeros when the upstream sent none)."""
     usage = usage if isinstance(usage, dict) else {}
-    mapped = {
-        "input_tokens": whole_number(usage.get("prompt_tokens")),
-        "output_tokens": whole_number(usage.get("completion_tokens")),
-    }
-    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
-    if whole_number(cached):
-        mapped["cache_read_input_tokens"] = whole_number(cached)
+    prompt = whole_number(usage.get("prompt_tokens"))
+    details = usage.get("prompt_tokens_details")
+    cached = (
+        min(whole_number(details.get("cached_tokens")), prompt) if isinstance(details, dict) else 0
+    )
+    # Anthropic's input_tokens leave out what was read from the cache.
+    mapped = {"input_tokens": prompt - cached,
+              "output_tokens": whole_number(usage.get("completion_tokens"))}  # fmt: skip
+    if cached:
+        mapped["cache_read_input_tokens"] = cached
     return mapped
 
 

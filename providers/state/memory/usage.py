@@ -6,7 +6,7 @@ import threading
 from dataclasses import replace
 
 from providers.outcomes import Outcome
-from providers.state.records import SECONDS_PER_DAY, UsageRow, utc_day
+from providers.state.records import SECONDS_PER_DAY, Tokens, UsageRow, utc_day
 
 
 class InMemoryUsage:
@@ -36,17 +36,11 @@ class InMemoryUsage:
         won = outcome == Outcome.SUCCESS
         self._update(provider, key, now, requests=1, succeeded=int(won), failed=int(not won))
 
-    def add_tokens(self, provider: str, key: str, tokens: tuple[int, int, int], now: float) -> None:
+    def add_tokens(self, provider: str, key: str, tokens: Tokens, now: float) -> None:
         """Tokens the upstream reported for a request already counted."""
-        prompt, completion, total = tokens
-        self._update(
-            provider,
-            key,
-            now,
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            total_tokens=total,
-        )
+        prompt, completion, total, cached = tokens
+        self._update(provider, key, now, prompt_tokens=prompt, completion_tokens=completion,
+                     total_tokens=total, cached_tokens=cached)  # fmt: skip
 
     def rows(self, *, provider: str | None, days: int, now: float) -> list[UsageRow]:
         """The rows of the last ``days`` UTC days (today included), newest first."""

@@ -38,7 +38,8 @@ T = TypeVar("T")
 MIRROR_SECONDS = 0.5
 #: A circuit record nobody touched for this long is dropped by Redis.
 CIRCUIT_TTL = 86400
-_FIELDS = ("requests", "succeeded", "failed", "prompt_tokens", "completion_tokens", "total_tokens")
+_FIELDS = ("requests", "succeeded", "failed", "prompt_tokens", "completion_tokens",
+           "total_tokens", "cached_tokens")  # fmt: skip
 
 _MARK = """
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])

@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS usage (
     requests INTEGER NOT NULL DEFAULT 0, succeeded INTEGER NOT NULL DEFAULT 0,
     failed INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
     completion_tokens INTEGER NOT NULL DEFAULT 0, total_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_tokens INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (day, provider, key)
 ) WITHOUT ROWID;
 """
@@ -239,6 +240,9 @@ def _migrate(db: sqlite3.Connection) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(keys)")}
     if "source" not in columns:  # a file written before blocks said where they came from
         db.execute("ALTER TABLE keys ADD COLUMN source TEXT NOT NULL DEFAULT ''")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(usage)")}
+    if "cached_tokens" not in columns:  # a file written before cache reads were counted
+        db.execute("ALTER TABLE usage ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0")
     columns = {row[1] for row in db.execute("PRAGMA table_info(leases)")}
     if "owner" not in columns:  # leases owned by pid alone, before pids could be reused
         db.execute("ALTER TABLE leases ADD COLUMN owner TEXT NOT NULL DEFAULT ''")

@@ -10,12 +10,13 @@ from providers.state.usagebatch import BatchedUsage, Pending
 
 _ADD_USAGE = (
     "INSERT INTO usage (day, provider, key, requests, succeeded, failed, prompt_tokens,"
-    " completion_tokens, total_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " completion_tokens, total_tokens, cached_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (day, provider, key) DO UPDATE SET requests = requests + excluded.requests,"
     " succeeded = succeeded + excluded.succeeded, failed = failed + excluded.failed,"
     " prompt_tokens = prompt_tokens + excluded.prompt_tokens,"
     " completion_tokens = completion_tokens + excluded.completion_tokens,"
-    " total_tokens = total_tokens + excluded.total_tokens"
+    " total_tokens = total_tokens + excluded.total_tokens,"
+    " cached_tokens = cached_tokens + excluded.cached_tokens"
 )
 
 
@@ -45,7 +46,7 @@ class SqliteUsage(BatchedUsage):
         with self.file.read() as db:
             found = db.execute(
                 "SELECT provider, key, day, requests, succeeded, failed, prompt_tokens,"
-                " completion_tokens, total_tokens FROM usage WHERE day >= ?"
+                " completion_tokens, total_tokens, cached_tokens FROM usage WHERE day >= ?"
                 " AND (? IS NULL OR provider = ?) ORDER BY day DESC, provider, key",
                 (oldest, provider, provider),
             ).fetchall()
