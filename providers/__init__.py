@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from .routing.attempts import Served as Served
     from .routing.native import NativeRelay as NativeRelay
     from .routing.native import NativeRequest as NativeRequest
+    from .routing.payload import CACHE_HINT as CACHE_HINT
     from .routing.payload import OPTIONAL_HINT as OPTIONAL_HINT
     from .routing.payload import REASONING_HINT as REASONING_HINT
     from .routing.payload import OptionalField as OptionalField
@@ -92,6 +93,7 @@ _HOME = {
     "ProviderError": "errors",
     "REASONING_HINT": "routing.payload",
     "OPTIONAL_HINT": "routing.payload",
+    "CACHE_HINT": "routing.payload",
     "OptionalField": "routing.payload",
     "MAX_RECENT": "state.memory.recent",
     "RecentStore": "state.contract",
@@ -122,6 +124,7 @@ _HOME = {
 
 __all__ = [
     "ALARM",
+    "CACHE_HINT",
     "FORWARDED_HEADERS",
     "MAX_JSON_DEPTH",
     "MAX_MODEL_NAME",

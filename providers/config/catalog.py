@@ -60,6 +60,8 @@ class KnownProvider:
     dialects: frozenset[WireDialect] = CHAT_ONLY
     #: Whose authentication its model list (``GET /models``) takes.
     models_auth: WireDialect = WireDialect.CHAT
+    #: Takes Anthropic's ``cache_control`` on chat content parts (prompt-cache breakpoints).
+    cache_control: bool = False
 
 
 #: Every provider a ``<P>_API_KEY`` variable can enable without declaring a base URL.
@@ -89,7 +91,12 @@ KNOWN_PROVIDERS: dict[str, KnownProvider] = {
             "groq", "https://api.groq.com/openai/v1", 2, embeddings=False, stream_usage=True
         ),
         KnownProvider(
-            "openrouter", "https://openrouter.ai/api/v1", 2, embeddings=False, stream_usage=True
+            "openrouter",
+            "https://openrouter.ai/api/v1",
+            2,
+            embeddings=False,
+            stream_usage=True,
+            cache_control=True,
         ),
         KnownProvider(
             "cerebras", "https://api.cerebras.ai/v1", 2, embeddings=False, stream_usage=True

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from providers.secrets import redact_url
+
 from .catalog import CHAT_ONLY, KnownProvider, OptionalField, Rotation, WireDialect
-from .env import ConfigError, env_bool, env_list, env_str
+from .env import ConfigError, env_bool, env_list, env_str, positive_int
 
 
 def declared_fields(env: Mapping[str, str], prefix: str) -> frozenset[str]:
@@ -49,3 +51,29 @@ def rotation_mode(env: Mapping[str, str], prefix: str) -> str:
             raise ConfigError(f"{name} must be 'balanced' or 'sequential' (got {raw[:40]!r})")
         return raw
     return Rotation.BALANCED
+
+
+def takes_cache_control(env: Mapping[str, str], prefix: str, known: KnownProvider | None) -> bool:
+    """Whether ``cache_control`` on chat content parts is taken: a built-in's own, else
+    ``<P>_CACHE_CONTROL``."""
+    return known.cache_control if known else env_bool(env, f"{prefix}_CACHE_CONTROL", False)
+
+
+def provider_base_url(env: Mapping[str, str], var: str, default: str) -> str:
+    """``var``: an http(s) URL (``ConfigError`` naming the variable otherwise)."""
+    url = env_str(env, var, default).rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{var}={redact_url(url)!r} must be an http:// or https:// URL")
+    return url
+
+
+def provider_tier(env: Mapping[str, str], prefix: str, default: int) -> int:
+    """``PROVIDER_PRIORITY_<prefix>``: a positive tier, else ``default``."""
+    name = f"PROVIDER_PRIORITY_{prefix}"
+    raw = env_str(env, name)
+    if not raw:
+        return default
+    tier = positive_int(raw)
+    if tier is None:
+        raise ConfigError(f"{name}={raw!r} is not a positive integer (1 is the highest tier)")
+    return tier

@@ -14,19 +14,23 @@ from collections.abc import Mapping
 from typing import Any
 
 from providers.health.latency import AdaptivePolicy
-from providers.secrets import redact_url
 
 from . import shape as config
 from .catalog import (
     CUSTOM_TIER,
-    G4F,
-    G4F_DEFAULT_ROUTES,
-    G4F_ENDPOINTS,
-    G4F_TIER,
     KNOWN_PROVIDERS,
 )
-from .declared import declared_dialects, declared_fields, models_auth, rotation_mode
-from .env import ConfigError, env_bool, env_float, env_int, env_list, env_str, positive_int
+from .declared import (
+    declared_dialects,
+    declared_fields,
+    models_auth,
+    provider_base_url,
+    provider_tier,
+    rotation_mode,
+    takes_cache_control,
+)
+from .env import ConfigError, env_bool, env_float, env_int, env_list, env_str
+from .g4f import first_byte_timeout, g4f_endpoints
 from .shape import ProviderConfig, RoutingConfig
 
 KEY_VAR = re.compile(r"^(?P<provider>[A-Z0-9_]+?)_API_KEY(?:_[A-Za-z0-9_]+)?$")
@@ -48,27 +52,9 @@ def _keys_by_provider(env: Mapping[str, str]) -> dict[str, list[str]]:
     return found
 
 
-def _base_url(env: Mapping[str, str], var: str, default: str) -> str:
-    url = env_str(env, var, default).rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"{var}={redact_url(url)!r} must be an http:// or https:// URL")
-    return url
-
-
-def _tier(env: Mapping[str, str], prefix: str, default: int) -> int:
-    name = f"PROVIDER_PRIORITY_{prefix}"
-    raw = env_str(env, name)
-    if not raw:
-        return default
-    tier = positive_int(raw)
-    if tier is None:
-        raise ConfigError(f"{name}={raw!r} is not a positive integer (1 is the highest tier)")
-    return tier
-
-
 def _provider(env: Mapping[str, str], prefix: str, keys: list[str]) -> ProviderConfig:
     known = KNOWN_PROVIDERS.get(prefix.lower())
-    base = _base_url(env, f"{prefix}_API_BASE", known.base_url if known else "")
+    base = provider_base_url(env, f"{prefix}_API_BASE", known.base_url if known else "")
     models = env_list(env, f"{prefix}_MODELS")
     max_in_flight = env_int(env, f"MAX_CONCURRENT_REQUESTS_PER_KEY_{prefix}", 0, minimum=0)
     return ProviderConfig(
@@ -93,47 +79,13 @@ def _provider(env: Mapping[str, str], prefix: str, keys: list[str]) -> ProviderC
         dialects=(dialects := declared_dialects(env, prefix, known)),
         models_auth=models_auth(dialects, known),
         rotation=rotation_mode(env, prefix),
+        cache_control=takes_cache_control(env, prefix, known),
         max_in_flight_per_key=max_in_flight or None,
         custom=known is None,
-        tier=_tier(env, prefix, known.tier if known else CUSTOM_TIER),
+        tier=provider_tier(env, prefix, known.tier if known else CUSTOM_TIER),
         aggregator=(aggregator := env_bool(env, f"{prefix}_AGGREGATOR", False)),
-        first_byte_timeout=_first_byte_timeout(env) if aggregator else None,
+        first_byte_timeout=first_byte_timeout(env) if aggregator else None,
     )
-
-
-def _g4f_endpoints(env: Mapping[str, str]) -> list[ProviderConfig]:
-    """The G4F endpoints with a base URL, sharing G4F_API_KEY (sent only when set)."""
-    key = env_str(env, "G4F_API_KEY")
-    family_tier = _tier(env, "G4F", G4F_TIER)
-    endpoints = []
-    for part in G4F_ENDPOINTS:
-        var = f"G4F_{part.upper()}_API_BASE"
-        if not env_str(env, var):
-            continue
-        routes = env_list(env, f"G4F_ROUTE_{part.upper()}") or G4F_DEFAULT_ROUTES.get(part, ())
-        endpoints.append(
-            ProviderConfig(
-                name=f"{G4F}-{part}",
-                base_url=_base_url(env, var, ""),
-                keys=(key,) if key else (),
-                models=env_list(env, "G4F_MODELS") or None,
-                embeddings=False,
-                # PROVIDER_PRIORITY_G4F_<ENDPOINT> sets one endpoint; PROVIDER_PRIORITY_G4F all.
-                tier=_tier(env, f"G4F_{part.upper()}", family_tier),
-                family=G4F,
-                routes=tuple(r.lower() for r in routes),
-                serves_any=True,
-                aggregator=True,
-                first_byte_timeout=_first_byte_timeout(env),
-                system_anywhere=False,  # its backends vary: one leading system message
-            )
-        )
-    return endpoints
-
-
-def _first_byte_timeout(env: Mapping[str, str]) -> float:
-    """G4F_TIMEOUT_FIRST_BYTE: an aggregator's backend may wait minutes on a login page."""
-    return env_float(env, "G4F_TIMEOUT_FIRST_BYTE", 30.0, minimum=0.001)
 
 
 def _check_priorities(env: Mapping[str, str]) -> None:
@@ -141,7 +93,7 @@ def _check_priorities(env: Mapping[str, str]) -> None:
     for name in env:
         match = _PRIORITY_VAR.match(name)
         if match:
-            _tier(env, match["provider"], 0)
+            provider_tier(env, match["provider"], 0)
 
 
 def load_groups(env: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
@@ -176,7 +128,7 @@ def load_providers(env: Mapping[str, str]) -> tuple[ProviderConfig, ...]:
     )
     prefixes = [p.upper() for p in KNOWN_PROVIDERS if keys.get(p.upper())] + custom
     configured = [_provider(env, prefix, keys.get(prefix, [])) for prefix in prefixes]
-    return (*configured, *_g4f_endpoints(env))
+    return (*configured, *g4f_endpoints(env))
 
 
 def load_routing_config(env: Mapping[str, str], *, pool_maxsize: int = 10) -> RoutingConfig:

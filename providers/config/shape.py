@@ -52,6 +52,8 @@ class ProviderConfig:
     dialects: frozenset[str] = CHAT_ONLY
     #: Whose authentication its model list takes (``messages``: ``x-api-key``).
     models_auth: str = "chat"
+    #: Takes ``cache_control`` on chat content parts (OpenRouter; ``<P>_CACHE_CONTROL``).
+    cache_control: bool = False
     #: ROTATION_MODE_<P> (else ROTATION_MODE): ``balanced`` or ``sequential``.
     rotation: str = "balanced"
     #: Many backends behind one URL (G4F, or <P>_AGGREGATOR=true): failures count per model.

@@ -23,6 +23,10 @@ from .resolve import Candidate
 #: A reasoning-effort hint from a translated dialect (Anthropic ``thinking``, Responses
 #: ``reasoning.effort``): sent as ``reasoning_effort`` only to a provider known to take it.
 REASONING_HINT = "keyrelay_reasoning_effort"
+#: Prompt-cache breakpoints from a translated Messages request (its blocks' ``cache_control``),
+#: as {message index: cache_control}: set on those messages only for a provider that takes
+#: them (OpenRouter, for the models that cache), dropped elsewhere.
+CACHE_HINT = "keyrelay_cache_control"
 #: Optional OpenAI fields from a translated dialect (Responses ``prompt_cache_key``,
 #: ``text.verbosity``), as a dict: each is sent only to a provider that declares it.
 OPTIONAL_HINT = "keyrelay_optional_fields"
@@ -44,12 +48,35 @@ def body_for(
         taken = candidate.provider.config.optional_fields
         body.update({k: v for k, v in optional.items() if k in taken and k not in body})
     body["model"] = candidate.model
+    marks = body.pop(CACHE_HINT, None)
+    if isinstance(marks, dict) and candidate.provider.config.cache_control:
+        body["messages"] = with_cache_marks(body.get("messages"), marks)
     if not candidate.provider.config.system_anywhere and "messages" in body:
         body["messages"] = leading_system(body["messages"])
     if body.get("stream") and candidate.provider.config.stream_usage:
         # For usage accounting; the usage chunk is dropped when the client did not ask.
         body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
     return body
+
+
+def with_cache_marks(messages: Any, marks: Mapping[int, Any]) -> Any:
+    """``messages`` (a copy) with a ``cache_control`` on the last part of each marked one."""
+    if not isinstance(messages, list):
+        return messages
+    marked = list(messages)
+    for index, mark in marks.items():
+        message = marked[index] if 0 <= index < len(marked) else None
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        if isinstance(content, str) and content:
+            parts = [{"type": "text", "text": content, "cache_control": mark}]
+        elif isinstance(content, list) and content and isinstance(content[-1], dict):
+            parts = [*content[:-1], {**content[-1], "cache_control": mark}]
+        else:
+            continue
+        marked[index] = {**message, "content": parts}
+    return marked
 
 
 def leading_system(messages: Any) -> Any:

@@ -115,3 +115,38 @@ def test_anthropics_model_list_is_read_with_its_own_key_header(
     assert call.request.headers["anthropic-version"] == "2023-06-01"
     assert "Authorization" not in call.request.headers
     app.extensions["keyrelay"].router.close()
+
+
+def test_cache_breakpoints_of_a_translated_message_reach_only_providers_that_take_them(
+    mocked: responses.RequestsMock,
+) -> None:
+    app = create_app({
+        "PROXY_API_KEY": "client-key",
+        "OPENROUTER_API_KEY": "sk-or-cache-aaaaaaaaaaaaaaaa", "OPENROUTER_MODELS": "claude-x",
+        "GROQ_API_KEY": "gsk-cache-aaaaaaaaaaaaaaaa", "GROQ_MODELS": "claude-x",
+    })  # fmt: skip
+    answer = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}]}
+    mocked.post("https://openrouter.ai/api/v1/chat/completions", json=answer)
+    mocked.post("https://api.groq.com/openai/v1/chat/completions", json=answer)
+    mark = {"type": "ephemeral", "ttl": "1h"}
+    body = {
+        "max_tokens": 64,
+        "system": [{"type": "text", "text": "Long rules.", "cache_control": mark}],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "Hi", "cache_control": mark}]},
+            {"role": "assistant", "content": "Hello."},
+            {"role": "user", "content": "Again"},
+        ],
+    }
+    client, auth = app.test_client(), {"Authorization": "Bearer client-key"}
+    for model in ("openrouter/claude-x", "groq/claude-x"):
+        reply = client.post("/v1/messages", json={**body, "model": model}, headers=auth)
+        assert reply.status_code == 200, reply.get_json()
+    to_openrouter, to_groq = (json.loads(c.request.body) for c in mocked.calls[-2:])
+    system, first, answered, last = to_openrouter["messages"]
+    assert system["content"] == [{"type": "text", "text": "Long rules.", "cache_control": mark}]
+    assert first["content"] == [{"type": "text", "text": "Hi", "cache_control": mark}]
+    assert answered["content"] == "Hello." and last["content"] == "Again"
+    assert "cache_control" not in json.dumps(to_groq) and "keyrelay" not in json.dumps(to_groq)
+    assert [m["content"] for m in to_groq["messages"]] == ["Long rules.", "Hi", "Hello.", "Again"]
+    app.extensions["keyrelay"].router.close()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from providers import REASONING_HINT
+from providers import CACHE_HINT, REASONING_HINT
 
 from app.dialects.anthropic.tools import invalid, tool_choice, tools_of
 from app.dialects.base import streamed_with_usage
@@ -31,13 +31,18 @@ EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "m
 def to_chat(body: dict[str, Any]) -> dict[str, Any]:
     """The chat completions request for an (already schema-valid) Messages request."""
     messages = _system(body.get("system"))
+    marks = {0: mark} if messages and (mark := cache_mark(body.get("system"))) else {}
     for index, message in enumerate(body["messages"]):
         messages += _message(message, f"messages[{index}]")
+        if mark := cache_mark(message.get("content")):
+            marks[len(messages) - 1] = mark
     chat: dict[str, Any] = {
         "model": body["model"],
         "messages": messages,
         "max_tokens": body["max_tokens"],
     }
+    if marks:
+        chat[CACHE_HINT] = marks
     for name in ("temperature", "top_p"):
         if body.get(name) is not None:
             chat[name] = body[name]
@@ -53,6 +58,15 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
     if body.get("stream"):
         streamed_with_usage(chat)
     return chat
+
+
+def cache_mark(content: Any) -> dict[str, Any] | None:
+    """The ``cache_control`` of the last block that carries one (a prompt-cache breakpoint)."""
+    if not isinstance(content, list):
+        return None
+    marks = [b["cache_control"] for b in content
+             if isinstance(b, dict) and isinstance(b.get("cache_control"), dict)]  # fmt: skip
+    return marks[-1] if marks else None
 
 
 def _system(system: Any) -> list[dict[str, Any]]:
