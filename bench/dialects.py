@@ -10,7 +10,6 @@ request, median over rounds, and its ratio to chat completions' in the same roun
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import tempfile
@@ -18,6 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from . import targets, wrk
+from .figures import print_figures
 from .targets import CLIENT_KEY, Target
 from .upstream import NginxUpstream
 
@@ -125,11 +125,7 @@ def report(data: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str]) -> None:
     """Measure and print the table and the raw figures."""
-    rounds = int(argv[0]) if argv else 3
-    seconds = float(argv[1]) if len(argv) > 1 else 10.0
-    data = measure(rounds, seconds)
-    print("\n".join(report(data)))
-    print(json.dumps(data))
+    print_figures(measure, report, argv)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from typing import Any
 import requests
 
 from . import targets, wrk
+from .figures import print_figures
 from .targets import CLIENT_KEY
 from .upstream import NginxUpstream
 
@@ -214,11 +215,7 @@ def measure(rounds: int, seconds: float) -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
     """Measure and print."""
-    rounds = int(argv[0]) if argv else 3
-    seconds = float(argv[1]) if len(argv) > 1 else 10.0
-    data = measure(rounds, seconds)
-    print("\n".join(report(data)))
-    print(json.dumps(data))
+    print_figures(measure, report, argv)
 
 
 if __name__ == "__main__":

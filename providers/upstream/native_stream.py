@@ -24,10 +24,10 @@ from providers.errors import (
 )
 
 from . import jsonlimits
-from .http import abort, finish_body, iter_body, set_read_timeout
+from .http import iter_body
 from .native import ENDS, stream_usage
 from .sse import Event, iter_events
-from .stream import in_band_error
+from .stream import EventStream, in_band_error
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def framed(event: Event) -> bytes:
     return ("\n".join(lines) + "\n\n").encode()
 
 
-class NativeStream:
+class NativeStream(EventStream):
     """The events of one native stream; iterate once, then ``close``."""
 
     def __init__(
@@ -58,11 +58,10 @@ class NativeStream:
         max_event: int,
         max_bytes: int,
     ) -> None:
-        self.response = response
+        super().__init__(response)
         self.dialect = WireDialect(dialect)
         self._redact = redact
         self._max_event, self._max_bytes = max_event, max_bytes
-        self._done = False
         #: The usage reported so far, in the dialect's terms (later events update it).
         self.usage: dict[str, Any] = {}
 
@@ -99,20 +98,6 @@ class NativeStream:
         if kind == "response.failed":
             raise _failed(data, self._redact)
         return NativeEvent(kind, data, raw)
-
-    def set_read_timeout(self, seconds: float) -> None:
-        """Change the socket's read timeout: after the commit point it detects stalls."""
-        set_read_timeout(self.response, seconds)
-
-    def abort(self) -> None:
-        """Shut the connection from another thread: a read in progress ends with an error."""
-        abort(self.response)
-
-    def close(self) -> None:
-        """Close the upstream response; after the last event its connection is reused."""
-        if self._done:
-            finish_body(self.response)
-        self.response.close()
 
 
 def _failed(data: Mapping[str, Any], redact: Callable[[str], str]) -> InBandError:

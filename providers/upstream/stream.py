@@ -54,7 +54,33 @@ def commits(chunk: Mapping[str, Any]) -> bool:
     return False
 
 
-class UpstreamStream:
+class EventStream:
+    """An upstream's event-stream response: its socket's timeout, an abort from another
+    thread, and a close that gives the connection back once the answer was read whole."""
+
+    def __init__(self, response: requests.Response) -> None:
+        self.response = response
+        self.headers = response.headers
+        #: Set once the answer's last event was read (the connection can be reused).
+        self._done = False
+
+    def set_read_timeout(self, seconds: float) -> None:
+        """Change the socket's read timeout: after the commit point it detects stalls."""
+        set_read_timeout(self.response, seconds)
+
+    def abort(self) -> None:
+        """Shut the connection from another thread: a read in progress ends with an error."""
+        abort(self.response)
+
+    def close(self) -> None:
+        """Close the upstream response; after the last event its connection goes back to
+        the pool."""
+        if self._done:
+            finish_body(self.response)
+        self.response.close()
+
+
+class UpstreamStream(EventStream):
     """The chunks of one streamed completion, as the upstream sends them.
 
     Iteration ends at ``[DONE]``, or at the end of the body if a finish reason was
@@ -68,11 +94,9 @@ class UpstreamStream:
         redact: Callable[[str], str],
         max_event: int = DEFAULT_MAX_EVENT_BYTES,
     ) -> None:
-        self.response = response
+        super().__init__(response)
         self._redact = redact
         self._max_event = max_event
-        self.headers = response.headers
-        self._done = False
 
     def __iter__(self) -> Iterator[Chunk]:
         finished = False
@@ -96,17 +120,3 @@ class UpstreamStream:
             yield chunk
         if not finished:
             raise TransportError("the upstream stream ended before the answer finished")
-
-    def set_read_timeout(self, seconds: float) -> None:
-        """Change the socket's read timeout: after the commit point it detects stalls."""
-        set_read_timeout(self.response, seconds)
-
-    def abort(self) -> None:
-        """Shut the connection from another thread: a read in progress ends with an error."""
-        abort(self.response)
-
-    def close(self) -> None:
-        """Close the upstream response; after ``[DONE]`` its connection goes back to the pool."""
-        if self._done:
-            finish_body(self.response)
-        self.response.close()
