@@ -24,6 +24,18 @@ def test_config_check_lists_providers_with_tiers_and_fingerprints() -> None:
     assert "2  groq" in result.output and "4  g4f-groq" in result.output
     assert "gsk_cli" not in result.output and "key-" in result.output
     assert "configuration OK" in result.output
+    assert "speaks: chat" in result.output
+
+
+def test_config_check_shows_the_dialects_each_provider_speaks() -> None:
+    env = {"PROXY_API_KEY": "client", "ANTHROPIC_API_KEY": "sk-ant-cli-aaaaaaaaaaaa",
+           "OPENAI_API_KEY": "sk-cli-bbbbbbbbbbbbbbbb", "LOCAL_API_BASE": "http://l.test/v1",
+           "LOCAL_DIALECTS": "messages"}  # fmt: skip
+    result = create_app(env).test_cli_runner().invoke(args=["config-check"])
+    lines = {line.split()[1]: line for line in result.output.splitlines() if "speaks:" in line}
+    assert lines["anthropic"].endswith("speaks: chat,messages")
+    assert lines["openai"].endswith("speaks: chat,responses")
+    assert lines["local"].endswith("speaks: messages")
 
 
 def test_config_check_names_the_state_store_without_its_password(

@@ -184,6 +184,7 @@ def test_pages_show_fingerprints_never_keys_and_send_a_strict_csp(
         assert not any(key in text for key in (*UPSTREAM_KEYS, CLIENT_KEY, ADMIN)), page
         csp = answer.headers["Content-Security-Policy"]
         assert "default-src 'none'" in csp and "script-src 'self'" in csp
+    assert "speaks chat" in client.get("/console/ladder").get_data(as_text=True)
     keys = client.get("/console/keys").get_data(as_text=True)
     assert "cooling" in keys and "upstream" in keys and "rate_limited (429)" in keys
     usage = client.get("/console/usage").get_data(as_text=True)
