@@ -86,7 +86,7 @@ def test_a_session_stays_on_its_key_across_workers(
 def test_a_conversation_past_its_first_turn_is_a_session_without_a_header(
     fake: FakeUpstream, start_gateway: StartGateway, tmp_path: Path
 ) -> None:
-    gateway = start_gateway(session_env(fake, tmp_path))
+    gateway = start_gateway({**session_env(fake, tmp_path), "WEB_CONCURRENCY": "1"})
     for _ in range(5):
         turn(gateway, session=None)
     assert len(set(keys_used(fake))) == 1
@@ -135,7 +135,10 @@ def test_the_pin_moves_when_its_key_is_rate_limited_and_sticks_to_the_new_key(
 def test_two_client_keys_with_the_same_session_id_never_share_a_pin(
     fake: FakeUpstream, start_gateway: StartGateway, tmp_path: Path
 ) -> None:
-    gateway = start_gateway(session_env(fake, tmp_path, PROXY_API_KEY=f"{CLIENT_KEY},other-key"))
+    # One worker: its own last uses are exact, so the other client's first turn is sure to
+    # take another key than the first client's pin unless it reads that pin.
+    env = session_env(fake, tmp_path, PROXY_API_KEY=f"{CLIENT_KEY},other-key")
+    gateway = start_gateway({**env, "WEB_CONCURRENCY": "1"})
     turn(gateway, "shared-id")
     first = keys_used(fake)[-1]
     turn(gateway, "shared-id", key="other-key")
@@ -150,7 +153,8 @@ def test_two_client_keys_with_the_same_session_id_never_share_a_pin(
 def test_an_idle_pin_expires(
     fake: FakeUpstream, start_gateway: StartGateway, tmp_path: Path
 ) -> None:
-    gateway = start_gateway(session_env(fake, tmp_path, SESSION_IDLE_SECONDS="1"))
+    env = session_env(fake, tmp_path, SESSION_IDLE_SECONDS="1")
+    gateway = start_gateway({**env, "WEB_CONCURRENCY": "1"})  # its last uses are exact
     turn(gateway)
     turn(gateway)
     pinned = keys_used(fake)[-1]
