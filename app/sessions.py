@@ -21,6 +21,7 @@ from flask import request
 from providers import fingerprint
 
 from app.auth import presented_key
+from app.gateway import gateway
 
 #: Where clients name their session, first found first.
 SESSION_HEADERS = ("X-Session-ID", "X-Claude-Code-Session-Id", "session-id", "thread-id")
@@ -31,7 +32,10 @@ MAX_PREFIX_BYTES = 64 * 1024
 
 
 def session_of(body: Mapping[str, Any]) -> str | None:
-    """The session ``body`` is a turn of, as a digest scoped by client key and model."""
+    """The session ``body`` is a turn of, as a digest scoped by client key and model (None
+    with ``SESSION_AFFINITY=false``: nothing would read it)."""
+    if not gateway().router.config.session_affinity:
+        return None
     named = next((v for h in SESSION_HEADERS if (v := request.headers.get(h, "").strip())), "")
     cache_key = body.get("prompt_cache_key")
     if named:
