@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -38,6 +39,15 @@ from .upstream import NginxUpstream
 
 KEYS = ",".join(f"sk-bench-session-key-{n}-000000" for n in range(4))
 SESSIONS, TURNS = 10, 20
+#: A session's turn for the cost figures (a conversation past its first turn).
+TURN_BODY = {
+    "model": "fake/fake-model",
+    "messages": [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": "Go on."},
+    ],
+}
 CACHE_TTL = 300.0
 TOOL_OUTPUT = "src/app.py:12: a line the tool printed\n" * 50
 SYSTEM = "You are a coding agent. " + "Follow the repository's conventions. " * 140
@@ -166,8 +176,7 @@ def measure_cost(rounds: int, seconds: float) -> dict[str, float]:
     """CPU per request of a session's turn with affinity and without, interleaved."""
     upstream = NginxUpstream()
     started: dict[str, targets.Target] = {}
-    said = [("user", "Hi"), ("assistant", "Hello."), ("user", "Go on.")]
-    body = {"model": "fake/fake-model", "messages": [{"role": r, "content": c} for r, c in said]}
+    body = TURN_BODY
     try:
         for affinity in ("true", "false"):
             folder = tempfile.mkdtemp(prefix="keyrelay-bench-cost-")
@@ -195,22 +204,69 @@ def measure_cost(rounds: int, seconds: float) -> dict[str, float]:
         upstream.stop()
 
 
+def measure_in_process(rounds: int = 30, batch: int = 300) -> dict[str, float]:
+    """The same turn through the WSGI app in this process (no gunicorn, no client sockets),
+    with affinity and without: CPU per request, batches interleaved, median differences."""
+    from app import create_app  # the project's app: only this measurement needs it here
+
+    from .profile import environ
+
+    upstream = NginxUpstream()
+    raw = json.dumps(TURN_BODY).encode()
+
+    def caller(affinity: str) -> Callable[[], None]:
+        folder = tempfile.mkdtemp(prefix="keyrelay-bench-inprocess-")
+        app = create_app({"PROXY_API_KEY": "bench", "FAKE_API_BASE": upstream.base_url,
+                          "FAKE_API_KEY": KEYS, "FAKE_MODELS": "fake-model",
+                          "LOG_LEVEL": "warning", "STATE_URL": f"sqlite:///{folder}/s.db",
+                          "SESSION_AFFINITY": affinity})  # fmt: skip
+
+        def call() -> None:
+            environment = {**environ(raw), "HTTP_X_SESSION_ID": "bench-in-process"}
+            answer = app(environment, lambda status, headers, exc=None: lambda data: None)
+            for _ in answer:
+                pass
+            answer.close()  # type: ignore[attr-defined]
+
+        return call
+
+    try:
+        calls = {affinity: caller(affinity) for affinity in ("true", "false")}
+        spent: dict[str, list[float]] = {affinity: [] for affinity in calls}
+        for call in calls.values():
+            for _ in range(batch):
+                call()
+        for _ in range(rounds):
+            for affinity, call in calls.items():
+                started = time.process_time()
+                for _ in range(batch):
+                    call()
+                spent[affinity].append((time.process_time() - started) / batch * 1e6)
+        added = statistics.median(a - b for a, b in zip(spent["true"], spent["false"], strict=True))
+        return {"with_affinity_us": statistics.median(spent["true"]),
+                "without_us": statistics.median(spent["false"]), "added_us": added}  # fmt: skip
+    finally:
+        upstream.stop()
+
+
 def report(data: dict[str, Any]) -> list[str]:
     """The figures as markdown."""
     lines = ["| rotation | cached share of prompt tokens after turn 1 | key changes per turn |",
              "|---|---|---|"]  # fmt: skip
     for name, row in data["sessions"].items():
         lines.append(f"| {name} | {row['cached_share']:.1%} | {row['key_changes_per_turn']:.2f} |")
-    cost = data["cost"]
-    lines += ["", f"CPU per request of a session's turn: {cost['with_affinity_us']:.0f} µs with "
-              f"affinity, {cost['without_us']:.0f} µs without; added (median of rounds): "
-              f"{cost['added_us']:+.0f} µs."]  # fmt: skip
+    for name, where in (("cost", "under gunicorn"), ("in_process", "in-process")):
+        cost = data[name]
+        lines += ["", f"CPU per request of a session's turn, {where}: "
+                  f"{cost['with_affinity_us']:.0f} µs with affinity, {cost['without_us']:.0f} µs "
+                  f"without; added (median of rounds): {cost['added_us']:+.0f} µs."]  # fmt: skip
     return lines
 
 
 def measure(rounds: int, seconds: float) -> dict[str, Any]:
     """Both measurements."""
-    return {"sessions": measure_sessions(), "cost": measure_cost(rounds, seconds)}
+    return {"sessions": measure_sessions(), "cost": measure_cost(rounds, seconds),
+            "in_process": measure_in_process(rounds=10 * rounds)}  # fmt: skip
 
 
 def main(argv: list[str]) -> None:

@@ -78,6 +78,7 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
     shares = {name: row["cached_share"] for name, row in data["sessions"]["sessions"].items()}
     assert len(shares) == 6 and all(0 < share < 1 for share in shares.values()), shares
     assert "key changes per turn" in result.stdout
+    assert "a session's turn, in-process" in result.stdout
     assert list(tmp_path.glob("*.md"))
 
 
