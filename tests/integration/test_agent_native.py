@@ -27,7 +27,8 @@ pytestmark = pytest.mark.integration
 
 CLAUDE = "claude-sonnet-4-5"
 GPT = "gpt-5.5"  # a model Codex knows: its apply_patch is a freeform tool
-NATIVE_KEY = "sk-fake-native-key-aaaaaaaaaaaaaaaa"
+#: Three keys: a session's turns must stay on one (its prompt cache is there).
+NATIVE_KEYS = tuple(f"sk-fake-native-key-{n}-aaaaaaaaaaaaaaaa" for n in range(3))
 
 
 class MessagesAgent:
@@ -94,7 +95,7 @@ def native_gateway(
     """``provider`` (anthropic or openai, tier 1) in front of ``native``, a chat backup behind."""
     return start({
         "PROXY_API_KEY": CLIENT_KEY,
-        f"{provider}_API_KEY": NATIVE_KEY,
+        f"{provider}_API_KEY": ",".join(NATIVE_KEYS),
         f"{provider}_API_BASE": native.base_url,
         "BACKUP_API_KEY": "sk-fake-backup-key-cccccccccccccccc",
         "BACKUP_API_BASE": backup.base_url,
@@ -131,7 +132,9 @@ def test_claude_code_writes_a_file_through_native_messages(
     assert any('"cache_control"' in s for s in sent)  # Claude Code's own caching, kept
     assert any(b["type"] == "tool_result" for h in turns for m in (h.body or {})["messages"]
                if isinstance(m["content"], list) for b in m["content"])  # fmt: skip
-    assert all(h.headers.get("x-api-key") == NATIVE_KEY for h in turns)
+    main = [h for h in turns if (h.body or {}).get("stream")]  # the session's own turns
+    assert len(main) >= 2 and len({h.headers.get("x-api-key") for h in main}) == 1
+    assert main[0].headers.get("x-api-key") in NATIVE_KEYS
     assert any("anthropic-beta" in h.headers for h in turns)
 
 
@@ -227,6 +230,8 @@ def test_codex_patches_a_file_through_native_responses(
         assert final_message(events(run.stdout)) == ANSWER
         assert (workdir / "hello.txt").read_text() == "hello\n"
         assert len(agent.seen) >= 2 and not [h for h in backup.hits if h.method == "POST"]
+        turns = [h for h in native.hits if h.path.endswith("/v1/responses")]
+        assert len({h.key for h in turns}) == 1 and turns[0].key in NATIVE_KEYS  # one key
         later = agent.seen[-1]["input"]
         # Codex's own freeform tool call and its output went back to OpenAI as items.
         assert any(i.get("type") == "custom_tool_call" for i in later)
