@@ -118,8 +118,11 @@ class Committed:
         self.served = served
         # A client that leaves while the upstream is silent ends the stream at once,
         # not at the next event (which may be a read timeout away).
-        watching = client_gone is not None and upstream is not None
-        self._watch = ClientWatch(client_gone, upstream.abort) if watching else None  # type: ignore[arg-type,union-attr]
+        self._watch = (
+            ClientWatch(client_gone, upstream.abort)
+            if client_gone is not None and upstream is not None
+            else None
+        )
 
     def _relayed(self, rest: Iterator[T]) -> Iterator[T]:
         """``rest``, with a failure after the commit point as ``StreamInterrupted``."""

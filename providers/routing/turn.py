@@ -47,7 +47,8 @@ def begin(
     affinity: Affinity | None,
 ) -> Turn:
     """The turn of ``payload`` (translated) and/or ``native`` (the client's own dialect)."""
-    asked = str((payload if payload is not None else native.body)["model"])  # type: ignore[union-attr]
+    body = payload if payload is not None else (native.body if native is not None else {})
+    asked = str(body["model"])
     chain = [
         c if can_serve(c, native, payload is not None) else replace(c, skip=Skip.DIALECT)
         for c in resolve(asked, options)
