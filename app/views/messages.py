@@ -7,14 +7,19 @@ Anthropic's shape (the dialect's ``ErrorShape``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, jsonify
+from providers import CallerError, ProviderError, WireDialect
 
 from app import errors
 from app.dialects.anthropic.dialect import MESSAGES
 from app.dialects.anthropic.request import check_block_types, estimate_tokens
 from app.dialects.anthropic.schema import count_tokens_schema
-from app.dialects.serve import serve_dialect
+from app.dialects.serve import native_request, serve_dialect
 from app.dialects.validate import parse_body
+from app.gateway import get_router
+from app.route_headers import route_options
 
 bp = Blueprint("messages", __name__)
 errors.register(bp, MESSAGES.errors)
@@ -28,7 +33,26 @@ def create_message() -> Response:
 
 @bp.post("/messages/count_tokens")
 def count_tokens() -> Response:
-    """An estimate of the request's input tokens (about 4 characters a token)."""
+    """The request's input tokens: counted by a provider that speaks Messages when the chain
+    has one, else an estimate (about 4 characters a token)."""
     body = parse_body(count_tokens_schema)
+    counted = _counted_upstream(body)
+    if counted is not None:
+        return jsonify({"input_tokens": counted})
     check_block_types(body)
     return jsonify({"input_tokens": estimate_tokens(body)})
+
+
+def _counted_upstream(body: dict[str, Any]) -> int | None:
+    """The count of a candidate that speaks Messages; None when none can give one (the
+    upstream's refusal of the request itself is the client's answer)."""
+    native = native_request(WireDialect.MESSAGES, body)
+    router, options = get_router(), route_options()
+    try:
+        if native is None or not router.speaks(str(body["model"]), native.dialect, options):
+            return None
+        return router.count_tokens(native, options)
+    except CallerError:
+        raise
+    except ProviderError:
+        return None

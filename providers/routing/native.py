@@ -62,6 +62,16 @@ def ask_native(request: NativeRequest) -> Callable[[Candidate, str, Timeout], Na
     return call
 
 
+def count_native(request: NativeRequest) -> Callable[[Candidate, str, Timeout], int]:
+    """The walk's call for a Messages request's token count, by a provider that speaks it."""
+
+    def call(candidate: Candidate, secret: str, timeout: Timeout) -> int:
+        body = request.body_for(candidate)
+        return candidate.provider.upstream.count_tokens(body, secret, request.headers, timeout)
+
+    return call
+
+
 @dataclass(frozen=True)
 class NativeOpened:
     """A native stream read up to its commit point."""

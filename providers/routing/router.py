@@ -28,7 +28,15 @@ from .answers import Completion, completion_for_client, header_safe
 from .attempts import Served
 from .cache import CachePolicy, ResponseCache, replay_chunks
 from .failover import Call, Failover, Walked
-from .native import NativeOpened, NativeRelay, NativeRequest, ask_native, open_native, per_candidate
+from .native import (
+    NativeOpened,
+    NativeRelay,
+    NativeRequest,
+    ask_native,
+    count_native,
+    open_native,
+    per_candidate,
+)
 from .payload import body_for, check_model
 from .relay import ChatStream, open_stream
 from .resolve import Candidate, Resolver
@@ -160,6 +168,12 @@ class Router:
         return ChatStream(walked.result, walked.served, model=turn.asked,
                           include_usage=include_usage, held=walked.held,
                           client_gone=client_gone, on_usage=count)  # fmt: skip
+
+    def count_tokens(self, native: NativeRequest, options: RouteOptions | None = None) -> int:
+        """A Messages request's input tokens, counted by a candidate that speaks Messages."""
+        turn = self._begin(None, options, native)
+        call = count_native(native)
+        return self._failover.walk(turn.chain, call, client_gone=turn.options.client_gone).result
 
     def _walk(self, turn: Turn, call: Call[T], mode: str, *, hold: bool) -> Walked[T]:
         """Walk ``turn``'s chain (its session's key preferred), and pin the session where

@@ -25,7 +25,7 @@ from .http import (
     read_body,
     send,
 )
-from .native import PATHS, NativeAnswer, auth_headers, check_answer
+from .native import COUNT_TOKENS_PATH, PATHS, NativeAnswer, auth_headers, check_answer
 from .native_stream import NativeStream
 from .shapes import check_completion
 from .stream import DEFAULT_MAX_EVENT_BYTES, UpstreamStream, in_band_error
@@ -132,6 +132,17 @@ class Upstream:
         raw, data = self._read_json(response)
         check_answer(dialect, data)
         return NativeAnswer(dialect, raw, data)
+
+    def count_tokens(
+        self, body: bytes, key: str, forwarded: Mapping[str, str], timeout: Timeout
+    ) -> int:
+        """A Messages request's input tokens, as the provider counts them."""
+        headers = auth_headers(WireDialect.MESSAGES, key, forwarded)
+        response = self._send("POST", COUNT_TOKENS_PATH, key, timeout, native=(body, headers))
+        counted = self._json(response).get("input_tokens")
+        if not isinstance(counted, int) or isinstance(counted, bool) or counted < 0:
+            raise BadUpstreamResponse("the upstream's token count is not a whole number")
+        return counted
 
     def stream_native(
         self, dialect: str, body: bytes, key: str, forwarded: Mapping[str, str], timeout: Timeout

@@ -16,6 +16,8 @@ from providers.errors import BadUpstreamResponse
 
 #: Each native dialect's path under the provider's base URL.
 PATHS = {WireDialect.MESSAGES: "messages", WireDialect.RESPONSES: "responses"}
+#: Anthropic's token count, under the base URL.
+COUNT_TOKENS_PATH = "messages/count_tokens"
 #: Sent when a Messages client names no version (every Anthropic SDK names one).
 ANTHROPIC_VERSION = "2023-06-01"
 #: Client headers a native upstream receives as they came (their names lower-cased).

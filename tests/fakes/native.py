@@ -26,6 +26,10 @@ RESPONSES_USAGE = {
 }
 
 
+#: What the fake Anthropic upstream counts for any request (``/messages/count_tokens``).
+COUNTED = 4321
+
+
 def sse(kind: str, data: dict[str, Any]) -> bytes:
     """One event as the providers frame it."""
     return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
@@ -172,6 +176,8 @@ def native_default(path: str, body: dict[str, Any]) -> tuple[Any, list[bytes] | 
     """The default answer of a native path: (a whole body, or the stream's events)."""
     model = str(body.get("model", "fake-model"))
     words = ["Hello", " from", " native."]
+    if path.endswith("/count_tokens"):
+        return {"input_tokens": COUNTED}, None
     if path.endswith("/messages"):
         return (
             (None, message_events(model, words)) if body.get("stream") else (message(model), None)

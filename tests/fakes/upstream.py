@@ -296,7 +296,7 @@ def _handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
                         "usage": {"prompt_tokens": 3, "total_tokens": 3},
                     }
                 )
-            if self.path.endswith(("/messages", "/responses")):
+            if self.path.endswith(("/messages", "/responses", "/count_tokens")):
                 whole, events = native_default(self.path, body or {})
                 return Reply(body=whole) if events is None else Reply(events=events, done=False)
             if (body or {}).get("stream"):

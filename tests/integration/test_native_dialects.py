@@ -13,6 +13,7 @@ import requests
 
 from bench.gunicorn import Gunicorn
 from tests.fakes.native import (
+    COUNTED,
     MESSAGES_USAGE,
     anthropic_error,
     failed_events,
@@ -434,3 +435,22 @@ def test_previous_response_id_goes_to_a_provider_that_keeps_responses(
     assert translated_only.status_code == 400
     assert "previous_response_id" in translated_only.json()["error"]["message"]
     assert not posts(backup, "/chat/completions")
+
+
+def test_count_tokens_is_counted_by_anthropic_when_the_chain_speaks_messages(
+    gateway: Gunicorn, upstreams: tuple[FakeUpstream, FakeUpstream, FakeUpstream]
+) -> None:
+    native, _, backup = upstreams
+    ask = {key: value for key, value in CLAUDE_CODE_BODY.items() if key != "max_tokens"}
+    counted = post(gateway, "/v1/messages/count_tokens", ask, **{"anthropic-beta": BETA})
+    assert counted.status_code == 200 and counted.json() == {"input_tokens": COUNTED}
+    (hit,) = posts(native, "/v1/messages/count_tokens")
+    assert hit.body == ask and hit.headers["anthropic-beta"] == BETA and hit.key in ANTHROPIC_KEYS
+    # Anthropic overloaded, or a chain of chat providers only: the estimate.
+    native.default = lambda hit: Reply(status=529, body=anthropic_error("overloaded_error", "no"))
+    estimated = post(gateway, "/v1/messages/count_tokens", ask)
+    assert estimated.status_code == 200 and 0 < estimated.json()["input_tokens"] != COUNTED
+    alone = post(gateway, "/v1/messages/count_tokens", {**ask, "model": f"backup/{CLAUDE}"},
+                 **{"X-Fallback": "off"})  # fmt: skip
+    assert alone.status_code == 200 and alone.json()["input_tokens"] != COUNTED
+    assert not posts(backup, "/count_tokens")
