@@ -10,13 +10,14 @@ own chat fields reach a G4F endpoint, plus what the operator allows with
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from providers.config.catalog import G4F
 from providers.config.catalog import OptionalField as OptionalField
 from providers.config.shape import RoutingConfig
 from providers.errors import ModelSwapped
+from providers.upstream.http import Timeout
 
 from .resolve import Candidate
 
@@ -95,6 +96,20 @@ def leading_system(messages: Any) -> Any:
     ]
     rest = [m for m, role in zip(messages, roles, strict=True) if role != "system"]
     return [{"role": "system", "content": "\n\n".join(texts)}, *rest] if texts else rest
+
+
+def ask_chat(
+    payload: Mapping[str, Any], config: RoutingConfig
+) -> Callable[[Candidate, str, Timeout], dict[str, Any]]:
+    """The walk's call for a whole chat completion: this candidate's body, its answer."""
+
+    def call(candidate: Candidate, secret: str, timeout: Timeout) -> dict[str, Any]:
+        answer = candidate.provider.upstream.chat(body_for(payload, candidate, config), secret,
+                                                  timeout)  # fmt: skip
+        check_model(candidate, answer.get("model"), config)
+        return answer
+
+    return call
 
 
 def check_model(candidate: Candidate, served: object, config: RoutingConfig) -> None:

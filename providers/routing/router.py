@@ -37,7 +37,7 @@ from .native import (
     open_native,
     per_candidate,
 )
-from .payload import body_for, check_model
+from .payload import ask_chat, body_for
 from .relay import ChatStream, open_stream
 from .resolve import Candidate, Resolver
 from .runtime import build_runtimes
@@ -127,13 +127,7 @@ class Router:
         turn = self._begin(payload, options, native)
         if turn.hit is not None:
             return completion_for_client(*turn.hit, turn.asked)
-
-        def ask(candidate: Candidate, secret: str, timeout: Timeout) -> dict[str, Any]:
-            body = body_for(payload or {}, candidate, self.config)
-            answer = candidate.provider.upstream.chat(body, secret, timeout)
-            check_model(candidate, answer.get("model"), self.config)
-            return answer
-
+        ask = ask_chat(payload or {}, self.config)
         call = per_candidate(native, ask_native(native) if native else None, ask)
         walked = self._walk(turn, call, WHOLE, hold=False)
         result, served = walked.result, walked.served
