@@ -68,6 +68,21 @@ def until_every_worker_served(gateway: Gunicorn) -> list[int]:
     return statuses
 
 
+def every_worker_back_on_the_file(gateway: Gunicorn) -> None:
+    """Wait until every live worker's latest request was served on the file (a worker may
+    still be in its one-second recheck, answering from its own state, for a moment)."""
+    mark = len(gateway.logs())
+
+    def shared_everywhere() -> bool:
+        ask_on_new_connections(gateway.url, 2)
+        latest = {
+            int(str(line["pid"])): line["state"] for line in request_lines(gateway.logs()[mark:])
+        }
+        return live_workers(gateway) <= {pid for pid, state in latest.items() if state is None}
+
+    wait_until(shared_everywhere, timeout=15, message="every worker back on the file")
+
+
 def one_block_for_every_worker(gateway: Gunicorn, fake: FakeUpstream) -> None:
     """A key blocked now is asked once, however many workers serve: they share one file."""
     rate_limit_key_a(fake)
@@ -107,6 +122,7 @@ def test_a_state_file_deleted_while_running_costs_no_request(
     assert ask_on_new_connections(gateway.url, 10) == [200] * 10
     assert gateway.request("GET", "/health").status_code == 200
     wait_until(state.exists, timeout=10, message="a new state file")
+    every_worker_back_on_the_file(gateway)
     one_block_for_every_worker(gateway, fake)
     assert "Worker failed to boot" not in gateway.logs()
 
@@ -122,6 +138,7 @@ def test_a_state_folder_deleted_while_running_keeps_one_truth(
     respawn_a_worker(gateway)
     assert ask_on_new_connections(gateway.url, 10) == [200] * 10
     wait_until(state.exists, timeout=10, message="a new state folder and file")
+    every_worker_back_on_the_file(gateway)
     one_block_for_every_worker(gateway, fake)
     with sqlite3.connect(state) as db:  # what a new process (flask keys) reads says so too
         assert db.execute("SELECT COUNT(*) FROM keys WHERE blocked_until > 0").fetchone() == (1,)
@@ -168,18 +185,8 @@ def test_a_worker_started_on_a_read_only_folder_recovers(
     assert ask_on_new_connections(gateway.url, 4) == [200] * 4
     assert gateway.request("GET", "/ready").json()["state"] == "degraded"
     subprocess.run(["mount", "-o", "remount,rw", str(tmpfs)], check=True)
-    mark = len(gateway.logs())
-
-    def shared_everywhere() -> bool:
-        """Every live worker's latest request was served on the file (/ready on one kept
-        connection reaches one worker only)."""
-        ask_on_new_connections(gateway.url, 2)
-        latest = {
-            int(str(line["pid"])): line["state"] for line in request_lines(gateway.logs()[mark:])
-        }
-        return live_workers(gateway) <= {pid for pid, state in latest.items() if state is None}
-
-    wait_until(shared_everywhere, timeout=15, message="every worker back on the file")
+    # /ready on one kept connection would reach one worker only.
+    every_worker_back_on_the_file(gateway)
     one_block_for_every_worker(gateway, fake)
 
 
