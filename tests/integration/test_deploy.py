@@ -97,6 +97,7 @@ def test_dashboard_queries_use_existing_metrics(exposed_names: set[str]) -> None
         "keyrelay_circuit_state",
         "keyrelay_open_streams",
         "keyrelay_stream_errors_total",
+        "keyrelay_cached_prompt_tokens_total",
     ):
         assert name in used
 
