@@ -9,11 +9,18 @@ not know) is still served by the candidates of its chain that speak its dialect.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Response, jsonify, request
-from providers import FORWARDED_HEADERS, NativeRelay, NativeRequest, WireDialect
+from providers import (
+    FORWARDED_HEADERS,
+    OPTIONAL_HINT,
+    NativeRelay,
+    NativeRequest,
+    OptionalField,
+    WireDialect,
+)
 
 from app.dialects.base import Dialect, Translated, Whole
 from app.dialects.passthrough import passthrough_for
@@ -56,9 +63,11 @@ def serve(
 ) -> Response:
     """Walk the chain for ``chat``; ``whole`` shapes a whole answer, ``events`` a stream's
     (both default to chat completions)."""
-    stream = bool(chat.get("stream"))
-    asked = Asked(chat["model"], stream, chat, include_usage, whole, events)
-    return serve_asked(replace(asked, session=session_of(chat)))
+    stream, session = bool(chat.get("stream")), session_of(chat)
+    if session is not None:
+        cache_key_from(session, chat)
+    asked = Asked(chat["model"], stream, chat, include_usage, whole, events, session=session)
+    return serve_asked(asked)
 
 
 def serve_asked(asked: Asked) -> Response:
@@ -109,11 +118,20 @@ def serve_dialect(dialect: Dialect) -> Response:
     model, stream = str(body["model"]), bool(body.get("stream"))
     translated = _translated(dialect, body, limit, native)
     session = session_of(body)
+    if translated is not None and session is not None:
+        cache_key_from(session, translated.chat)
     if translated is None:
         return serve_asked(Asked(model, stream, None, native=native, session=session))
     asked = Asked(model, stream, translated.chat, translated.include_usage, translated.whole,
                   translated.events, native, translated.left_out, session)  # fmt: skip
     return serve_asked(asked)
+
+
+def cache_key_from(session: str, chat: dict[str, Any]) -> None:
+    """A translated turn of a session asks providers that take ``prompt_cache_key`` (OpenAI)
+    to keep it with the session's other turns, unless the client named a key itself."""
+    hints = chat.setdefault(OPTIONAL_HINT, {})
+    hints.setdefault(OptionalField.PROMPT_CACHE_KEY, session)
 
 
 def native_request(dialect: WireDialect | None, body: dict[str, Any]) -> NativeRequest | None:

@@ -150,3 +150,36 @@ def test_cache_breakpoints_of_a_translated_message_reach_only_providers_that_tak
     assert "cache_control" not in json.dumps(to_groq) and "keyrelay" not in json.dumps(to_groq)
     assert [m["content"] for m in to_groq["messages"]] == ["Long rules.", "Hi", "Hello.", "Again"]
     app.extensions["keyrelay"].router.close()
+
+
+def test_a_sessions_translated_turns_ask_openai_to_keep_their_prompt_cache_together(
+    mocked: responses.RequestsMock,
+) -> None:
+    app = create_app({
+        "PROXY_API_KEY": "client-key",
+        "OPENAI_API_KEY": "sk-session-cache-aaaaaaaaaaaa", "OPENAI_MODELS": "gpt-x",
+        "GROQ_API_KEY": "gsk-session-cache-aaaaaaaaaaaa", "GROQ_MODELS": "gpt-x",
+    })  # fmt: skip
+    answer = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}]}
+    mocked.post("https://api.openai.com/v1/chat/completions", json=answer)
+    mocked.post("https://api.groq.com/openai/v1/chat/completions", json=answer)
+    client = app.test_client()
+    headers = {"Authorization": "Bearer client-key", "X-Session-ID": "agent-session-7"}
+    messages = {"max_tokens": 64, "messages": [{"role": "user", "content": "Hi"}]}
+    chat = {"messages": [{"role": "user", "content": "Hi"}]}
+    for path, body in (("/v1/messages", messages), ("/v1/chat/completions", chat)):
+        for model in ("openai/gpt-x", "groq/gpt-x"):
+            reply = client.post(path, json={**body, "model": model}, headers=headers)
+            assert reply.status_code == 200, reply.get_json()
+    sent = [json.loads(c.request.body) for c in mocked.calls[-4:]]
+    keys = [s.get("prompt_cache_key") for s in sent]
+    assert keys[1] is None and keys[3] is None  # groq takes no prompt_cache_key
+    assert isinstance(keys[0], str) and len(keys[0]) == 32 and "agent-session-7" not in keys[0]
+    assert keys[2] == keys[0]  # the same session (client key, model, id): the same cache key
+    assert all("keyrelay" not in json.dumps(s) for s in sent)
+    # A client's own key wins.
+    mine = {**chat, "model": "openai/gpt-x", "prompt_cache_key": "mine"}
+    own = client.post("/v1/chat/completions", headers=headers, json=mine)
+    assert own.status_code == 200
+    assert json.loads(mocked.calls[-1].request.body)["prompt_cache_key"] == "mine"
+    app.extensions["keyrelay"].router.close()
