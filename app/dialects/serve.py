@@ -114,7 +114,7 @@ def serve_dialect(dialect: Dialect) -> Response:
     shape the answer back."""
     limit = gateway().router.config.max_response_bytes
     body = parse_body(dialect.schema)
-    native = native_request(dialect.native, body)
+    native = native_request(dialect.native, body) if dialect.native else None
     model, stream = str(body["model"]), bool(body.get("stream"))
     translated = _translated(dialect, body, limit, native)
     session = session_of(body)
@@ -134,11 +134,9 @@ def cache_key_from(session: str, chat: dict[str, Any]) -> None:
     hints.setdefault(OptionalField.PROMPT_CACHE_KEY, session)
 
 
-def native_request(dialect: WireDialect | None, body: dict[str, Any]) -> NativeRequest | None:
+def native_request(dialect: WireDialect, body: dict[str, Any]) -> NativeRequest:
     """The request as the candidates that speak ``dialect`` take it, with the client's
-    version and beta headers (None: chat, the internal dialect itself)."""
-    if dialect is None:
-        return None
+    version and beta headers."""
     names = FORWARDED_HEADERS.get(dialect, ())
     return NativeRequest(dialect, body, {n: v for n in names if (v := request.headers.get(n))})
 

@@ -47,11 +47,8 @@ def _counted_upstream(body: dict[str, Any]) -> int | None:
     """The count of a candidate that speaks Messages; None when none can give one (the
     upstream's refusal of the request itself is the client's answer)."""
     native = native_request(WireDialect.MESSAGES, body)
-    router, options = get_router(), route_options()
-    try:
-        if native is None or not router.speaks(str(body["model"]), native.dialect, options):
-            return None
-        return router.count_tokens(native, options)
+    try:  # a chain with no Messages provider skips every candidate: its verdict
+        return get_router().count_tokens(native, route_options())
     except CallerError:
         raise
     except ProviderError:

@@ -43,8 +43,8 @@ class Affinity:
         if not session or served.cached:
             return
         now = self._clock()
-        same = pin is not None and (pin.provider, pin.key) == (served.provider, served.key)
-        if same and pin is not None and pin.until - now > RENEW_SHARE * self._idle:
+        fresh = pin is not None and pin.until - now > RENEW_SHARE * self._idle
+        if fresh and pin is not None and (pin.provider, pin.key) == (served.provider, served.key):
             return
         self._pins.put(session, Pin(served.provider, served.key, now + self._idle), now)
 

@@ -22,8 +22,9 @@ from providers.upstream.native_stream import NativeEvent, NativeStream
 
 from .answers import header_safe
 from .attempts import Served
+from .failover import Call
 from .holds import Held
-from .relay import Committed
+from .relay import Committed, read_prelude
 from .resolve import Candidate
 
 #: Body fields that are keyrelay's own (never a provider's): not sent on.
@@ -95,18 +96,10 @@ def open_native(
         upstream = candidate.provider.upstream
         body = request.body_for(candidate)
         stream = upstream.stream_native(request.dialect, body, secret, request.headers, timeout)
-        events = iter(stream)
-        prelude: list[NativeEvent] = []
-        try:
-            for event in events:
-                prelude.append(event)
-                if commits(request.dialect, event.kind):
-                    stream.set_read_timeout(config.timeout_read)
-                    return NativeOpened(stream, prelude, events)
-            raise BadUpstreamResponse("the upstream stream ended without any output")
-        except BaseException:
-            stream.close()
-            raise
+        prelude, rest = read_prelude(stream, lambda event: commits(request.dialect, event.kind))
+        # Committed: from here a read timeout means a stall, not a slow first byte.
+        stream.set_read_timeout(config.timeout_read)
+        return NativeOpened(stream, prelude, rest)
 
     return call
 
@@ -156,7 +149,6 @@ def _model_of(data: Mapping[str, Any]) -> object:
 
 A = TypeVar("A")
 B = TypeVar("B")
-Call = Callable[[Candidate, str, Timeout], A]
 
 
 def per_candidate(

@@ -32,6 +32,7 @@ from .payload import body_for, check_model
 from .resolve import Candidate
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 class Closable(Protocol):
@@ -42,6 +43,17 @@ class Closable(Protocol):
 
     def abort(self) -> None:
         """Shut its connection from another thread."""
+
+
+class OpenStream(Protocol[T_co]):
+    """An upstream stream being read: its events, and ``close``."""
+
+    def __iter__(self) -> Iterator[T_co]:
+        """The events."""
+        ...
+
+    def close(self) -> None:
+        """Close the upstream response."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +77,7 @@ def open_stream(
     def call(candidate: Candidate, secret: str, timeout: Timeout) -> Opened:
         body = body_for(payload, candidate, config)
         upstream = candidate.provider.upstream.stream_chat(body, secret, timeout)
-        prelude, rest = read_prelude(upstream)
+        prelude, rest = read_prelude(upstream, commits)
         try:
             check_model(candidate, prelude[0].get("model"), config)
         except ModelSwapped:
@@ -78,15 +90,18 @@ def open_stream(
     return call
 
 
-def read_prelude(stream: UpstreamStream) -> tuple[list[Chunk], Iterator[Chunk]]:
-    """Read chunks up to and including the first one with output; close the stream on failure."""
-    chunks = iter(stream)
-    prelude: list[Chunk] = []
+def read_prelude(
+    stream: OpenStream[T], committed: Callable[[T], bool]
+) -> tuple[list[T], Iterator[T]]:
+    """Read events up to and including the first that ``committed`` (a chat chunk with
+    output, a native content event); close the stream on failure."""
+    events = iter(stream)
+    prelude: list[T] = []
     try:
-        for chunk in chunks:
-            prelude.append(chunk)
-            if commits(chunk):
-                return prelude, chunks
+        for event in events:
+            prelude.append(event)
+            if committed(event):
+                return prelude, events
         raise BadUpstreamResponse("the upstream stream ended without any output")
     except BaseException:
         stream.close()

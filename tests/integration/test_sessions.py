@@ -186,11 +186,11 @@ def test_sequential_rotation_uses_one_key_until_it_cannot_serve(
 ) -> None:
     gateway = start_gateway(session_env(fake, tmp_path, ROTATION_MODE_FAKE="sequential"))
     for _ in range(4):
-        turn(gateway, session=None, **{"Cache-Control": "no-store"})
+        turn(gateway, session=None, body=FIRST)  # no session: rotation alone
     assert keys_used(fake) == [KEYS[0]] * 4
     fake.script(KEYS[0], Reply(status=429, headers={"Retry-After": "60"}))
     for _ in range(3):
-        turn(gateway, session=None, **{"Cache-Control": "no-store"})
+        turn(gateway, session=None, body=FIRST)  # no session: rotation alone
     assert keys_used(fake)[-4:] == [KEYS[0], KEYS[1], KEYS[1], KEYS[1]]
 
 
