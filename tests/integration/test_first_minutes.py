@@ -16,6 +16,7 @@ from bench.gunicorn import ROOT, Gunicorn
 from tests.fakes.upstream import FakeUpstream, Hit, Reply, stream_events, wait_until
 
 from .helpers import AUTH, CLIENT_KEY, KEY_A, KEY_B, StartGateway, fake_env
+from .test_state_faults import every_worker_back_on_the_file
 
 pytestmark = pytest.mark.integration
 
@@ -290,15 +291,26 @@ def test_the_default_state_file_is_private_shared_and_kept_across_a_restart(
     fake: FakeUpstream, tmp_path: Path
 ) -> None:
     """STATE_URL unset: .keyrelay/state.db in the working directory, 0600 in a 0700 folder."""
-    fake.default = lambda hit: (
-        Reply(status=429, headers={"Retry-After": "600"}) if hit.key == KEY_A else None
-    )
+    limited: list[Hit] = []
+
+    def key_a_limited(hit: Hit) -> Reply | None:
+        if hit.key != KEY_A:
+            return None
+        limited.append(hit)
+        return Reply(status=429, headers={"Retry-After": "600"})
+
     env = fake_env(fake, KEY_A, KEY_B, STATE_URL="")
     env["WEB_CONCURRENCY"] = "2"
     chat = {"model": "fake/fake-model", "messages": [{"role": "user", "content": "Hi"}]}
-    for _ in range(2):  # the second run is a restart on the same file
+    for run in range(2):  # the second run is a restart on the same file
         gateway = Gunicorn(env, worker_class=None, cwd=tmp_path)
         try:
+            # A worker that has just booted may answer from its own state for a moment:
+            # the first run limits KEY_A once both serve on the file; the restart, from
+            # its first request (the block must have been kept).
+            fake.default = None if run == 0 else key_a_limited
+            every_worker_back_on_the_file(gateway)
+            fake.default = key_a_limited
             for _ in range(6):
                 with requests.Session() as session:  # new connections: either worker
                     answer = session.post(
@@ -310,4 +322,4 @@ def test_the_default_state_file_is_private_shared_and_kept_across_a_restart(
     state = tmp_path / ".keyrelay" / "state.db"
     assert state.stat().st_mode & 0o777 == 0o600
     assert state.parent.stat().st_mode & 0o777 == 0o700
-    assert len(fake.hits_for(KEY_A, path="/chat/completions")) == 1
+    assert len(limited) == 1  # once, by one worker; never again, not after the restart
