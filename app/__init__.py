@@ -12,6 +12,7 @@ from flask import Blueprint, Flask, Response, g, request
 from providers import is_placeholder
 
 from app import auth, body, cli, console, errors, gateway, logs, metrics, observe
+from app.clients import me
 from app.settings import Settings, load_settings
 from app.views import chat, embeddings, health, messages, models, providers, responses, usage
 
@@ -49,6 +50,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     api.before_request(auth.require_client_key)
     for module in (chat, embeddings, models, providers, messages, responses):
         api.register_blueprint(module.bp)
+    api.register_blueprint(me.bp)
     app.register_blueprint(api)
     # Outside the client-key check: /v1/usage has its own (the admin key also reads it).
     app.register_blueprint(usage.bp, url_prefix="/v1")
@@ -62,13 +64,14 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.before_request(ticker.ensure_running)
     cli.init_app(app)
 
-    _warn_about(settings)
+    _warn_about(settings, app.extensions[gateway.EXTENSION].client_keys_exist())
     return app
 
 
-def _warn_about(settings: Settings) -> None:
+def _warn_about(settings: Settings, records: bool) -> None:
     """Say at start-up what makes this service open or useless."""
-    if not settings.client_keys or any(is_placeholder(k) for k in settings.client_keys):
+    placeholder = any(is_placeholder(k) for k in settings.client_keys)
+    if (not settings.client_keys and not records) or placeholder:
         log.warning(
             "PROXY_API_KEY is %s: the proxy is OPEN to anyone who can reach it. "
             "Set PROXY_API_KEY to a secret before binding beyond 127.0.0.1.",

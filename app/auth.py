@@ -1,10 +1,13 @@
-"""Client authentication: the ``PROXY_API_KEY`` keys, compared in constant time."""
+"""Client authentication: client keys kept as records (read from the state store on every
+request, so a revocation holds at once), and the ``PROXY_API_KEY`` keys, unlimited,
+compared in constant time."""
 
 from __future__ import annotations
 
 import hmac
 
 from flask import g, request
+from providers import PROXY_KEY_NAME, ClientRecord, ClientRefused, StateUnavailable
 
 from app.errors import APIError
 from app.gateway import gateway
@@ -33,7 +36,24 @@ def may_see_details() -> bool:
     """True when the request carries a client key or METRICS_API_KEY (or neither is set)."""
     settings = gateway().settings
     keys = settings.client_keys + ((settings.metrics_key,) if settings.metrics_key else ())
-    return not keys or key_matches(presented_key(), keys)
+    presented = presented_key()
+    if presented is not None and _record_of(presented) is not None:
+        return True
+    return (not keys and not gateway().client_keys_exist()) or key_matches(presented, keys)
+
+
+def _record_of(presented: str) -> ClientRecord | None:
+    """The record of a client key, or None; 403 (revoked, expired), 503 if the store is away
+    and never saw the key."""
+    from app.clients.admission import refused
+
+    try:
+        return gateway().router.clients.verify(presented)
+    except ClientRefused as exc:
+        raise refused(exc) from None
+    except StateUnavailable:
+        raise APIError(503, "The client key store did not answer: try again.",
+                       error_type="server_error", code="state_unavailable") from None  # fmt: skip
 
 
 def _missing_key_message() -> str:
@@ -64,14 +84,27 @@ def authenticated() -> None:
 
 
 def require_client_key() -> None:
-    """Reject the request unless it carries one of the configured client keys."""
+    """Reject the request unless it carries a client key (a record's, or PROXY_API_KEY's)."""
+    presented = presented_key()
+    record = _record_of(presented) if presented is not None else None
+    if record is not None:
+        g.client = record
+        _note_client(record.name)
+        authenticated()
+        return
     keys = gateway().settings.client_keys
-    if not keys:
+    if not keys and not gateway().client_keys_exist():
         authenticated()  # an open proxy: every caller is a client
         return
-    presented = presented_key()
     if presented is None:
         raise APIError(401, _missing_key_message(), code="missing_api_key")
     if not key_matches(presented, keys):
         raise APIError(401, "Incorrect API key provided.", code="invalid_api_key")
+    _note_client(PROXY_KEY_NAME)
     authenticated()
+
+
+def _note_client(name: str) -> None:
+    record = g.get("record")
+    if record is not None:
+        record.client = name

@@ -9,6 +9,7 @@ from flask import Flask
 from flask.cli import with_appcontext
 from providers import ProviderError, RouteOptions, ignored_variables, is_placeholder, redact_url
 
+from app.clients.cli import clients
 from app.gateway import gateway
 
 
@@ -155,3 +156,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(config_check)
     app.cli.add_command(route)
     app.cli.add_command(keys)
+    app.cli.add_command(clients)

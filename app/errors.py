@@ -26,8 +26,10 @@ class APIError(Exception):
         error_type: str = "invalid_request_error",
         param: str | None = None,
         code: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
+        self.retry_after = retry_after
         self.status = status
         self.message = message
         self.error_type = error_type
@@ -159,7 +161,7 @@ def register(target: Flask | Blueprint, shape: ErrorShape) -> None:
     @target.errorhandler(APIError)
     def _api_error(exc: APIError) -> Response:
         note_refusal(exc.code or exc.error_type)
-        return shape.refusal(exc)
+        return with_retry_after(shape.refusal(exc), exc.retry_after)
 
     @target.errorhandler(ProviderError)
     def _provider_error(exc: ProviderError) -> Response:

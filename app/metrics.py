@@ -97,6 +97,34 @@ def count_tokens(provider: str, prompt: int, cached: int) -> None:
     CACHED_TOKENS.labels(provider).inc(cached)
 
 
+# Client key names come from the records (the operator's), never from requests.
+CLIENT_REQUESTS = Counter(
+    "keyrelay_client_requests_total", "Requests admitted and settled, per client key.", ["client"]
+)
+CLIENT_TOKENS = Counter(
+    "keyrelay_client_tokens_total", "Tokens the upstreams reported, per client key.", ["client"]
+)
+CLIENT_COST = Counter(
+    "keyrelay_client_cost_dollars_total",
+    "What the requests of each client key cost, in US dollars (by the price table).",
+    ["client"],
+)
+CLIENT_REFUSALS = Counter(
+    "keyrelay_client_refusals_total",
+    "Requests refused before any upstream was called, per client key and reason.",
+    ["client", "reason"],
+)
+
+
+def count_client(client: str, tokens: tuple[int, int, int, int] | None, cost: float) -> None:
+    """Count one settled request of ``client``: its tokens and what it cost."""
+    CLIENT_REQUESTS.labels(client).inc()
+    if tokens is not None:
+        CLIENT_TOKENS.labels(client).inc(tokens[2])
+    if cost:
+        CLIENT_COST.labels(client).inc(cost)
+
+
 KEYS = Gauge(
     "keyrelay_keys",
     "Keys by state, as each worker sees them.",

@@ -50,6 +50,8 @@ class RequestRecord:
     upstream_dialect: str | None = None
     #: The session it was a turn of: a digest (``app.sessions``), never the client's id.
     session: str | None = None
+    #: The client key's name (from its record, never from the request) once authenticated.
+    client: str | None = None
     stream: bool = False
     status: int = 0
     bytes: int = 0
@@ -60,6 +62,8 @@ class RequestRecord:
     finished: bool = False
     #: Where the request is kept for the console's "recent requests" (None: nowhere).
     recent: RecentStore | None = None
+    #: The client key's admission, settled when the response closes (None: none was made).
+    charge: Any = None
     #: The caller proved who it is (a client key, or a console session): only such requests
     #: are kept among the recent ones, so that no stranger can push real ones out.
     authenticated: bool = False
@@ -85,6 +89,8 @@ class RequestRecord:
         if self.finished:
             return
         self.finished = True
+        if self.charge is not None:
+            self.charge.settle(self.served)
         elapsed = time.monotonic() - self.started
         served, error = self.served, self.error
         trail: list[Attempt] = served.entries if served else (error.trail if error else [])
@@ -152,6 +158,7 @@ class RequestRecord:
             "state": self.state,
             "upstream_dialect": self.upstream_dialect,
             "session": self.session[:12] if self.session else None,
+            "client": self.charge.ticket.client if self.charge is not None else self.client,
             "latency_ms": round(elapsed * 1000, 1),
             "stream": self.stream,
             "cache": self.cache,

@@ -22,9 +22,13 @@ def route_options(*, include_usage: bool = False, session: str | None = None) ->
     max_tier = positive_int(raw) if raw else None
     if raw and max_tier is None:
         raise APIError(400, "X-Max-Tier must be a positive integer", code="invalid_header")
+    client = g.get("client")  # a client key's record narrows what the request may use
+    if client is not None and client.limits.max_tier is not None:
+        max_tier = min(max_tier or client.limits.max_tier, client.limits.max_tier)
     return RouteOptions(
         fallback=fallback and allowed,
         max_tier=max_tier,
+        providers=client.limits.providers if client is not None else (),
         cache=_cache_mode(),
         client=fingerprint(presented_key() or ""),
         client_gone=client_probe(),

@@ -20,6 +20,22 @@ if TYPE_CHECKING:
     from providers.state.records import KeyStatus as KeyStatus
 
     from .alarm import ALARM as ALARM
+    from .clients.admin import ClientAdminError as ClientAdminError
+    from .clients.admin import add_client as add_client
+    from .clients.admin import edit_client as edit_client
+    from .clients.admin import revoke_client as revoke_client
+    from .clients.admin import rotate_client as rotate_client
+    from .clients.admin import set_client_limits as set_client_limits
+    from .clients.gate import ClientGate as ClientGate
+    from .clients.gate import ClientRefused as ClientRefused
+    from .clients.gate import Ticket as Ticket
+    from .clients.records import PROXY_KEY_NAME as PROXY_KEY_NAME
+    from .clients.records import ClientEntry as ClientEntry
+    from .clients.records import ClientRecord as ClientRecord
+    from .clients.records import Limits as Limits
+    from .clients.records import Period as Period
+    from .clients.secret import prefix_of as client_key_prefix
+    from .clients.window import period_end as period_end
     from .config.audit import ignored_variables as ignored_variables
     from .config.audit import is_placeholder as is_placeholder
     from .config.catalog import WireDialect as WireDialect
@@ -60,6 +76,7 @@ if TYPE_CHECKING:
     from .routing.router import Router as Router
     from .secrets import fingerprint as fingerprint
     from .secrets import redact_url as redact_url
+    from .state.records import ClientUsageRow as ClientUsageRow
     from .status import ProviderStatus as ProviderStatus
     from .status import RouteStep as RouteStep
     from .upstream.jsonlimits import MAX_JSON_DEPTH as MAX_JSON_DEPTH
@@ -68,6 +85,23 @@ if TYPE_CHECKING:
     from .upstream.native import FORWARDED_HEADERS as FORWARDED_HEADERS
 
 _HOME = {
+    "edit_client": "clients.admin",
+    "client_key_prefix": "clients.secret",
+    "rotate_client": "clients.admin",
+    "revoke_client": "clients.admin",
+    "set_client_limits": "clients.admin",
+    "add_client": "clients.admin",
+    "ClientGate": "clients.gate",
+    "ClientRefused": "clients.gate",
+    "Ticket": "clients.gate",
+    "ClientRecord": "clients.records",
+    "ClientEntry": "clients.records",
+    "Limits": "clients.records",
+    "Period": "clients.records",
+    "PROXY_KEY_NAME": "clients.records",
+    "ClientAdminError": "clients.admin",
+    "ClientUsageRow": "state.records",
+    "period_end": "clients.window",
     "ALARM": "alarm",
     "Completion": "routing.answers",
     "Attempt": "routing.attempts",
@@ -130,6 +164,7 @@ __all__ = [
     "MAX_MODEL_NAME",
     "MAX_RECENT",
     "OPTIONAL_HINT",
+    "PROXY_KEY_NAME",
     "REASONING_HINT",
     "SKIPPED",
     "Attempt",
@@ -138,17 +173,25 @@ __all__ = [
     "ChainExhausted",
     "ChatStream",
     "CircuitState",
+    "ClientAdminError",
+    "ClientEntry",
+    "ClientGate",
     "ClientGone",
+    "ClientRecord",
+    "ClientRefused",
+    "ClientUsageRow",
     "Completion",
     "ConfigError",
     "JSONTooDeep",
     "KeySnapshot",
     "KeyStatus",
+    "Limits",
     "ModelNotFound",
     "NativeRelay",
     "NativeRequest",
     "OptionalField",
     "Outcome",
+    "Period",
     "ProviderConfig",
     "ProviderError",
     "ProviderStatus",
@@ -161,7 +204,11 @@ __all__ = [
     "StateUnavailable",
     "StreamInterrupted",
     "Tally",
+    "Ticket",
     "WireDialect",
+    "add_client",
+    "client_key_prefix",
+    "edit_client",
     "env_bool",
     "env_float",
     "env_int",
@@ -173,15 +220,22 @@ __all__ = [
     "load_routing_config",
     "loads_bounded",
     "parse_bool",
+    "period_end",
     "positive_int",
     "redact_url",
+    "revoke_client",
+    "rotate_client",
+    "set_client_limits",
 ]
+
+
+_ALIASES = {"client_key_prefix": "prefix_of"}
 
 
 def __getattr__(name: str) -> Any:
     module = _HOME.get(name)
     if module is None:
         raise AttributeError(f"module 'providers' has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
+    value = getattr(import_module(f".{module}", __name__), _ALIASES.get(name, name))
     globals()[name] = value
     return value

@@ -198,6 +198,14 @@ class ModelNotFound(ProviderError):
     outcome = Outcome.MODEL_NOT_FOUND
 
 
+class NotPermitted(ModelNotFound):
+    """The client key may not use any provider that serves the requested model."""
+
+    status = 403
+    error_type = "permission_error"
+    code = "provider_not_allowed"
+
+
 class UnsupportedEndpoint(ProviderError):
     """The provider does not offer this endpoint (e.g. embeddings)."""
 

@@ -34,3 +34,7 @@ class RouteOptions:
     #: The session this request is a turn of (a digest scoped by client key and model), if
     #: it is one: its turns stay on one provider and key while that key is usable.
     session: str | None = None
+    #: Patterns on the providers that may serve it (the client key's); empty: any.
+    providers: tuple[str, ...] = ()
+    #: Told the tokens the upstream reported for this request (the client key's settlement).
+    on_tokens: Callable[[tuple[int, int, int, int]], None] | None = None

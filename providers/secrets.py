@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 #: Shapes of well-known provider keys, redacted even when we do not hold them.
 _KEY_SHAPES = re.compile(
-    r"(?:sk-(?:proj-|ant-|or-v1-)?|gsk_|nvapi-|xai-|AIza|csk-|tgp_v1_)[A-Za-z0-9_\-]{12,}"
+    r"(?:sk-(?:proj-|ant-|or-v1-)?|gsk_|nvapi-|xai-|AIza|csk-|tgp_v1_|kr-)[A-Za-z0-9_\-]{12,}"
 )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from flask import Response, jsonify, render_template, request
 from providers import MAX_MODEL_NAME, ProviderError, Served, StreamInterrupted
 
+from app.clients.admission import admit
 from app.console.blueprint import bp
 from app.dialects.streaming import event_bytes, sse_response
 from app.gateway import gateway
@@ -100,9 +101,11 @@ def try_send() -> Response | str:
     record = current()
     record.model = model
     router, options = gateway().router, route_options()
+    payload = _payload(model, prompt, streamed)
+    options = admit(model, options, payload)
     if streamed:
         try:
-            stream = router.stream(_payload(model, prompt, True), options)
+            stream = router.stream(payload, options)
         except ProviderError as exc:
             record.error = exc
             body = json.dumps({"error": exc.message, "trail": [a.to_dict() for a in exc.trail]})
@@ -110,7 +113,7 @@ def try_send() -> Response | str:
         record.serve(stream.served, stream=True, served_model=stream.served_model)
         return sse_response(stream, record=record, encoder=TryEvents(stream.served))
     try:
-        completion = router.complete(_payload(model, prompt, False), options)
+        completion = router.complete(payload, options)
     except ProviderError as exc:
         record.error = exc
         answer = {"error": exc.message, "trail": [a.to_dict() for a in exc.trail]}

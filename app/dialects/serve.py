@@ -22,6 +22,7 @@ from providers import (
     WireDialect,
 )
 
+from app.clients.admission import admit
 from app.dialects.base import Dialect, Translated, Whole
 from app.dialects.passthrough import passthrough_for
 from app.dialects.streaming import Encoder, sse_response
@@ -77,6 +78,7 @@ def serve_asked(asked: Asked) -> Response:
     record.session = asked.session
     router = get_router()
     options = route_options(include_usage=asked.include_usage, session=asked.session)
+    options = admit(asked.model, options, asked.native.body if asked.native else None, asked.chat)
     if asked.stream:
         stream = router.stream(asked.chat, options, asked.native)
         native = stream.dialect if isinstance(stream, NativeRelay) else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from app.clients.admission import admit
 from app.dialects.chat.schema import embedding_schema
 from app.dialects.validate import parse_body
 from app.gateway import get_router
@@ -19,7 +20,7 @@ def create_embeddings() -> Response:
     payload = parse_body(embedding_schema)
     record = current()
     record.model = payload["model"]
-    options = route_options()
+    options = admit(payload["model"], route_options(), embeddings=True)
     router = get_router()
     completion = router.embed(payload, options)
     record.serve(completion.served, stream=False, state_health=router.state_health)

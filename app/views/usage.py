@@ -6,7 +6,7 @@ import time
 from dataclasses import asdict
 
 from flask import Blueprint, Response, jsonify, request
-from providers import StateUnavailable, positive_int
+from providers import StateUnavailable, client_key_prefix, positive_int
 
 from app.auth import key_matches, presented_key
 from app.errors import APIError
@@ -16,8 +16,17 @@ bp = Blueprint("usage", __name__)
 
 
 def _authorize() -> None:
-    """The client key or ADMIN_API_KEY; never open, even when the proxy itself is."""
+    """A PROXY_API_KEY key or ADMIN_API_KEY; never open, even when the proxy itself is. A
+    client key's record reads only its own use, at ``/v1/me``."""
     settings = gateway().settings
+    presented = presented_key()
+    if presented is not None and client_key_prefix(presented) is not None:
+        raise APIError(
+            403,
+            "A client key reads its own usage, limits and budget at GET /v1/me.",
+            error_type="permission_error",
+            code="usage_is_the_operators",
+        )
     keys = settings.client_keys + ((settings.admin_key,) if settings.admin_key else ())
     if not keys:
         raise APIError(
@@ -47,6 +56,7 @@ def usage() -> Response:
     provider = request.args.get("provider", "").strip().lower() or None
     try:
         rows = router.usage.rows(provider=provider, days=days, now=time.time())
+        clients = router.clients.usage.client_rows(days=days, now=time.time())
     except StateUnavailable:
         raise APIError(
             503,
@@ -54,4 +64,7 @@ def usage() -> Response:
             error_type="api_error",
             code="state_store_unavailable",
         ) from None
-    return jsonify({"object": "list", "data": [asdict(row) for row in rows]})
+    if provider is not None:
+        clients = [row for row in clients if row.provider == provider]
+    return jsonify({"object": "list", "data": [asdict(row) for row in rows],
+                    "clients": [asdict(row) for row in clients]})  # fmt: skip

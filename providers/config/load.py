@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from providers.clients.prices import parse_overrides
 from providers.health.latency import AdaptivePolicy
 
 from . import shape as config
@@ -32,6 +33,13 @@ from .declared import (
 from .env import ConfigError, env_bool, env_float, env_int, env_list, env_str
 from .g4f import first_byte_timeout, g4f_endpoints
 from .shape import ProviderConfig, RoutingConfig
+
+
+def checked_prices(raw: str) -> str:
+    """``MODEL_PRICES`` as given, once it parses (``ConfigError`` naming a bad entry)."""
+    parse_overrides(raw)
+    return raw
+
 
 KEY_VAR = re.compile(r"^(?P<provider>[A-Z0-9_]+?)_API_KEY(?:_[A-Za-z0-9_]+)?$")
 _BASE_VAR = re.compile(r"^(?P<provider>[A-Z0-9_]+)_API_BASE$")
@@ -194,6 +202,8 @@ def _cache_and_limits(env: Mapping[str, str]) -> dict[str, Any]:
         "session_idle_seconds": env_float(
             env, "SESSION_IDLE_SECONDS", d.session_idle_seconds, minimum=1.0
         ),
+        "client_key_secret": env_str(env, "CLIENT_KEY_SECRET"),
+        "model_prices": checked_prices(env_str(env, "MODEL_PRICES")),
     }
 
 

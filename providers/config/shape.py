@@ -123,3 +123,7 @@ class RoutingConfig:
     #: SESSION_IDLE_SECONDS: a session unseen for this long is pinned nowhere (providers
     #: keep prompt caches 5 to 60 minutes).
     session_idle_seconds: float = 600.0
+    #: CLIENT_KEY_SECRET: the key of the hash client keys are kept as ("": a fixed one).
+    client_key_secret: str = field(default="", repr=False)
+    #: MODEL_PRICES: ``model=input/cached/output[/output limit],...`` over the shipped table.
+    model_prices: str = ""

@@ -12,10 +12,11 @@ import itertools
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 
 from providers.config.catalog import G4F
 from providers.config.shape import RoutingConfig
-from providers.errors import ModelNotFound, NoProviderConfigured, UnsupportedEndpoint
+from providers.errors import ModelNotFound, NoProviderConfigured, NotPermitted, UnsupportedEndpoint
 from providers.options import RouteOptions
 from providers.outcomes import Skip
 
@@ -189,6 +190,13 @@ def _narrow(model: str, chain: list[Candidate], options: RouteOptions) -> list[C
         if not chain:
             raise ModelNotFound(
                 f"No provider within tier {options.max_tier} serves '{model}'", param="model"
+            )
+    if options.providers:
+        allowed = options.providers
+        chain = [c for c in chain if any(fnmatchcase(c.provider.name, p) for p in allowed)]
+        if not chain:
+            raise NotPermitted(
+                f"This client key may not use any provider that serves '{model}'", param="model"
             )
     first = next((i for i, c in enumerate(chain) if c.skip is None), None)
     if first is None:

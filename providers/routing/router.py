@@ -13,12 +13,14 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, TypeVar
 
+from providers.clients.gate import gate_for
 from providers.config.shape import RoutingConfig
 from providers.health.circuit import OPEN
 from providers.health.latency import STREAM, WHOLE
 from providers.options import RouteOptions
 from providers.state.contract import KeyStore
 from providers.state.open import open_state
+from providers.state.records import Tokens
 from providers.status import ProviderStatus, RouteStep, provider_status, route_step
 from providers.upstream.http import SessionPool, Timeout
 from providers.upstream.native import NativeAnswer
@@ -93,6 +95,14 @@ class Router:
         self.affinity = (
             Affinity(state.pins, config.session_idle_seconds) if config.session_affinity else None
         )
+        #: Client keys as records: their limits, budgets and usage.
+        self.clients = gate_for(state.clients, state.client_usage, secret=config.client_key_secret,
+                                prices=config.model_prices, deadline=config.request_deadline,
+                                family_of=self._family_of)  # fmt: skip
+
+    def _family_of(self, provider: str) -> str:
+        runtime = self.providers.get(provider)
+        return runtime.config.family if runtime is not None else ""
 
     def default_options(self) -> RouteOptions:
         """What a request may do when it says nothing (FALLBACK_ENABLED)."""
@@ -131,10 +141,11 @@ class Router:
         call = per_candidate(native, ask_native(native) if native else None, ask)
         walked = self._walk(turn, call, WHOLE, hold=False)
         result, served = walked.result, walked.served
+        told = turn.options.on_tokens
         if isinstance(result, NativeAnswer):
-            self._count_tokens(served, result.usage)
+            self._count_tokens(served, result.usage, told)
             return Completion(result.data, served, header_safe(result.data.get("model")), result)
-        self._count_tokens(served, result.get("usage"))
+        self._count_tokens(served, result.get("usage"), told)
         self.cache.store(turn.cache_key, result, served)
         return completion_for_client(result, served, turn.asked)
 
@@ -155,7 +166,7 @@ class Router:
         native_call = open_native(native, self.config) if native else None
         call = per_candidate(native, native_call, translated)
         walked = self._walk(turn, call, STREAM, hold=True)
-        count = partial(self._count_tokens, walked.served)
+        count = partial(self._count_tokens, walked.served, told=turn.options.on_tokens)
         if isinstance(walked.result, NativeOpened):
             return NativeRelay(walked.result, walked.served, held=walked.held,
                                client_gone=client_gone, on_usage=count)  # fmt: skip
@@ -190,13 +201,17 @@ class Router:
             return candidate.provider.upstream.embeddings(body, secret, timeout)
 
         walked = self._failover.walk(chain, embed, client_gone=options.client_gone)
-        self._count_tokens(walked.served, walked.result.get("usage"))
+        self._count_tokens(walked.served, walked.result.get("usage"), options.on_tokens)
         return completion_for_client(walked.result, walked.served, asked)
 
-    def _count_tokens(self, served: Served, usage: object) -> None:
+    def _count_tokens(
+        self, served: Served, usage: object, told: Callable[[Tokens], None] | None = None
+    ) -> None:
         tokens = self.providers[served.provider].add_tokens(served.key, usage)
         if tokens is not None and self.on_tokens is not None:
             self.on_tokens(served.provider, tokens[0], tokens[3])
+        if tokens is not None and told is not None:
+            told(tokens)
 
     def route(self, model: str, options: RouteOptions | None = None) -> list[RouteStep]:
         """The chain ``model`` resolves to, as snapshots (``flask --app wsgi route``)."""

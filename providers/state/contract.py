@@ -12,7 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from providers.state.records import BlockSource, CircuitRecord, KeyState, Pin, Tokens, UsageRow
+from providers.clients.records import ClientEntry
+from providers.state.records import (
+    BlockSource,
+    CircuitRecord,
+    ClientUsageRow,
+    KeyState,
+    Pin,
+    Tokens,
+    UsageRow,
+)
 
 if TYPE_CHECKING:
     from providers.state.fallback import Standby
@@ -184,6 +193,52 @@ class PinStore(Protocol):
 
     def put(self, session: str, pin: Pin, now: float) -> None:
         """Pin the session (a later pin replaces an earlier one)."""
+        ...
+
+
+class ClientStore(Protocol):
+    """Where client keys live: one entry (record and window) per name, found by prefix.
+
+    ``change`` is atomic and, while a shared store is away, runs on this process's own
+    copy of what it last saw (limits then hold per worker); ``create`` and ``edit`` are the
+    operator's and raise ``StateUnavailable`` instead.
+    """
+
+    clock: Callable[[], float] | None
+
+    def lookup(self, prefix: str) -> ClientEntry | None:
+        """The entry whose key starts with ``prefix``, read now."""
+        ...
+
+    def entries(self) -> list[ClientEntry]:
+        """Every entry, by name."""
+        ...
+
+    def create(self, entry: ClientEntry) -> bool:
+        """Add ``entry``; False when its name is taken."""
+        ...
+
+    def edit(self, name: str, fn: Callable[[ClientEntry], ClientEntry]) -> ClientEntry | None:
+        """Replace the entry ``name`` by ``fn``'s result atomically (its prefix may change);
+        None when there is none."""
+        ...
+
+    def change(self, name: str, fn: Callable[[ClientEntry], tuple[ClientEntry, T]]) -> T | None:
+        """Replace the entry by ``fn``'s first result atomically; its second, or None when
+        there is no such entry."""
+        ...
+
+
+class ClientUsageStore(Protocol):
+    """Usage per client key, provider, upstream key and UTC day (written within a second)."""
+
+    def record(self, client: str, provider: str, key: str, tokens: Tokens | None,
+               cost: float, ok: bool, now: float) -> None:  # fmt: skip
+        """One request of ``client`` served (``ok``) or failed by ``provider``'s ``key``."""
+        ...
+
+    def client_rows(self, *, days: int, now: float) -> list[ClientUsageRow]:
+        """The rows of the last ``days`` UTC days (today included), newest first."""
         ...
 
 

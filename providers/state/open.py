@@ -16,8 +16,11 @@ from dataclasses import dataclass, field
 from providers.config.env import ConfigError
 from providers.config.shape import RoutingConfig
 from providers.secrets import redact_url
+from providers.state.clientusage import InMemoryClientUsage
 from providers.state.contract import (
     CircuitStore,
+    ClientStore,
+    ClientUsageStore,
     KeyStore,
     MarkStore,
     PinStore,
@@ -26,6 +29,7 @@ from providers.state.contract import (
     UsageStore,
 )
 from providers.state.memory.circuits import InMemoryCircuits
+from providers.state.memory.clients import InMemoryClients
 from providers.state.memory.keys import InMemoryKeyStore
 from providers.state.memory.marks import InMemoryMarks
 from providers.state.memory.pins import InMemoryPins
@@ -33,6 +37,7 @@ from providers.state.memory.recent import InMemoryRecent
 from providers.state.memory.tally import InMemoryTally
 from providers.state.memory.usage import InMemoryUsage
 from providers.state.sqlite.circuits import SqliteCircuits
+from providers.state.sqlite.clients import SqliteClients, SqliteClientUsage
 from providers.state.sqlite.events import sqlite_recent, sqlite_tally
 from providers.state.sqlite.marks import SqliteMarks
 from providers.state.sqlite.pins import SqlitePins
@@ -63,6 +68,10 @@ class State:
     standby: Standby = IN_PROCESS
     #: Where each session's last turn was served (session affinity).
     pins: PinStore = field(default_factory=InMemoryPins)
+    #: Client keys as records, with their limits, windows and budgets.
+    clients: ClientStore = field(default_factory=InMemoryClients)
+    #: Usage per client key, provider, upstream key and day.
+    client_usage: ClientUsageStore = field(default_factory=InMemoryClientUsage)
 
 
 def open_state(config: RoutingConfig) -> State:
@@ -75,7 +84,8 @@ def open_state(config: RoutingConfig) -> State:
     if url == "memory://":
         kept = InMemoryUsage(config.usage_retention_days)
         stores = (InMemoryKeyStore(), kept, InMemoryCircuits(), InMemoryMarks())
-        return State(*stores, InMemoryRecent(), InMemoryTally(), False)
+        return State(*stores, InMemoryRecent(), InMemoryTally(), False,
+                     client_usage=InMemoryClientUsage(config.usage_retention_days))  # fmt: skip
     path = sqlite_path(url)
     if path is not None:
         if CHECKED not in os.environ:
@@ -96,11 +106,15 @@ def _sqlite_state(file: SqliteFile, config: RoutingConfig) -> State:
     circuits, marks = SqliteCircuits(file), SqliteMarks(file)
     recent, tally = sqlite_recent(file, file.timeout), sqlite_tally(file, file.timeout)
     pins = SqlitePins(file)
-    return State(keys, usage, circuits, marks, recent, tally, True, file.standby, pins)
+    clients = SqliteClients(file)
+    client_usage = SqliteClientUsage(file, retention_days=config.usage_retention_days)
+    return State(keys, usage, circuits, marks, recent, tally, True, file.standby, pins,
+                 clients, client_usage)  # fmt: skip
 
 
 def _redis_state(config: RoutingConfig) -> State:
     # Imported here: redis is a tenth of a second to import, and only fleets need it.
+    from .redis.clients import RedisClients, RedisClientUsage
     from .redis.keys import RedisKeyStore
     from .redis.link import RedisLink
     from .redis.pins import RedisPins
@@ -113,4 +127,7 @@ def _redis_state(config: RoutingConfig) -> State:
     circuits, marks = RedisCircuits(link), RedisMarks(link)
     recent, tally = redis_recent(link), redis_tally(link)
     pins = RedisPins(link)
-    return State(keys, usage, circuits, marks, recent, tally, True, link.standby, pins)
+    clients = RedisClients(link)
+    client_usage = RedisClientUsage(link, retention_days=config.usage_retention_days)
+    return State(keys, usage, circuits, marks, recent, tally, True, link.standby, pins,
+                 clients, client_usage)  # fmt: skip

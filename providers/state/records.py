@@ -154,3 +154,32 @@ class UsageRow:
     total_tokens: int = 0
     #: Prompt tokens the provider read from its prompt cache (a share of ``prompt_tokens``).
     cached_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class ClientUsageRow:
+    """One client key, the provider and upstream key that served it, and a UTC day."""
+
+    client: str
+    provider: str
+    key: str
+    date: str
+    requests: int = 0
+    failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    #: US dollars, by the price table.
+    cost: float = 0.0
+
+
+#: Client usage columns, as the stores count them (cost in nano-dollars, so sums are exact).
+CLIENT_USAGE_COLUMNS = ("requests", "failed", "prompt_tokens", "completion_tokens",
+                        "cached_tokens", "cost_nanos")  # fmt: skip
+
+
+def client_usage_row(client: str, provider: str, key: str, day: str, values: Any) -> ClientUsageRow:
+    """A row from the six counted columns (cost in nano-dollars)."""
+    requests, failed, prompt, completion, cached, nanos = (int(v) for v in values)
+    return ClientUsageRow(client, provider, key, day, requests, failed, prompt, completion,
+                          cached, nanos / 1e9)  # fmt: skip

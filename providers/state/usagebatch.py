@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 #: Counts are written at most this long after they happen.
 FLUSH_SECONDS = 1.0
 #: (day, provider, key) -> requests, succeeded, failed, prompt, completion, total and cached
-#: tokens.
-Pending = dict[tuple[str, str, str], list[int]]
+#: tokens (client usage: (day, client, provider, key) -> its own columns).
+Pending = dict[tuple[str, ...], list[int]]
 
 
 class BatchedUsage:
@@ -39,11 +39,11 @@ class BatchedUsage:
         self._warned = 0.0
         atexit.register(self.flush)
 
-    def _add(self, now: float, provider: str, key: str, values: tuple[int, ...]) -> None:
+    def _add(self, now: float, parts: tuple[str, ...], values: tuple[int, ...]) -> None:
         day = utc_day(now)
         with self._pending_lock:
             self._latest = max(self._latest, now)
-            row = self._pending.setdefault((day, provider, key), [0] * 7)
+            row = self._pending.setdefault((day, *parts), [0] * len(values))
             for i, value in enumerate(values):
                 row[i] += value
             schedule, self._flush_due = not self._flush_due, True
@@ -53,11 +53,11 @@ class BatchedUsage:
     def count(self, provider: str, key: str, outcome: str, now: float) -> None:
         """One upstream request that ended with ``outcome`` (written within a second)."""
         won = int(outcome == Outcome.SUCCESS)
-        self._add(now, provider, key, (1, won, 1 - won, 0, 0, 0, 0))
+        self._add(now, (provider, key), (1, won, 1 - won, 0, 0, 0, 0))
 
     def add_tokens(self, provider: str, key: str, tokens: Tokens, now: float) -> None:
         """Tokens the upstream reported for a request already counted."""
-        self._add(now, provider, key, (0, 0, 0, *tokens))
+        self._add(now, (provider, key), (0, 0, 0, *tokens))
 
     def flush(self) -> None:
         """Write the pending counts in one batch (dropped, with a warning, if the store does

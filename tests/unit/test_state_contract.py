@@ -11,7 +11,8 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,16 @@ import pytest
 
 from bench.redisserver import RedisServer
 from bench.upstream import wait_until
+from providers.clients.records import ClientEntry, ClientRecord, Limits
+from providers.clients.window import Ask, admit
 from providers.config.load import load_routing_config
 from providers.outcomes import Outcome
+from providers.state.clientusage import InMemoryClientUsage
 from providers.state.contract import (
     MAX_MISSING,
     CircuitStore,
+    ClientStore,
+    ClientUsageStore,
     MarkStore,
     PinStore,
     RecentStore,
@@ -32,6 +38,7 @@ from providers.state.contract import (
 )
 from providers.state.fallback import IN_PROCESS, Standby
 from providers.state.memory.circuits import InMemoryCircuits
+from providers.state.memory.clients import InMemoryClients
 from providers.state.memory.marks import InMemoryMarks
 from providers.state.memory.pins import InMemoryPins
 from providers.state.memory.recent import MAX_ENTRY, InMemoryRecent
@@ -39,11 +46,13 @@ from providers.state.memory.tally import InMemoryTally
 from providers.state.memory.usage import InMemoryUsage
 from providers.state.open import open_state
 from providers.state.records import AT_REST, CircuitRecord, Pin
+from providers.state.redis.clients import RedisClients, RedisClientUsage
 from providers.state.redis.link import PREFIX, RedisLink
 from providers.state.redis.pins import RedisPins
 from providers.state.redis.state import RedisCircuits, RedisMarks, RedisUsage, redis_recent
 from providers.state.redis.tally import redis_tally
 from providers.state.sqlite.circuits import SqliteCircuits
+from providers.state.sqlite.clients import SqliteClients, SqliteClientUsage
 from providers.state.sqlite.events import sqlite_recent, sqlite_tally
 from providers.state.sqlite.file import SqliteFile
 from providers.state.sqlite.marks import SqliteMarks
@@ -67,6 +76,8 @@ class Worker:
     pins: PinStore
     #: How many pins the backend holds (read past the store).
     pins_held: Callable[[], int]
+    clients: ClientStore
+    client_usage: ClientUsageStore
 
 
 Workers = Callable[[], Worker]
@@ -88,6 +99,8 @@ def workers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workers]
             lambda name: name in one.circuits._records,  # type: ignore[attr-defined]
             (pins := InMemoryPins(PIN_LIMIT)),
             lambda: len(pins),
+            InMemoryClients(),
+            InMemoryClientUsage(),
         )
         yield lambda: one
     elif request.param == "sqlite":
@@ -104,6 +117,8 @@ def workers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workers]
                 lambda name: _sqlite_holds(tmp_path / "state.db", name),
                 SqlitePins(file, limit=PIN_LIMIT),
                 lambda: _sqlite_count(tmp_path / "state.db", "pins"),
+                SqliteClients(file),
+                SqliteClientUsage(file),
             )
 
         yield sqlite_worker
@@ -122,6 +137,8 @@ def workers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workers]
                 lambda name: bool(link.client.exists(PREFIX + "circuit:" + name)),
                 RedisPins(link, limit=PIN_LIMIT),
                 lambda: len(link.client.keys(PREFIX + "pin:*")),
+                RedisClients(link),
+                RedisClientUsage(link),
             )
 
         try:
@@ -298,3 +315,59 @@ def test_pins_are_bounded_and_the_soonest_to_expire_go_first(workers: Workers) -
     assert first.pins_held() <= PIN_LIMIT + TRIM_EVERY
     assert workers().pins.get(f"s{count - 1}", now=101.0) is not None
     assert workers().pins.get("s0", now=101.0) is None
+
+
+def _entry(name: str, prefix: str, **limits: object) -> ClientEntry:
+    return ClientEntry(ClientRecord(name, prefix, "d" * 64, Limits(**limits)))  # type: ignore[arg-type]
+
+
+def test_a_client_key_is_found_by_prefix_on_every_worker_and_names_are_unique(
+    workers: Workers,
+) -> None:
+    first, second = workers(), workers()
+    assert first.clients.create(_entry("alice", "aaaa1111"))
+    assert not second.clients.create(_entry("alice", "bbbb2222"))
+    found = second.clients.lookup("aaaa1111")
+    assert found is not None and found.record.name == "alice"
+    assert second.clients.lookup("bbbb2222") is None
+    assert [e.record.name for e in first.clients.entries()] == ["alice"]
+
+
+def test_a_new_prefix_replaces_the_old_one_everywhere(workers: Workers) -> None:
+    first, second = workers(), workers()
+    first.clients.create(_entry("bob", "oldoldol"))
+    second.clients.edit("bob", lambda e: e.with_record(replace(e.record, prefix="newnewne")))
+    assert first.clients.lookup("oldoldol") is None
+    found = first.clients.lookup("newnewne")
+    assert found is not None and found.record.name == "bob"
+    assert first.clients.edit("nobody", lambda e: e) is None
+
+
+def test_admission_takes_exactly_the_limit_from_every_worker_at_once(workers: Workers) -> None:
+    stores = [workers().clients for _ in range(2)]
+    stores[0].create(_entry("carol", "cccc3333", rpm=7))
+    now = 1000.5
+
+    def one(n: int) -> bool:
+        ask = Ask(f"h{n}", 0.0, 60.0)
+        verdict = stores[n % 2].change("carol", lambda e: admit(e, ask, now))
+        return verdict is not None and verdict.refusal is None
+
+    with ThreadPoolExecutor(8) as pool:
+        admitted = sum(pool.map(one, range(20)))
+    assert admitted == 7
+    assert stores[1].change("nobody", lambda e: (e, 1)) is None
+
+
+def test_client_usage_adds_up_per_client_provider_key_and_day(workers: Workers) -> None:
+    first, second = workers(), workers()
+    now = 86400.0 * 20000
+    first.client_usage.record("alice", "groq", "key-a", (10, 5, 15, 4), 0.25, True, now)
+    second.client_usage.record("alice", "groq", "key-a", (1, 1, 2, 0), 0.5, True, now)
+    second.client_usage.record("alice", "-", "-", None, 0.0, False, now)
+    first.client_usage.client_rows(days=1, now=now)  # each worker's batch written
+    rows = {(r.client, r.provider): r for r in second.client_usage.client_rows(days=1, now=now)}
+    served = rows[("alice", "groq")]
+    assert (served.requests, served.prompt_tokens, served.completion_tokens) == (2, 11, 6)
+    assert (served.cached_tokens, served.cost) == (4, 0.75)
+    assert (rows[("alice", "-")].requests, rows[("alice", "-")].failed) == (1, 1)

@@ -61,6 +61,16 @@ CREATE TABLE IF NOT EXISTS usage (
     cached_tokens INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (day, provider, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS clients (
+    name TEXT PRIMARY KEY, prefix TEXT NOT NULL UNIQUE, entry TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS client_usage (
+    day TEXT NOT NULL, client TEXT NOT NULL, provider TEXT NOT NULL, key TEXT NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
+    prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_tokens INTEGER NOT NULL DEFAULT 0, cost_nanos INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, client, provider, key)
+) WITHOUT ROWID;
 """
 
 

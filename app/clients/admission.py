@@ -1,0 +1,141 @@
+"""Admit a request under its client key before any upstream is called; settle it once
+when its response closes (whole, streamed, failed, or left by the client)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import replace
+from fnmatch import fnmatchcase
+from typing import Any
+
+from flask import g, request
+from providers import (
+    ClientGate,
+    ClientRecord,
+    ClientRefused,
+    ProviderError,
+    RouteOptions,
+    Served,
+    Ticket,
+)
+
+from app import metrics
+from app.errors import APIError
+from app.gateway import gateway
+from app.observe import current
+
+#: The body fields that cap an answer's output, by dialect.
+OUTPUT_CAPS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
+
+
+def client_record() -> ClientRecord | None:
+    """The record of the client key this request came with (None: a PROXY_API_KEY key)."""
+    record: ClientRecord | None = g.get("client")
+    return record
+
+
+def refused(exc: ClientRefused) -> APIError:
+    """A client key's refusal as the caller's dialect words it (429 with Retry-After, 403)."""
+    metrics.CLIENT_REFUSALS.labels(_client_label(), exc.code).inc()
+    kind = {403: "permission_error", 429: "rate_limit_error"}.get(
+        exc.status, "invalid_request_error"
+    )
+    if exc.code.startswith("client_budget"):
+        kind = "insufficient_quota"
+    return APIError(exc.status, exc.message, error_type=kind, code=exc.code,
+                    retry_after=exc.retry_after)  # fmt: skip
+
+
+def check_model(record: ClientRecord, model: str) -> None:
+    """403 unless ``record`` may ask for ``model`` (a model group by its group patterns)."""
+    limits = record.limits
+    if not (limits.models or limits.groups):
+        return
+    is_group = model.lower() in {name.lower() for name in gateway().router.config.groups}
+    patterns = limits.groups if is_group else limits.models
+    if not any(fnmatchcase(model, p) for p in patterns):
+        kind = "model group" if is_group else "model"
+        exc = ClientRefused(
+            403, "model_not_allowed", f"This client key may not use the {kind} '{model[:128]}'."
+        )
+        raise refused(exc)
+
+
+def max_output(*bodies: Mapping[str, Any] | None) -> int | None:
+    """The output cap the request set (``max_tokens`` and its kin), if any."""
+    for body in bodies:
+        for name in OUTPUT_CAPS:
+            value = (body or {}).get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+    return None
+
+
+def admit(model: str, options: RouteOptions, *bodies: Mapping[str, Any] | None,
+          embeddings: bool = False) -> RouteOptions:  # fmt: skip
+    """Check the caller's client key and hold this request's reservation (or refuse it);
+    the options with the hook that counts its tokens."""
+    record = client_record()
+    router = gateway().router
+    gate = router.clients
+    if record is not None:
+        check_model(record, model)
+    price = gate.dearest(_chain(model, options, embeddings)) if _priced(record) else None
+    try:
+        ticket = gate.admit(record, price=price or gate.dearest(()), body_bytes=_body_bytes(),
+                            max_output=0 if embeddings else max_output(*bodies))  # fmt: skip
+    except ClientRefused as exc:
+        raise refused(exc) from None
+    charge = Charge(ticket, gate)
+    current().charge = charge
+    return replace(options, on_tokens=charge.told)
+
+
+def _priced(record: ClientRecord | None) -> bool:
+    return record is not None and record.limits.budget is not None
+
+
+def _chain(model: str, options: RouteOptions, embeddings: bool) -> list[tuple[str, str]]:
+    try:
+        chain = gateway().router.resolve(model, embeddings=embeddings, options=options)
+    except ProviderError:
+        return []  # the walk itself will say why
+    return [(c.provider.name, c.model) for c in chain]
+
+
+def _body_bytes() -> int:
+    return request.content_length or len(request.get_data(cache=True))
+
+
+def _client_label() -> str:
+    record = client_record()
+    return record.name if record is not None else "(proxy key)"
+
+
+class Charge:
+    """One admitted request's ticket, the tokens it used, and its one settlement."""
+
+    def __init__(self, ticket: Ticket, gate: ClientGate) -> None:
+        self.ticket, self._gate = ticket, gate
+        self.tokens: tuple[int, int, int, int] | None = None
+        self._lock = threading.Lock()
+
+    def told(self, tokens: tuple[int, int, int, int]) -> None:
+        """The upstream reported these tokens for this request."""
+        with self._lock:
+            self.tokens = tokens
+
+    def settle(self, served: Served | None) -> None:
+        """Release the hold and count the request (the record's finish calls it once, when
+        the response closes: no request context is needed)."""
+        tokens = (0, 0, 0, 0) if served is not None and served.cached else self.tokens
+        cost = self._gate.settle(
+            self.ticket,
+            provider=served.provider if served else None,
+            key=served.key if served else None,
+            model=served.model if served else None,
+            tokens=tokens,
+        )
+        if cost is not None:
+            metrics.count_client(self.ticket.client, tokens, cost)

@@ -1,0 +1,180 @@
+"""What the web edge asks of client keys: who is calling, may they, and what it cost.
+
+``verify`` finds a key's record (read from the store on every request, so a revocation
+holds at once on every worker and host); ``admit`` checks the limits and reserves the
+request's most possible cost in one atomic change before any upstream is called;
+``settle`` releases that reservation once, on every path, and counts what was used.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from providers.state.contract import ClientStore, ClientUsageStore
+from providers.state.records import Tokens
+
+from . import window
+from .prices import FREE, Price, PriceTable, parse_overrides
+from .records import PROXY_KEY_NAME, ClientEntry, ClientRecord
+from .secret import matches, prefix_of
+
+
+class ClientRefused(Exception):
+    """A client key's request refused before any upstream is called."""
+
+    def __init__(
+        self, status: int, code: str, message: str, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
+
+
+_MESSAGES = {
+    window.Refusal.REVOKED: "This client key was revoked.",
+    window.Refusal.EXPIRED: "This client key has expired.",
+    window.Refusal.CONCURRENCY: "This client key has its most concurrent requests in flight.",
+    window.Refusal.RPM: "This client key reached its requests per minute.",
+    window.Refusal.TPM: "This client key reached its tokens per minute.",
+    window.Refusal.DAILY_TOKENS: "This client key reached its tokens for today (UTC).",
+    window.Refusal.BUDGET: "This client key's budget does not cover this request now",
+}
+
+
+@dataclass
+class Ticket:
+    """One admitted request: settled exactly once, whatever happens to it."""
+
+    client: str
+    #: The hold in the store (None: the key counts nothing there).
+    hold: str | None = None
+    reserved: float = 0.0
+    settled: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def claim(self) -> bool:
+        """True the first time only: whoever gets it settles."""
+        with self._lock:
+            first, self.settled = not self.settled, True
+            return first
+
+
+class ClientGate:
+    """Client keys over one ``ClientStore`` and its usage book."""
+
+    def __init__(
+        self,
+        store: ClientStore,
+        usage: ClientUsageStore,
+        prices: PriceTable,
+        *,
+        pepper: str,
+        hold_seconds: float,
+        family_of: Callable[[str], str],
+    ) -> None:
+        self.store, self.usage, self.prices = store, usage, prices
+        self._pepper, self._hold_seconds, self._family_of = pepper, hold_seconds, family_of
+        self._clock: Callable[[], float] = store.clock or time.time
+
+    def verify(self, key: str) -> ClientRecord | None:
+        """The record of ``key``, if it is a client key's; ``ClientRefused`` when revoked or
+        expired."""
+        prefix = prefix_of(key)
+        entry = self.store.lookup(prefix) if prefix is not None else None
+        if entry is None or not matches(key, entry.record.digest, self._pepper):
+            return None
+        reason = entry.record.refused(self._clock())
+        if reason is not None:
+            raise ClientRefused(403, f"client_key_{reason}", _MESSAGES[window.Refusal(reason)])
+        return entry.record
+
+    def price(self, provider: str, model: str) -> Price:
+        """What ``provider`` charges for ``model``."""
+        return self.prices.price(provider, self._family_of(provider), model)
+
+    def dearest(self, chain: Iterable[tuple[str, str]]) -> Price:
+        """The price a reservation assumes: the dearest (provider, model) of the chain."""
+        found = [self.price(p, m) for p, m in chain]
+        return max(found, key=lambda p: (p.output, p.input), default=FREE)
+
+    def admit(
+        self, record: ClientRecord | None, *, price: Price, body_bytes: int, max_output: int | None
+    ) -> Ticket:
+        """Check ``record``'s limits and hold this request's reservation, or ``ClientRefused``
+        (429 with Retry-After, 403 when revoked meanwhile)."""
+        if record is None:
+            return Ticket(PROXY_KEY_NAME)
+        if not record.limits.counted:
+            return Ticket(record.name)
+        output = max_output if max_output is not None else price.output_limit
+        # A token is at least one byte of what was sent, so the bytes bound the input.
+        reserve = (body_bytes * price.input + output * price.output) / 1_000_000
+        ask = window.Ask(secrets.token_hex(8), reserve, self._hold_seconds)
+        now = self._clock()
+        verdict = self.store.change(record.name, lambda e: window.admit(e, ask, now))
+        if verdict is None:
+            raise ClientRefused(403, "client_key_revoked", _MESSAGES[window.Refusal.REVOKED])
+        if verdict.refusal is not None:
+            raise _refusal(verdict, reserve)
+        return Ticket(record.name, ask.hold, reserve)
+
+    def settle(self, ticket: Ticket, *, provider: str | None, key: str | None,
+               model: str | None, tokens: Tokens | None) -> float | None:  # fmt: skip
+        """Release the ticket's hold and count what the request used (once, on any path):
+        nothing served costs nothing; served without usage reported costs its reservation.
+        What it cost, or None when it was settled already."""
+        if not ticket.claim():
+            return None
+        served = provider is not None
+        if served and tokens is not None:
+            cost = self.price(provider or "", model or "").cost(tokens[0], tokens[1], tokens[3])
+        else:
+            cost = ticket.reserved if served else 0.0
+        now = self._clock()
+        self.usage.record(ticket.client, provider or "-", key or "-", tokens, cost, served, now)
+        hold = ticket.hold
+        if hold is not None:
+            used = tokens[2] if tokens else 0
+            self.store.change(ticket.client, lambda e: (window.settle(e, hold, used, cost, now), 0))
+        return cost
+
+    def entry(self, record: ClientRecord) -> ClientEntry | None:
+        """The key's entry as the store holds it now (its window brought up to date)."""
+        found = self.store.lookup(record.prefix)
+        if found is None:
+            return None
+        return ClientEntry(
+            found.record, window.fresh(found.window, found.record.limits, self._clock())
+        )
+
+
+def _refusal(verdict: window.Verdict, reserve: float) -> ClientRefused:
+    reason = verdict.refusal or window.Refusal.REVOKED
+    if reason in (window.Refusal.REVOKED, window.Refusal.EXPIRED):
+        return ClientRefused(403, f"client_key_{reason}", _MESSAGES[reason])
+    message = _MESSAGES[reason]
+    if reason == window.Refusal.BUDGET:
+        message += f" (it reserves ${reserve:.6f}; set max_tokens to reserve less)."
+    return ClientRefused(429, f"client_{reason}_exceeded", message, verdict.retry_after)
+
+
+def gate_for(
+    store: ClientStore,
+    usage: ClientUsageStore,
+    *,
+    secret: str,
+    prices: str,
+    deadline: float,
+    family_of: Callable[[str], str],
+) -> ClientGate:
+    """The gate of a router: its state's client stores, ``MODEL_PRICES`` over the table.
+
+    A hold outlives the longest request it can stand for (it only expires with a worker
+    that died holding it).
+    """
+    table = PriceTable(parse_overrides(prices))
+    return ClientGate(store, usage, table, pepper=secret, hold_seconds=max(600.0, 2 * deadline),
+                      family_of=family_of)  # fmt: skip

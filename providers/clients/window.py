@@ -1,0 +1,151 @@
+"""Admission and settlement of one request against a client key's limits, as pure
+functions of its window: every store runs them inside one atomic change.
+
+Admission checks, in order: revoked or expired, concurrent requests, requests and tokens
+in the last minute, tokens today, and the budget (what was spent this period, plus what
+requests in flight have reserved, plus this request's reservation must fit). Admitted,
+it counts the request and holds its reservation; settlement releases the hold once and
+counts what the request really used.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from .records import ClientEntry, Limits, Period, Window
+
+MINUTE = 60
+DAY = 86400
+
+
+class Refusal(StrEnum):
+    """Why a client key's request is refused before any upstream is called."""
+
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    CONCURRENCY = "max_concurrent"
+    RPM = "rpm"
+    TPM = "tpm"
+    DAILY_TOKENS = "daily_tokens"
+    BUDGET = "budget"
+    UNKNOWN = "unknown_key"
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One request's claim: its hold's id, its reservation and how long the hold lasts."""
+
+    hold: str
+    reserve: float
+    lease: float
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Admitted (``refusal`` None), or why not and when to try again."""
+
+    refusal: Refusal | None = None
+    retry_after: float | None = None
+    #: What the entry looked like after the decision (for ``/v1/me``).
+    entry: ClientEntry | None = None
+
+
+def period_start(period: Period, now: float) -> float:
+    """When the budget period holding ``now`` began (UTC midnight, Monday, the 1st)."""
+    day = int(now // DAY) * DAY
+    if period == Period.DAY:
+        return float(day)
+    if period == Period.WEEK:
+        return float(day - time.gmtime(day).tm_wday * DAY)
+    t = time.gmtime(now)
+    return float(calendar.timegm((t.tm_year, t.tm_mon, 1, 0, 0, 0)))
+
+
+def period_end(period: Period, now: float) -> float:
+    """When the budget period holding ``now`` ends."""
+    start = period_start(period, now)
+    if period == Period.DAY:
+        return start + DAY
+    if period == Period.WEEK:
+        return start + 7 * DAY
+    t = time.gmtime(start)
+    year, month = (t.tm_year + 1, 1) if t.tm_mon == 12 else (t.tm_year, t.tm_mon + 1)
+    return float(calendar.timegm((year, month, 1, 0, 0, 0)))
+
+
+def fresh(window: Window, limits: Limits, now: float) -> Window:
+    """The window with what fell out of the minute, the day and the period dropped."""
+    second, day = int(now), int(now // DAY)
+    start = period_start(limits.period, now)
+    return Window(
+        requests={s: n for s, n in window.requests.items() if s > second - MINUTE},
+        tokens={s: n for s, n in window.tokens.items() if s > second - MINUTE},
+        day=day,
+        day_tokens=window.day_tokens if window.day == day else 0,
+        period=start,
+        spent=window.spent if window.period == start else 0.0,
+        held={h: v for h, v in window.held.items() if v[0] > now},
+    )
+
+
+def _free_in(counts: dict[int, int], limit: int, now: float) -> float:
+    """Seconds until the counts of the last minute fall below ``limit``."""
+    total = sum(counts.values())
+    for second in sorted(counts):
+        total -= counts[second]
+        if total < limit:
+            return second + MINUTE - now
+    return MINUTE
+
+
+def _refused(window: Window, limits: Limits, ask: Ask, now: float) -> Verdict | None:
+    if limits.max_concurrent is not None and len(window.held) >= limits.max_concurrent:
+        return Verdict(Refusal.CONCURRENCY, 1.0)
+    if limits.rpm is not None and sum(window.requests.values()) >= limits.rpm:
+        return Verdict(Refusal.RPM, _free_in(window.requests, limits.rpm, now))
+    if limits.tpm is not None and sum(window.tokens.values()) >= limits.tpm:
+        return Verdict(Refusal.TPM, _free_in(window.tokens, limits.tpm, now))
+    if limits.daily_tokens is not None and window.day_tokens >= limits.daily_tokens:
+        return Verdict(Refusal.DAILY_TOKENS, (window.day + 1) * DAY - now)
+    if limits.budget is not None:
+        reserved = sum(v[1] for v in window.held.values())
+        if window.spent + reserved + ask.reserve > limits.budget:
+            if window.spent + ask.reserve > limits.budget:
+                return Verdict(Refusal.BUDGET, period_end(limits.period, now) - now)
+            return Verdict(Refusal.BUDGET, 1.0)  # requests in flight may settle for less
+    return None
+
+
+def admit(entry: ClientEntry, ask: Ask, now: float) -> tuple[ClientEntry, Verdict]:
+    """The entry after ``ask`` is admitted (counted and held), or unchanged and why not."""
+    reason = entry.record.refused(now)
+    if reason is not None:
+        return entry, Verdict(Refusal(reason), None, entry)
+    limits = entry.record.limits
+    window = fresh(entry.window, limits, now)
+    refused = _refused(window, limits, ask, now)
+    if refused is not None:
+        kept = replace(entry, window=window)
+        return kept, replace(refused, retry_after=max(refused.retry_after or 1.0, 1.0), entry=kept)
+    second = int(now)
+    window.requests[second] = window.requests.get(second, 0) + 1
+    window.held[ask.hold] = [now + ask.lease, ask.reserve]
+    admitted = replace(entry, window=window)
+    return admitted, Verdict(None, None, admitted)
+
+
+def settle(entry: ClientEntry, hold: str, tokens: int, cost: float, now: float) -> ClientEntry:
+    """The entry with ``hold`` released and what the request used counted. The caller
+    settles each ticket once; a hold that expired (a stream longer than its lease) is
+    gone already, and what the request used still counts."""
+    window = fresh(entry.window, entry.record.limits, now)
+    window.held.pop(hold, None)
+    if tokens:
+        second = int(now)
+        window.tokens[second] = window.tokens.get(second, 0) + tokens
+        window.day_tokens += tokens
+    window.spent += cost
+    return replace(entry, window=window)
