@@ -20,7 +20,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from . import dialects, scaling, sessions, stores, streams, targets, wrk
+from . import clients, dialects, scaling, sessions, stores, streams, targets, wrk
 from .streams import StreamUpstream
 from .targets import Target
 from .upstream import NginxUpstream
@@ -99,7 +99,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         streaming = measure_streaming(args)
         by_dialect = dialects.measure(args.rounds, args.seconds)
         by_session = sessions.measure(args.rounds, args.seconds)
+        by_client = clients.measure()
         return {
+            "clients": by_client,
             "streaming": streaming,
             "dialects": by_dialect,
             "sessions": by_session,
@@ -378,6 +380,13 @@ def report(data: dict[str, Any]) -> str:
             "at once, gevent, the state file):",
             "",
             *sessions.report(data["sessions"]),
+        ]
+    if data.get("clients"):
+        lines += [
+            "",
+            "Client keys: the checks per request, in one process (verify, admit, settle):",
+            "",
+            *clients.report(data["clients"]),
         ]
     return "\n".join(lines) + "\n"
 

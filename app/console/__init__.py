@@ -1,6 +1,7 @@
 """The operator console: ``/console``, server-rendered, enabled by ``ADMIN_API_KEY``.
 
-Pages: the tier ladder (live), keys (lift a block), usage (SVG charts, CSV), recent
+Pages: the tier ladder (live), keys (lift a block), client keys (add, revoke, rotate;
+spend and use per client key), usage (SVG charts, CSV), recent
 requests (with their trails), and "try it" (the chain, then a streamed answer). Every
 page sends a strict Content-Security-Policy; CSS and script come from keyrelay only.
 """
@@ -9,10 +10,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.console import auth, pages, tryit  # pages and tryit register their routes on bp
+from app.console import auth, clients, pages, tryit  # these register their routes on bp
 from app.console.blueprint import bp
 
-__all__ = ["bp", "init_app", "pages", "tryit"]
+__all__ = ["bp", "clients", "init_app", "pages", "tryit"]
 
 
 def init_app(app: Flask) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -107,10 +107,15 @@ class ClientEntry:
 
 
 def encode_entry(entry: ClientEntry) -> str:
-    """An entry as JSON, for a shared store."""
-    return json.dumps(
-        {"record": asdict(entry.record), "window": asdict(entry.window)}, separators=(",", ":")
-    )
+    """An entry as JSON, for a shared store (written by hand: ``asdict`` deep-copies)."""
+    record, limits, window = entry.record, entry.record.limits, entry.window
+    data = {
+        "record": {"name": record.name, "prefix": record.prefix, "digest": record.digest,
+                   "limits": limits.__dict__, "created": record.created,
+                   "expires": record.expires, "revoked": record.revoked},
+        "window": window.__dict__,
+    }  # fmt: skip
+    return json.dumps(data, separators=(",", ":"))
 
 
 def decode_entry(raw: str | bytes) -> ClientEntry:

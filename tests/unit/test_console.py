@@ -256,3 +256,32 @@ def test_the_wrong_key_limit_holds_for_every_worker_sharing_the_state(
     finally:
         for application in (first, second):
             application.extensions["keyrelay"].router.close()
+
+
+def test_client_keys_are_added_shown_once_revoked_and_rotated_from_the_console(
+    console_app: Flask,
+) -> None:
+    client = signed_in(console_app)
+    page = client.get("/console/clients").get_data(as_text=True)
+    made = client.post("/console/clients/add", data={"csrf": token_of(page), "name": "alice",
+                       "rpm": "5", "models": "gpt-*", "budget": "2.5"})  # fmt: skip
+    html = made.get_data(as_text=True)
+    key = re.search(r'id="new-key">(kr-[^<]+)<', html)
+    assert made.status_code == 200 and key is not None
+    listed = client.get("/console/clients").get_data(as_text=True)
+    assert "alice" in listed and "rpm 5" in listed and key.group(1) not in listed
+    bad = client.post("/console/clients/add", data={"csrf": token_of(listed), "name": "alice"})
+    assert bad.status_code == 400 and "exists" in bad.get_data(as_text=True)
+    with console_app.test_client() as api:
+        auth = {"Authorization": f"Bearer {key.group(1)}"}
+        assert api.get("/v1/me", headers=auth).get_json()["name"] == "alice"
+        client.post("/console/clients/alice/revoke", data={"csrf": token_of(listed)})
+        assert api.get("/v1/me", headers=auth).status_code == 403
+        rotated = client.post("/console/clients/alice/rotate", data={"csrf": token_of(listed)})
+        new = re.search(r'id="new-key">(kr-[^<]+)<', rotated.get_data(as_text=True))
+        assert new is not None and new.group(1) != key.group(1)
+        fresh = {"Authorization": f"Bearer {new.group(1)}"}
+        assert api.get("/v1/me", headers=fresh).get_json()["limits"]["rpm"] == 5
+        assert api.get("/v1/me", headers=auth).status_code == 401
+    assert client.post("/console/clients/nobody/revoke",
+                       data={"csrf": token_of(listed)}).status_code == 404  # fmt: skip
