@@ -9,6 +9,7 @@ import hmac
 from flask import g, request
 from providers import PROXY_KEY_NAME, ClientRecord, ClientRefused, StateUnavailable
 
+from app.clients.refusals import refused
 from app.errors import APIError
 from app.gateway import gateway
 
@@ -45,8 +46,6 @@ def may_see_details() -> bool:
 def _record_of(presented: str) -> ClientRecord | None:
     """The record of a client key, or None; 403 (revoked, expired), 503 if the store is away
     and never saw the key."""
-    from app.clients.admission import refused
-
     try:
         return gateway().router.clients.verify(presented)
     except ClientRefused as exc:

@@ -52,6 +52,8 @@ class RequestRecord:
     session: str | None = None
     #: The client key's name (from its record, never from the request) once authenticated.
     client: str | None = None
+    #: Why its client key was refused before any upstream was called, if it was.
+    refusal: str | None = None
     stream: bool = False
     status: int = 0
     bytes: int = 0
@@ -91,6 +93,8 @@ class RequestRecord:
         self.finished = True
         if self.charge is not None:
             self.charge.settle(self.served)
+        if self.refusal is not None:
+            metrics.CLIENT_REFUSALS.labels(self.client or "-", self.refusal).inc()
         elapsed = time.monotonic() - self.started
         served, error = self.served, self.error
         trail: list[Attempt] = served.entries if served else (error.trail if error else [])

@@ -21,7 +21,7 @@ from providers import (
 )
 
 from app import metrics
-from app.errors import APIError
+from app.clients.refusals import refused
 from app.gateway import gateway
 from app.observe import current
 
@@ -33,18 +33,6 @@ def client_record() -> ClientRecord | None:
     """The record of the client key this request came with (None: a PROXY_API_KEY key)."""
     record: ClientRecord | None = g.get("client")
     return record
-
-
-def refused(exc: ClientRefused) -> APIError:
-    """A client key's refusal as the caller's dialect words it (429 with Retry-After, 403)."""
-    metrics.CLIENT_REFUSALS.labels(_client_label(), exc.code).inc()
-    kind = {403: "permission_error", 429: "rate_limit_error"}.get(
-        exc.status, "invalid_request_error"
-    )
-    if exc.code.startswith("client_budget"):
-        kind = "insufficient_quota"
-    return APIError(exc.status, exc.message, error_type=kind, code=exc.code,
-                    retry_after=exc.retry_after)  # fmt: skip
 
 
 def check_model(record: ClientRecord, model: str) -> None:
@@ -106,11 +94,6 @@ def _chain(model: str, options: RouteOptions, embeddings: bool) -> list[tuple[st
 
 def _body_bytes() -> int:
     return request.content_length or len(request.get_data(cache=True))
-
-
-def _client_label() -> str:
-    record = client_record()
-    return record.name if record is not None else "(proxy key)"
 
 
 class Charge:

@@ -1,21 +1,25 @@
 """Client keys and their usage in Redis, for every worker of every host.
 
-An entry is one string key (JSON): admission and settlement are each an optimistic
-transaction on it (``WATCH``), so two hosts never both take the last request of a
-minute or the last dollar of a budget; a lookup by prefix is one script call. While
-Redis is away, this process's copy of what it last read stands in.
+An entry is one string key (JSON). A change (admission, settlement) is a compare-and-set
+in one script call: the new entry is written only if the entry is still the one it was
+computed from, else the script answers the entry as it is now and the change is computed
+again. So two hosts never both take the last request of a minute or the last dollar of a
+budget, and a change made from the entry just read (the request's own lookup) is one
+round trip. While Redis is away, this process's copy of what it last read stands in.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import redis
 
 from providers.clients.records import ClientEntry, decode_entry, encode_entry
 from providers.state.clientusage import BatchedClientUsage
+from providers.state.contract import StateUnavailable
 from providers.state.memory.clients import InMemoryClients
 from providers.state.records import (
     CLIENT_USAGE_COLUMNS,
@@ -35,6 +39,19 @@ local name = redis.call('GET', KEYS[1])
 if not name then return false end
 return redis.call('GET', ARGV[1] .. name)
 """
+_SWAP = """
+local now = redis.call('GET', KEYS[1])
+if not now then return 0 end
+if now ~= ARGV[1] then return now end
+redis.call('SET', KEYS[1], ARGV[2])
+if ARGV[3] ~= '' then
+  redis.call('DEL', KEYS[2])
+  redis.call('SET', KEYS[3], ARGV[4])
+end
+return 1
+"""
+#: A change retried this often under contention before it gives up as unavailable.
+MAX_SWAPS = 64
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
@@ -65,6 +82,10 @@ class RedisClients:
         self._local = InMemoryClients()
         self._lookup = link.script(_LOOKUP)
         self._create = link.script(_CREATE)
+        self._swap = link.script(_SWAP)
+        #: The JSON of each entry as this process last read or wrote it (a change starts
+        #: from it, so that it needs no read first).
+        self._seen: dict[str, bytes] = {}
 
     def lookup(self, prefix: str) -> ClientEntry | None:
         """The entry whose key starts with ``prefix`` (the last one read, while away)."""
@@ -72,7 +93,11 @@ class RedisClients:
         def shared() -> ClientEntry | None:
             keys, args = [prefix_key(prefix)], [entry_key("")]
             raw = self.link.call(lambda r: self._lookup(keys=keys, args=args, client=r))
-            return self._kept(decode_entry(raw)) if raw else None
+            if not raw:
+                return None
+            entry = self._kept(decode_entry(raw))
+            self._seen[entry.record.name] = raw
+            return entry
 
         return self.standby.run(shared, lambda: self._local.lookup(prefix))
 
@@ -107,28 +132,27 @@ class RedisClients:
 
     def _change(self, name: str, fn: Callable[[ClientEntry], tuple[ClientEntry, T]]) -> T | None:
         key = entry_key(name)
-        outcome: list[tuple[ClientEntry, T]] = []
-
-        def apply(pipe: Any) -> None:
-            outcome.clear()
-            raw = pipe.get(key)
-            if raw is None:
-                pipe.multi()
-                return
+        raw = self._seen.get(name) or self.link.call(lambda r: r.get(key))
+        for _ in range(MAX_SWAPS):
+            if not raw:
+                self._seen.pop(name, None)
+                return None
             entry = decode_entry(raw)
             changed, result = fn(entry)
-            outcome.append((changed, result))
-            pipe.multi()
-            pipe.set(key, encode_entry(changed))
-            if changed.record.prefix != entry.record.prefix:
-                pipe.delete(prefix_key(entry.record.prefix))
-                pipe.set(prefix_key(changed.record.prefix), name)
+            new = encode_entry(changed).encode()
+            moved = changed.record.prefix if changed.record.prefix != entry.record.prefix else ""
+            keys = [key, prefix_key(entry.record.prefix), prefix_key(moved or "-")]
+            args = [raw, new, moved, name]
+            answer = self.link.call(partial(self._swapped, keys, args))
+            if answer == 1:
+                self._seen[name] = new
+                self._local.keep(changed)
+                return result
+            raw = answer if isinstance(answer, bytes) else None
+        raise StateUnavailable(f"client key {name!r} changed too often to be changed now")
 
-        self.link.call(lambda r: r.transaction(apply, key))
-        if not outcome:
-            return None
-        self._local.keep(outcome[0][0])
-        return outcome[0][1]
+    def _swapped(self, keys: list[str], args: list[Any], client: redis.Redis) -> Any:
+        return self._swap(keys=keys, args=args, client=client)
 
     def _kept(self, entry: ClientEntry) -> ClientEntry:
         self._local.keep(entry)
