@@ -44,11 +44,6 @@ def slow(fake: FakeUpstream, seconds: float = 1.5) -> None:
     )
 
 
-def served_by_pid(gateway: Gunicorn) -> set[int]:
-    lines = [json.loads(x) for x in gateway.logs().splitlines() if '"msg":"request"' in x]
-    return {line["pid"] for line in lines if line.get("client") and line["status"] == 200}
-
-
 def test_rpm_serves_exactly_k_across_two_workers_on_the_state_file(
     fake: FakeUpstream, start_gateway: StartGateway, tmp_path: Path
 ) -> None:
@@ -61,7 +56,6 @@ def test_rpm_serves_exactly_k_across_two_workers_on_the_state_file(
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
     assert refused.json()["error"]["code"] == "client_rpm_exceeded"
     assert len(fake.hits_for(KEY_A, "/v1/chat/completions")) == 5  # refusals never went upstream
-    assert len(served_by_pid(gateway)) == 2 or len(replies) == 12  # logged per worker
 
 
 def test_rpm_serves_exactly_k_across_two_gunicorns_on_redis(
