@@ -13,12 +13,11 @@ session, and a session's turns for another model (a small, fast one) are their o
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from flask import request
-from providers import fingerprint
+from providers import dumps_json, fingerprint
 
 from app.auth import presented_key
 from app.gateway import gateway
@@ -61,10 +60,10 @@ def stable_prefix(body: Mapping[str, Any]) -> bytes | None:
         return None
     parts = [body.get("system"), body.get("instructions"), body.get("tools"), first]
     try:
-        text = json.dumps(parts, separators=(",", ":"), sort_keys=True, default=str)
+        text = dumps_json(parts, sort_keys=True, default=str)
     except (TypeError, ValueError, RecursionError):
         return None
-    return text.encode()[:MAX_PREFIX_BYTES]
+    return text[:MAX_PREFIX_BYTES]
 
 
 def _answered(turns: Any) -> bool:

@@ -81,6 +81,7 @@ if TYPE_CHECKING:
     from .status import RouteStep as RouteStep
     from .upstream.jsonlimits import MAX_JSON_DEPTH as MAX_JSON_DEPTH
     from .upstream.jsonlimits import JSONTooDeep as JSONTooDeep
+    from .upstream.jsonlimits import dumps as dumps_json
     from .upstream.jsonlimits import loads_bounded as loads_bounded
     from .upstream.native import FORWARDED_HEADERS as FORWARDED_HEADERS
 
@@ -137,6 +138,7 @@ _HOME = {
     "JSONTooDeep": "upstream.jsonlimits",
     "MAX_JSON_DEPTH": "upstream.jsonlimits",
     "loads_bounded": "upstream.jsonlimits",
+    "dumps_json": "upstream.jsonlimits",
     "KeySnapshot": "health.keys",
     "KeyStatus": "state.records",
     "MAX_MODEL_NAME": "health.model_lists",
@@ -208,6 +210,7 @@ __all__ = [
     "WireDialect",
     "add_client",
     "client_key_prefix",
+    "dumps_json",
     "edit_client",
     "env_bool",
     "env_float",
@@ -229,7 +232,7 @@ __all__ = [
 ]
 
 
-_ALIASES = {"client_key_prefix": "prefix_of"}
+_ALIASES = {"client_key_prefix": "prefix_of", "dumps_json": "dumps"}
 
 
 def __getattr__(name: str) -> Any:

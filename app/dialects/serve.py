@@ -26,7 +26,7 @@ from app.clients.admission import admit
 from app.dialects.base import Dialect, Translated, Whole
 from app.dialects.passthrough import passthrough_for
 from app.dialects.streaming import Encoder, sse_response
-from app.dialects.validate import parse_body
+from app.dialects.validate import parse_body_and_bytes
 from app.errors import APIError
 from app.gateway import gateway, get_router
 from app.observe import current
@@ -115,8 +115,8 @@ def serve_dialect(dialect: Dialect) -> Response:
     """Validate the request by the dialect's schema, translate it, walk the chain, and
     shape the answer back."""
     limit = gateway().router.config.max_response_bytes
-    body = parse_body(dialect.schema)
-    native = native_request(dialect.native, body) if dialect.native else None
+    body, raw = parse_body_and_bytes(dialect.schema)
+    native = native_request(dialect.native, body, raw) if dialect.native else None
     model, stream = str(body["model"]), bool(body.get("stream"))
     translated = _translated(dialect, body, limit, native)
     session = session_of(body)
@@ -136,11 +136,12 @@ def cache_key_from(session: str, chat: dict[str, Any]) -> None:
     hints.setdefault(OptionalField.PROMPT_CACHE_KEY, session)
 
 
-def native_request(dialect: WireDialect, body: dict[str, Any]) -> NativeRequest:
-    """The request as the candidates that speak ``dialect`` take it, with the client's
-    version and beta headers."""
+def native_request(dialect: WireDialect, body: dict[str, Any], raw: bytes = b"") -> NativeRequest:
+    """The request as the candidates that speak ``dialect`` take it (``raw``: the bytes it
+    was read from), with the client's version and beta headers."""
     names = FORWARDED_HEADERS.get(dialect, ())
-    return NativeRequest(dialect, body, {n: v for n in names if (v := request.headers.get(n))})
+    headers = {n: v for n in names if (v := request.headers.get(n))}
+    return NativeRequest(dialect, body, headers, raw)
 
 
 def _translated(

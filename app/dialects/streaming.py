@@ -8,13 +8,12 @@ bytes and ends an interrupted stream with the dialect's error instead of its end
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from flask import Response
-from providers import ChatStream, ClientGone, NativeRelay, StreamInterrupted
+from providers import ChatStream, ClientGone, NativeRelay, StreamInterrupted, dumps_json
 
 from app import metrics
 from app.errors import error_body
@@ -28,13 +27,12 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 def encode_event(data: dict[str, Any]) -> bytes:
     """Encode one ``data:`` event."""
-    return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + dumps_json(data) + b"\n\n"
 
 
 def event_bytes(event: str, data: dict[str, Any]) -> bytes:
     """Encode one named event: ``event:`` and ``data:`` lines."""
-    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    return f"event: {event}\ndata: {body}\n\n".encode()
+    return b"event: " + event.encode() + b"\ndata: " + dumps_json(data) + b"\n\n"
 
 
 def whole_number(value: Any) -> int:

@@ -58,6 +58,11 @@ def first_error(messages: Any, path: str = "") -> tuple[str, str]:
 
 def parse_body(schema: Schema) -> dict[str, Any]:
     """Return the request's JSON object, validated by ``schema``, or raise ``APIError`` (400)."""
+    return parse_body_and_bytes(schema)[0]
+
+
+def parse_body_and_bytes(schema: Schema) -> tuple[dict[str, Any], bytes]:
+    """The request's JSON object validated by ``schema``, and the bytes it was read from."""
     raw = read_body()
     try:
         data = loads_bounded(raw)
@@ -89,7 +94,7 @@ def parse_body(schema: Schema) -> dict[str, Any]:
         raise APIError(
             400, f"Invalid value for '{param}': {message}", param=param, code="invalid_value"
         )
-    return data
+    return data, raw
 
 
 MISSING_MESSAGE = "Missing data for required field."

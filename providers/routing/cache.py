@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import threading
 import time
 from collections import OrderedDict
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 
 from providers.config.shape import RoutingConfig
 from providers.options import CacheMode, RouteOptions
+from providers.upstream.jsonlimits import dumps
 
 from .attempts import Served
 
@@ -31,12 +31,8 @@ def cache_key(payload: Mapping[str, Any], chain: Iterable[tuple[str, str]], scop
     ``scope`` (the client key's fingerprint unless CACHE_SHARED: one client's answers
     are not served to another)."""
     body = {k: v for k, v in payload.items() if k not in DELIVERY_FIELDS}
-    normal = json.dumps(
-        {"body": body, "chain": sorted(set(chain)), "scope": scope},
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(normal.encode()).hexdigest()
+    normal = dumps({"body": body, "chain": sorted(set(chain)), "scope": scope}, sort_keys=True)
+    return hashlib.sha256(normal).hexdigest()
 
 
 class ResponseCache(Protocol):
@@ -188,4 +184,4 @@ class CachePolicy:
     def store(self, key: str | None, body: dict[str, Any], served: Served) -> None:
         """Keep a successful whole completion."""
         if key is not None and self.cache is not None:
-            self.cache.put(key, (body, served), len(json.dumps(body, separators=(",", ":"))))
+            self.cache.put(key, (body, served), len(dumps(body)))

@@ -8,7 +8,6 @@ The walk, its keys, circuits and deadline, and the commit point, are the chat pa
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -17,6 +16,7 @@ from providers.config.catalog import WireDialect
 from providers.config.shape import RoutingConfig
 from providers.errors import BadUpstreamResponse
 from providers.upstream.http import Timeout
+from providers.upstream.jsonlimits import dumps
 from providers.upstream.native import NativeAnswer, chat_usage, commits
 from providers.upstream.native_stream import NativeEvent, NativeStream
 
@@ -40,16 +40,22 @@ class NativeRequest:
     body: Mapping[str, Any]
     #: The client's version and beta headers, lower-cased (``upstream.native.FORWARDED_HEADERS``).
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: The bytes ``body`` was read from: sent as they are when nothing in them changes.
+    raw: bytes = b""
 
     def spoken_by(self, candidate: Candidate) -> bool:
         """True when ``candidate`` speaks this request's dialect."""
         return self.dialect in candidate.provider.config.dialects
 
     def body_for(self, candidate: Candidate) -> bytes:
-        """The client's body for ``candidate``: its model id, keyrelay's fields left out."""
-        body = {k: v for k, v in self.body.items() if not k.startswith(OWN_FIELD_PREFIX)}
+        """The client's body for ``candidate``: its model id, keyrelay's fields left out; the
+        client's own bytes when that changes nothing."""
+        own = [k for k in self.body if k.startswith(OWN_FIELD_PREFIX)]
+        if self.raw and not own and self.body.get("model") == candidate.model:
+            return self.raw
+        body = {k: v for k, v in self.body.items() if k not in own}
         body["model"] = candidate.model
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        return dumps(body)
 
 
 def ask_native(request: NativeRequest) -> Callable[[Candidate, str, Timeout], NativeAnswer]:

@@ -7,7 +7,6 @@ As ``requests.adapters`` translates urllib3's exceptions, ``send`` translates
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
@@ -29,6 +28,7 @@ from providers.errors import (
     UpstreamTimeout,
 )
 
+from . import jsonlimits
 from .guard import GuardedAdapter
 from .translate import error_for_status, translate_exception
 
@@ -118,7 +118,7 @@ def send(
     ``read_body`` reads a whole answer within its size cap, ``iter_body`` a stream.
     """
     if payload is not None:
-        body = json.dumps(payload, separators=(",", ":")).encode()
+        body = jsonlimits.dumps(payload)
     try:
         request = prepare(session, method, url, body=body, key=key, stream=stream)
         if headers:
