@@ -13,6 +13,7 @@ from providers import is_placeholder
 
 from app import auth, body, cli, console, errors, gateway, logs, metrics, observe
 from app.clients import me
+from app.json_provider import FastJSONProvider
 from app.settings import Settings, load_settings
 from app.views import chat, embeddings, health, messages, models, providers, responses, usage
 
@@ -36,8 +37,8 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     logs.configure(settings.log_level, settings.log_format)
 
     app = Flask(__name__)
+    app.json = FastJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     gateway.init_app(app, settings, config)
     errors.init_app(app)
     app.before_request(_assign_request_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, ValidationError, fields
 from providers import MAX_JSON_DEPTH, JSONTooDeep, loads_bounded
 
 from app.body import read_body
@@ -38,6 +38,26 @@ class StrictBoolean(fields.Boolean):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(truthy={True}, falsy={False}, **kwargs)
+
+
+class ObjectList(fields.List[Any]):
+    """A list of JSON objects, checked in one pass (as ``List(Dict())`` would, with its
+    message): a long conversation costs no schema object per item."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(fields.Dict(), **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if type(value) is not list:
+            return super()._deserialize(value, attr, data, **kwargs)
+        for index, item in enumerate(value):
+            if type(item) is not dict:
+                raise ValidationError({index: [NOT_AN_OBJECT]})
+        return value
+
+
+#: marshmallow's message for an item of a ``List(Dict())`` that is not an object.
+NOT_AN_OBJECT = "Not a valid mapping type."
 
 
 def first_error(messages: Any, path: str = "") -> tuple[str, str]:

@@ -33,8 +33,12 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
     messages = _system(body.get("system"))
     marks = {0: mark} if messages and (mark := cache_mark(body.get("system"))) else {}
     for index, message in enumerate(body["messages"]):
+        role, content = message.get("role"), message.get("content")
+        if type(content) is str and (role == "user" or role == "assistant"):
+            messages.append({"role": role, "content": content})  # most turns: no blocks
+            continue
         messages += _message(message, f"messages[{index}]")
-        if mark := cache_mark(message.get("content")):
+        if mark := cache_mark(content):
             marks[len(messages) - 1] = mark
     chat: dict[str, Any] = {
         "model": body["model"],

@@ -12,7 +12,13 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validates_sche
 from marshmallow.validate import Length, OneOf, Range
 from providers import MAX_MODEL_NAME
 
-from app.dialects.validate import MISSING_MESSAGE, StrictBoolean, StrictFloat, StrictInteger
+from app.dialects.validate import (
+    MISSING_MESSAGE,
+    ObjectList,
+    StrictBoolean,
+    StrictFloat,
+    StrictInteger,
+)
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
@@ -74,7 +80,7 @@ class MessageSchema(Schema):
     content = ContentField(allow_none=True)
     name = fields.String()
     tool_call_id = fields.String()
-    tool_calls = fields.List(fields.Dict(), allow_none=True)
+    tool_calls = ObjectList(allow_none=True)
 
     @validates_schema
     def _content_rules(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -153,7 +159,7 @@ class ChatCompletionSchema(Schema):
     logit_bias = fields.Dict(
         keys=fields.String(), values=StrictFloat(validate=Range(-100, 100)), allow_none=True
     )
-    tools = fields.List(fields.Dict(), allow_none=True)
+    tools = ObjectList(allow_none=True)
     seed = StrictInteger(allow_none=True)
     user = fields.String(allow_none=True)
 

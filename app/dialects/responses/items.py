@@ -31,6 +31,10 @@ def compaction_content(summary: str) -> str:
     return COMPACTION_MARK + base64.b64encode(summary.encode()).decode()
 
 
+#: (type, role) of the items whose string content is a chat message as it is.
+_PLAIN = {("message", "user"): True, ("message", "assistant"): True, ("message", "system"): True}
+
+
 def messages_of(given: Any, tools: ToolSet, left_out: list[str]) -> list[dict[str, Any]]:
     """The chat messages for ``input`` (a string or a list of items)."""
     if isinstance(given, str):
@@ -39,6 +43,13 @@ def messages_of(given: Any, tools: ToolSet, left_out: list[str]) -> list[dict[st
         raise invalid("input", "must be a string or a non-empty list of items")
     messages: list[dict[str, Any]] = []
     for index, item in enumerate(given):
+        if (
+            type(item) is dict
+            and type(item.get("content")) is str
+            and _PLAIN.get((item.get("type", "message"), item.get("role")))
+        ):
+            messages.append({"role": item["role"], "content": item["content"]})  # most turns
+            continue
         where = f"input[{index}]"
         if not isinstance(item, dict):
             raise invalid(where, "must be an object")

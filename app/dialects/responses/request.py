@@ -84,9 +84,9 @@ def to_turn(body: dict[str, Any]) -> ResponsesTurn:
 
 
 def _compacting(given: Any) -> bool:
-    return isinstance(given, list) and any(
-        isinstance(item, dict) and item.get("type") == "compaction_trigger" for item in given
-    )
+    if not isinstance(given, list):
+        return False
+    return any(type(item) is dict and item.get("type") == "compaction_trigger" for item in given)
 
 
 def _add_tools(chat: dict[str, Any], body: dict[str, Any], tools: ToolSet) -> None:

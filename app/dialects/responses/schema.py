@@ -6,7 +6,7 @@ from marshmallow import INCLUDE, Schema, fields
 from marshmallow.validate import Length, Range
 from providers import MAX_MODEL_NAME
 
-from app.dialects.validate import StrictBoolean, StrictFloat, StrictInteger
+from app.dialects.validate import ObjectList, StrictBoolean, StrictFloat, StrictInteger
 
 
 class ResponsesSchema(Schema):
@@ -23,7 +23,7 @@ class ResponsesSchema(Schema):
     top_p = StrictFloat(allow_none=True, validate=Range(0, 1))
     stream = StrictBoolean(allow_none=True)
     parallel_tool_calls = StrictBoolean(allow_none=True)
-    tools = fields.List(fields.Dict(), allow_none=True)
+    tools = ObjectList(allow_none=True)
     tool_choice = fields.Raw(allow_none=True)
     text = fields.Dict(allow_none=True)
     reasoning = fields.Dict(allow_none=True)
