@@ -4,8 +4,9 @@ orjson reads and writes JSON at about a microsecond per KB (the standard library
 three to four times that to read and thirty times that to write), so the size of an
 agent's request costs next to nothing. What orjson refuses and the standard library
 reads (a byte-order mark, a lone surrogate ``\\ud800``) is read by the standard library,
-as before; what orjson cannot write (an integer past 64 bits, a lone surrogate) is
-written by the standard library (ASCII-escaped, so still valid UTF-8). A document nested
+as before, and so is a document with an integer past 64 bits (orjson would round it);
+what orjson cannot write (such an integer, a lone surrogate) is written by the standard
+library (ASCII-escaped, so still valid UTF-8). A document nested
 deeper than ``MAX_JSON_DEPTH`` is refused at the door: every later step that walks it
 would recurse too.
 """
@@ -35,6 +36,13 @@ def loads_bounded(raw: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
         if "depth limit" in str(exc):
             raise JSONTooDeep(f"JSON nested deeper than {max_depth} levels") from None
         data = _stdlib_loads(raw, max_depth)
+    else:
+        walked = _walk(data, max_depth)
+        if walked.too_deep:
+            raise JSONTooDeep(f"JSON nested deeper than {max_depth} levels")
+        if walked.wide_number:
+            data = _stdlib_loads(raw, max_depth)  # an integer past 64 bits, kept exact
+        return data
     if _deeper_than(data, max_depth):
         raise JSONTooDeep(f"JSON nested deeper than {max_depth} levels")
     return data
@@ -61,21 +69,44 @@ def dumps(
 
 
 _CONTAINERS = frozenset((dict, list))
+#: orjson reads an integer outside these bounds as a float: such a float sends the document
+#: to the standard library, which keeps the integer exact.
+_INT_LOW, _INT_HIGH = -(2**63), 2**64
 
 
-def _deeper_than(data: Any, limit: int) -> bool:
-    """Whether ``data`` nests deeper than ``limit``: one level at a time, containers only."""
+class _Walked:
+    """What one walk over a document's containers found."""
+
+    __slots__ = ("too_deep", "wide_number")
+
+    def __init__(self, too_deep: bool, wide_number: bool) -> None:
+        self.too_deep, self.wide_number = too_deep, wide_number
+
+
+def _walk(data: Any, limit: int) -> _Walked:
+    """One level at a time, containers only: deeper than ``limit``, and any float past
+    64-bit integers (which may have been an integer)."""
+    if type(data) is float:
+        return _Walked(False, not _INT_LOW <= data < _INT_HIGH)
     level = [data] if type(data) in _CONTAINERS else []
-    depth = 0
+    depth, wide = 0, False
     while level:
         depth += 1
         if depth > limit:
-            return True
+            return _Walked(True, wide)
         below: list[Any] = []
         add = below.append
         for value in level:
             for child in value.values() if type(value) is dict else value:
-                if type(child) in _CONTAINERS:
+                kind = type(child)
+                if kind in _CONTAINERS:
                     add(child)
+                elif kind is float and not _INT_LOW <= child < _INT_HIGH:
+                    wide = True
         level = below
-    return False
+    return _Walked(False, wide)
+
+
+def _deeper_than(data: Any, limit: int) -> bool:
+    """Whether ``data`` nests deeper than ``limit``."""
+    return _walk(data, limit).too_deep

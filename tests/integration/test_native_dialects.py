@@ -454,3 +454,21 @@ def test_count_tokens_is_counted_by_anthropic_when_the_chain_speaks_messages(
                  **{"X-Fallback": "off"})  # fmt: skip
     assert alone.status_code == 200 and alone.json()["input_tokens"] != COUNTED
     assert not posts(backup, "/count_tokens")
+
+
+def test_a_native_upstream_gets_the_clients_own_bytes_or_the_old_rebuilt_ones(
+    gateway: Gunicorn, upstreams: tuple[FakeUpstream, FakeUpstream, FakeUpstream]
+) -> None:
+    native, _, _ = upstreams
+    headers = {**AUTH, "anthropic-version": "2023-06-01", "Content-Type": "application/json"}
+    body = {**CLAUDE_CODE_BODY, "system": "Réponds en français, s'il te plaît: 日本"}
+    own = json.dumps(body, indent=2, ensure_ascii=False).encode()  # the client's formatting
+    reply = requests.post(gateway.url + "/v1/messages", data=own, headers=headers, timeout=30)
+    assert reply.status_code == 200, reply.text
+    named = json.dumps({**body, "model": f"anthropic/{CLAUDE}"}).encode()  # the model changes
+    reply = requests.post(gateway.url + "/v1/messages", data=named, headers=headers, timeout=30)
+    assert reply.status_code == 200, reply.text
+    first, second = posts(native, "/v1/messages")
+    assert first.raw == own  # nothing changed: the very bytes the client sent
+    rebuilt = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    assert second.raw == rebuilt  # what the rebuilt path sent before, byte for byte
