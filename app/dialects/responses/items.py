@@ -32,7 +32,11 @@ def compaction_content(summary: str) -> str:
 
 
 #: (type, role) of the items whose string content is a chat message as it is.
-_PLAIN = {("message", "user"): True, ("message", "assistant"): True, ("message", "system"): True}
+_PLAIN: dict[tuple[Any, Any], bool] = {
+    ("message", "user"): True,
+    ("message", "assistant"): True,
+    ("message", "system"): True,
+}
 
 
 def messages_of(given: Any, tools: ToolSet, left_out: list[str]) -> list[dict[str, Any]]:
