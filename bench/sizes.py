@@ -21,10 +21,11 @@ from typing import Any
 
 import requests
 
-from . import targets, wrk
+from . import streams, targets, wrk
 from .dialects import HEADERS
 from .figures import print_figures
 from .scaling import MESSAGE
+from .streams import StreamUpstream
 from .targets import Target
 from .upstream import COMPLETION, RESPONSE, free_port, start_nginx, wait_until_answers
 from .upstream import MESSAGE as MESSAGE_ANSWER
@@ -251,9 +252,76 @@ def report(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+#: Prompt sizes (KB) of the first-token table.
+PROMPTS_KB = (1, 10, 100, 1000)
+
+
+def measure_first_token(rounds: int, streams_per_point: int = 20) -> dict[int, Any]:
+    """First event of a streamed chat completion at each prompt size: keyrelay (shipped
+    defaults) against the direct path, one stream at a time, interleaved; p50s, medians
+    over rounds."""
+    upstream = StreamUpstream(chunks=2, interval_ms=5)
+    state = tempfile.mkdtemp(prefix="keyrelay-bench-first-token-")
+    server = targets.keyrelay(upstream.base_url, worker_class="gevent", shipped_logging=True,
+                              STATE_URL=f"sqlite:///{state}/state.db",
+                              MAX_REQUEST_BODY_BYTES=str(8 * 1024 * 1024))  # fmt: skip
+    direct = Target("direct", upstream.base_url + "/chat/completions", "fake-model", {})
+    firsts: dict[str, dict[int, list[float]]] = {"direct": {}, "keyrelay": {}}
+    try:
+        for target in (direct, server):  # warm up: sessions, connections
+            streams.run(target.url, target.headers, target.model, streams=8, at_once=2)
+        for round_ in range(rounds):
+            pair = [("direct", direct), ("keyrelay", server)]
+            for kb in PROMPTS_KB:
+                for name, target in pair if (round_ + kb) % 2 == 0 else pair[::-1]:
+                    turns = sized_request("chat", target.model, kb)["messages"]
+                    batch = streams.run(
+                        target.url, target.headers, target.model,
+                        streams=streams_per_point, at_once=1, messages=turns,
+                    )  # fmt: skip
+                    first = streams.summary(batch)["first_event_p50_ms"]
+                    firsts[name].setdefault(kb, []).append(first)
+    finally:
+        server.stop()
+        upstream.stop()
+    out: dict[int, Any] = {}
+    for kb in PROMPTS_KB:
+        keyrelay = statistics.median(firsts["keyrelay"][kb])
+        direct_ms = statistics.median(firsts["direct"][kb])
+        out[kb] = {"direct_ms": direct_ms, "keyrelay_ms": keyrelay,
+                   "added_ms": keyrelay - direct_ms}  # fmt: skip
+    return out
+
+
+def first_token_report(data: dict[Any, Any]) -> list[str]:
+    """The first-token table."""
+    lines = [
+        "", "First event of a streamed chat completion by prompt size (c=1, p50):", "",
+        "| prompt KB | direct ms | keyrelay ms | added ms |", "|---:|---:|---:|---:|",
+    ]  # fmt: skip
+    for kb, row in data.items():
+        lines.append(f"| {int(kb):,} | {row['direct_ms']:.2f} | {row['keyrelay_ms']:.2f} "
+                     f"| {row['added_ms']:.2f} |")  # fmt: skip
+    return lines
+
+
+def measure_all(rounds: int, seconds: float) -> dict[str, Any]:
+    """The size tables and the first-token table."""
+    return {**measure(rounds, seconds), "first_token": measure_first_token(rounds)}
+
+
+def report_all(data: dict[str, Any]) -> list[str]:
+    """Every table."""
+    return report(data) + first_token_report(data["first_token"])
+
+
 def main(argv: list[str]) -> None:
-    """Measure and print the tables and the raw figures."""
-    print_figures(measure, report, argv)
+    """Measure and print the tables and the raw figures (``--first-token``: that table only)."""
+    if argv[:1] == ["--first-token"]:
+        rounds = int(argv[1]) if len(argv) > 1 else 3
+        print("\n".join(first_token_report(measure_first_token(rounds))))
+        return
+    print_figures(measure_all, report_all, argv)
 
 
 if __name__ == "__main__":

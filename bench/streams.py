@@ -99,12 +99,18 @@ async def _one(url: str, headers: dict[str, str], body: bytes, stats: StreamStat
 
 
 def run(
-    url: str, headers: dict[str, str], model: str, *, streams: int, at_once: int
+    url: str,
+    headers: dict[str, str],
+    model: str,
+    *,
+    streams: int,
+    at_once: int,
+    messages: list[dict[str, Any]] | None = None,
 ) -> StreamStats:
-    """Open ``streams`` streams, ``at_once`` of them concurrently, and collect their timings."""
-    body = json.dumps(
-        {"model": model, "stream": True, "messages": [{"role": "user", "content": "Count."}]}
-    ).encode()
+    """Open ``streams`` streams, ``at_once`` of them concurrently, and collect their timings
+    (``messages``: the prompt, one short user turn by default)."""
+    prompt = messages or [{"role": "user", "content": "Count."}]
+    body = json.dumps({"model": model, "stream": True, "messages": prompt}).encode()
     stats = StreamStats()
 
     async def main() -> None:

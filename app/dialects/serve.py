@@ -118,7 +118,7 @@ def serve_dialect(dialect: Dialect) -> Response:
     body, raw = parse_body_and_bytes(dialect.schema)
     native = native_request(dialect.native, body, raw) if dialect.native else None
     model, stream = str(body["model"]), bool(body.get("stream"))
-    translated = _translated(dialect, body, limit, native)
+    translated = None if _native_only(native, model) else _translated(dialect, body, limit, native)
     session = session_of(body)
     if translated is not None and session is not None:
         cache_key_from(session, translated.chat)
@@ -142,6 +142,18 @@ def native_request(dialect: WireDialect, body: dict[str, Any], raw: bytes = b"")
     names = FORWARDED_HEADERS.get(dialect, ())
     headers = {n: v for n in names if (v := request.headers.get(n))}
     return NativeRequest(dialect, body, headers, raw)
+
+
+#: From this size on, a request whose every candidate speaks its dialect is not translated
+#: (no candidate would take the translation; below it, asking costs more than translating).
+NATIVE_ONLY_BYTES = 16 * 1024
+
+
+def _native_only(native: NativeRequest | None, model: str) -> bool:
+    """True for a large native request that only candidates speaking its dialect serve."""
+    if native is None or len(native.raw) < NATIVE_ONLY_BYTES:
+        return False
+    return get_router().speaks_only(model, native.dialect, route_options())
 
 
 def _translated(

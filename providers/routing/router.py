@@ -223,6 +223,12 @@ class Router:
             dialect in c.provider.config.dialects for c in self.resolve(model, options=options)
         )
 
+    def speaks_only(self, model: str, dialect: str, options: RouteOptions | None = None) -> bool:
+        """True when every candidate of ``model``'s chain (one at least) speaks ``dialect``
+        natively: none of them would take a translation."""
+        chain = self.resolve(model, options=options)
+        return bool(chain) and all(dialect in c.provider.config.dialects for c in chain)
+
     def knows_model(self, model: str) -> bool:
         """True for a model group, or a model some provider lists now (never fetches)."""
         return self._resolver.knows_model(model)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import responses
@@ -182,4 +183,46 @@ def test_a_sessions_translated_turns_ask_openai_to_keep_their_prompt_cache_toget
     own = client.post("/v1/chat/completions", headers=headers, json=mine)
     assert own.status_code == 200
     assert json.loads(mocked.calls[-1].request.body)["prompt_cache_key"] == "mine"
+    app.extensions["keyrelay"].router.close()
+
+
+def test_a_large_request_only_native_candidates_serve_is_not_translated(
+    mocked: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.dialects.anthropic.dialect import MessagesDialect
+    from app.dialects.serve import NATIVE_ONLY_BYTES
+
+    translations: list[int] = []
+    translate = MessagesDialect.translate
+
+    def counted(self: MessagesDialect, body: dict[str, Any], limit: int) -> Any:
+        translations.append(len(body["messages"]))
+        return translate(self, body, limit)
+
+    monkeypatch.setattr(MessagesDialect, "translate", counted)
+    app = create_app({
+        "PROXY_API_KEY": "client-key",
+        "ANTHROPIC_API_KEY": "sk-ant-large-aaaaaaaaaaaaaaaa",
+        "ANTHROPIC_MODELS": "claude-x,claude-only",
+        "GROQ_API_KEY": "gsk-large-aaaaaaaaaaaaaaaa", "GROQ_MODELS": "claude-x",
+    })  # fmt: skip
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+               "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn",
+               "usage": {"input_tokens": 3, "output_tokens": 1}}  # fmt: skip
+    mocked.post("https://api.anthropic.com/v1/messages", json=message)
+    answer = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}]}
+    mocked.post("https://api.groq.com/openai/v1/chat/completions", json=answer)
+    turns = [{"role": ("user", "assistant")[i % 2], "content": "x" * 1000} for i in range(41)]
+    large = {"max_tokens": 64, "messages": turns}
+    assert len(json.dumps(large)) > NATIVE_ONLY_BYTES
+    small = {"max_tokens": 64, "messages": turns[:1]}
+    client, auth = app.test_client(), {"Authorization": "Bearer client-key"}
+    for body, model in ((large, "claude-only"), (small, "claude-only"),
+                        (large, "anthropic/claude-x")):  # fmt: skip
+        reply = client.post("/v1/messages", json={**body, "model": model}, headers=auth)
+        assert reply.status_code == 200, reply.get_json()
+        assert reply.headers["X-Upstream-Dialect"] == "messages"
+    # Only anthropic serves claude-only: no translation. The small one is translated
+    # (asking would cost more), and so is the large one groq may serve after anthropic.
+    assert translations == [1, 41]
     app.extensions["keyrelay"].router.close()
