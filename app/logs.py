@@ -7,6 +7,8 @@ import logging
 import time
 from typing import Any
 
+from providers import dumps_json
+
 #: Loggers that keyrelay configures; gunicorn keeps its own access and error logs.
 OWN_LOGGERS = ("keyrelay", "app", "providers")
 
@@ -26,7 +28,7 @@ class JsonFormatter(logging.Formatter):
         data.update(getattr(record, "fields", {}))
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info)
-        return json.dumps(data, default=str, separators=(",", ":"))
+        return dumps_json(data, default=str).decode()
 
 
 class TextFormatter(logging.Formatter):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from providers.errors import ChainExhausted, ClientGone, DeadlineExceeded, ProviderError
@@ -62,10 +62,18 @@ class Attempt:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the attempt as JSON-ready data (fingerprints only, never keys)."""
-        data = asdict(self)
-        del data["seconds"]
-        if not self.last_resort:
-            del data["last_resort"]
+        data: dict[str, Any] = {
+            "provider": self.provider,
+            "tier": self.tier,
+            "model": self.model,
+            "key": self.key,
+            "outcome": self.outcome,
+            "status": self.status,
+            "ms": self.ms,
+            "error": self.error,
+        }
+        if self.last_resort:
+            data["last_resort"] = True
         return data
 
 

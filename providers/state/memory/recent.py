@@ -6,6 +6,7 @@ import json
 from collections import deque
 
 from providers.state.contract import Entry
+from providers.upstream.jsonlimits import dumps
 
 #: Requests kept: per process in memory, per host or fleet in a shared store.
 MAX_RECENT = 500
@@ -17,10 +18,10 @@ MAX_ENTRY = 8192
 
 def bounded(entry: Entry) -> str:
     """``entry`` as JSON of at most ``MAX_ENTRY`` characters (the trail cut if needed)."""
-    text = json.dumps(entry, separators=(",", ":"))
+    text = dumps(entry).decode()
     while len(text) > MAX_ENTRY and entry.get("trail"):
         entry = {**entry, "trail": entry["trail"][: len(entry["trail"]) // 2]}
-        text = json.dumps(entry, separators=(",", ":"))
+        text = dumps(entry).decode()
     return text
 
 
