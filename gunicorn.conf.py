@@ -43,7 +43,12 @@ _worker = env_str(os.environ, "WORKER_CLASS", "gevent")
 # keyrelay's subclasses answer gunicorn's own errors (431, 414, ...) in the JSON envelope.
 worker_class = _WORKER_CLASSES.get(_worker, _worker)
 threads = _int("THREADS", 8, minimum=1)
-worker_connections = _int("WORKER_CONNECTIONS", 1000, minimum=1)
+# A held stream costs a greenlet and two sockets (the client's and the upstream's): 4,096 per
+# worker lets 2 workers hold 5,000 agent streams at once (bench/: about 55 KB each).
+worker_connections = _int("WORKER_CONNECTIONS", 4096, minimum=1)
+# Connections waiting to be accepted (the kernel caps it at net.core.somaxconn): a burst of
+# agents opening streams at once is queued, not refused.
+backlog = _int("BACKLOG", 4096, minimum=1)
 
 # Timeouts. gthread and gevent workers heartbeat while requests run, so long
 # streams are not killed by `timeout`; it only catches a stuck worker.
@@ -98,8 +103,28 @@ def _prepare_metrics_dir() -> None:
 _prepare_metrics_dir()
 
 
+def _raise_open_files(server: Any) -> None:
+    """Each connection costs two descriptors; a soft limit of 1,024 (systemd's) would refuse
+    the 513th stream. Raise the soft limit up to the hard one, saying so when it is short."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 2 * worker_connections + 256
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < wanted:
+        server.log.warning(
+            "open files are limited to %d (hard limit): fewer than the %d that "
+            "WORKER_CONNECTIONS=%d may use; raise it (ulimit -n, LimitNOFILE=)",
+            target, wanted, worker_connections,
+        )  # fmt: skip
+
+
 def on_starting(server: Any) -> None:
     """Before binding: refuse an open proxy on a public address; name ignored variables once."""
+    _raise_open_files(server)
     from providers.config.audit import ignored_variables, is_loopback, is_placeholder
     from providers.config.env import parse_bool
 

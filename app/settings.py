@@ -44,7 +44,7 @@ class Settings:
 def _pool_size(env: Mapping[str, str]) -> int:
     """Upstream connections to keep per provider: one per request a worker can run at once."""
     if env_str(env, "WORKER_CLASS", "gevent") == "gevent":
-        return min(env_int(env, "WORKER_CONNECTIONS", 1000, minimum=1), 256)
+        return min(env_int(env, "WORKER_CONNECTIONS", 4096, minimum=1), 256)
     return env_int(env, "THREADS", 8, minimum=1)
 
 

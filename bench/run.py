@@ -14,13 +14,14 @@ import json
 import platform
 import statistics
 import subprocess
+import threading
 import time
 from collections import defaultdict
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from . import clients, dialects, scaling, sessions, stores, streams, targets, wrk
+from . import clients, dialects, scaling, sessions, sizes, stores, streams, targets, wrk
 from .streams import StreamUpstream
 from .targets import Target
 from .upstream import NginxUpstream
@@ -76,6 +77,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             targets.keyrelay(upstream.base_url, worker_class="gevent", shipped_logging=True)
         )
         started.append(targets.floor(upstream.base_url))
+        started.append(targets.floor(upstream.base_url, worker_class="gevent"))
         by_store, redis = stores.start(upstream.base_url)
         started += by_store
         if args.litellm:
@@ -100,7 +102,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         by_dialect = dialects.measure(args.rounds, args.seconds)
         by_session = sessions.measure(args.rounds, args.seconds)
         by_client = clients.measure()
+        by_size = sizes.measure_all(args.rounds, min(2.0, args.seconds)) if args.sizes else None
         return {
+            "sizes": by_size,
             "clients": by_client,
             "streaming": streaming,
             "dialects": by_dialect,
@@ -230,18 +234,40 @@ def measure_back_to_back(args: argparse.Namespace) -> dict[str, float]:
 
 
 def measure_open_streams(count: int) -> dict[str, Any]:
-    """``count`` five-second streams opened at once through keyrelay with gevent workers."""
+    """``count`` five-second streams opened at once through keyrelay with the shipped
+    defaults (gevent, the state file, the shipped logging); worker memory sampled while
+    they are held, against the same workers idle just before."""
     upstream = StreamUpstream(chunks=20, interval_ms=250)
-    target = targets.keyrelay(upstream.base_url, worker_class="gevent", WORKER_CONNECTIONS="1000")
+    per_worker = str(max(1000, count))  # gevent's cap on a worker's connections
+    target = targets.keyrelay(upstream.base_url, worker_class="gevent", shipped_logging=True,
+                              WORKER_CONNECTIONS=per_worker)  # fmt: skip
     try:
+        streams.run(target.url, target.headers, target.model, streams=8, at_once=4)  # warm
+        idle = targets.worker_rss(target)
+        peak = [idle]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.25):
+                peak.append(targets.worker_rss(target))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         began = time.monotonic()
         batch = streams.run(target.url, target.headers, target.model, streams=count, at_once=count)
+        seconds = time.monotonic() - began
+        done.set()
+        sampler.join()
+        held = max(peak)
         return {
             "streams": count,
             "completed": batch.completed,
             "failed": batch.failed,
-            "seconds": time.monotonic() - began,
-            "rss_loaded": targets.worker_rss(target),
+            "seconds": seconds,
+            "rss_idle": idle,
+            "rss_loaded": held,
+            # Two workers hold the streams between them.
+            "kb_per_stream": (held - idle) * 1024 * len(target.pids) / max(1, count),
         }
     finally:
         target.stop()
@@ -290,7 +316,9 @@ def streaming_report(data: dict[str, Any]) -> list[str]:
         "",
         f"Held open with gevent (2 workers): {held['streams']} five-second streams opened "
         f"at once: {held['completed']} completed, {held['failed']} failed, "
-        f"in {held['seconds']:.1f} s; RSS {held['rss_loaded']:.0f} MB per worker.",
+        f"in {held['seconds']:.1f} s; RSS {held['rss_loaded']:.0f} MB per worker while held "
+        f"({held.get('rss_idle', 0):.0f} MB idle): "
+        f"{held.get('kb_per_stream', 0):.0f} KB of worker memory per stream.",
     ]
     return lines
 
@@ -348,9 +376,14 @@ def report(data: dict[str, Any]) -> str:
         ratio = median_of(runs["keyrelay gthread"][top], "requests_per_second") / median_of(
             runs["litellm"][top], "requests_per_second"
         )
+        shipped = median_of(
+            runs["keyrelay gevent (shipped logging)"][top], "requests_per_second"
+        ) / median_of(runs["litellm"][top], "requests_per_second")
         lines += [
             "",
-            f"keyrelay (gthread) throughput / LiteLLM throughput at c={top}: **{ratio:.1f}x**",
+            f"keyrelay (gthread) throughput / LiteLLM throughput at c={top}: **{ratio:.1f}x**; "
+            f"with the shipped defaults (gevent, the state file, the shipped logging): "
+            f"**{shipped:.1f}x**",
         ]
     if "stack floor" in runs:
         lines += ["", *floor_report(runs, levels)]
@@ -381,6 +414,10 @@ def report(data: dict[str, Any]) -> str:
             "",
             *sessions.report(data["sessions"]),
         ]
+    if data.get("sizes"):
+        lines += ["", "What size costs, per dialect (gevent, the state file, the shipped "
+                  "logging; c=1, keyrelay minus direct in the same rounds):",
+                  *sizes.report_all(data["sizes"])]  # fmt: skip
     if data.get("clients"):
         lines += [
             "",
@@ -412,6 +449,27 @@ def floor_report(runs: dict[str, Any], levels: list[int]) -> list[str]:
         lines.append(
             f"| {c} | {median_of(runs['stack floor'][c], 'requests_per_second'):,.0f} "
             f"| {median_of(runs['keyrelay gthread'][c], 'requests_per_second'):,.0f} "
+            f"| {floor_cpu or 0:,.0f} | {own_cpu or 0:,.0f} | {own} |"
+        )
+    shipped, floor = "keyrelay gevent (shipped logging)", "stack floor gevent"
+    if shipped not in runs or floor not in runs:
+        return lines
+    lines += [
+        "",
+        "With the shipped defaults (gevent, the state file, the shipped logging) against the "
+        "floor under gevent:",
+        "",
+        "| concurrency | floor req/s | keyrelay req/s | keyrelay / floor | floor CPU µs/req "
+        "| keyrelay CPU µs/req | keyrelay's own CPU µs/req |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in levels:
+        floor_cpu, own_cpu = cpu(floor, c), cpu(shipped, c)
+        own = f"{own_cpu - floor_cpu:,.0f}" if floor_cpu and own_cpu else ""
+        floor_rps = median_of(runs[floor][c], "requests_per_second")
+        own_rps = median_of(runs[shipped][c], "requests_per_second")
+        lines.append(
+            f"| {c} | {floor_rps:,.0f} | {own_rps:,.0f} | {own_rps / floor_rps:.0%} "
             f"| {floor_cpu or 0:,.0f} | {own_cpu or 0:,.0f} | {own} |"
         )
     return lines
@@ -453,6 +511,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-litellm", dest="litellm", action="store_false", help="skip LiteLLM")
     parser.add_argument(
         "--no-scaling", dest="scaling", action="store_false", help="skip the scaling curves"
+    )
+    parser.add_argument(
+        "--no-sizes", dest="sizes", action="store_false", help="skip the size tables per dialect"
     )
     parser.add_argument("--streams-per-batch", type=int, default=10, help="streams per figure")
     parser.add_argument("--open-streams", type=int, default=1000, help="streams held open at once")

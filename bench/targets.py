@@ -137,7 +137,7 @@ def floor(upstream_url: str, *, worker_class: str = "gthread", workers: int = 2)
         settings, worker_class=worker_class, python=PROJECT_PYTHON, app="bench.floor_app:app"
     )
     target = Target(
-        "stack floor",
+        "stack floor" if worker_class == "gthread" else f"stack floor {worker_class}",
         server.url + "/v1/chat/completions",
         "fake-model",
         {},

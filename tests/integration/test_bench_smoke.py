@@ -38,6 +38,7 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
             "--concurrency",
             "1,2",
             "--no-litellm",
+            "--no-sizes",
             "--streams-per-batch",
             "3",
             "--open-streams",
