@@ -7,7 +7,9 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+import responses
 
+from providers.errors import UpstreamServerError
 from providers.upstream.client import Upstream
 from providers.upstream.http import SessionPool
 from tests.fakes.upstream import wait_until
@@ -99,3 +101,17 @@ def test_stream_connection_is_reused_or_closed(server: OneShotServer) -> None:
         # Not waited for past a short bound: each stream's connection is closed instead.
         assert server.connections == 3
         wait_until(server.saw_eof.is_set, message="the held-open connection closed")
+
+
+def test_a_redirect_is_not_followed_and_counts_as_the_providers_failure(
+    mocked: responses.RequestsMock,
+) -> None:
+    elsewhere = "https://elsewhere.example/collect"
+    mocked.post("https://api.example/v1/chat/completions", status=307,
+                headers={"Location": elsewhere})  # fmt: skip
+    taken = mocked.post(elsewhere, json={"choices": []})
+    upstream = Upstream("example", "https://api.example/v1", SessionPool(), lambda text: text)
+    with pytest.raises(UpstreamServerError, match="redirect, not followed") as raised:
+        upstream.chat({"model": "m", "messages": []}, "sk-never-elsewhere", (2.0, 5.0))
+    assert raised.value.upstream_status == 307
+    assert taken.call_count == 0  # the key went nowhere else
