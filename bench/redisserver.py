@@ -22,15 +22,17 @@ def redis_binary() -> str | None:
 
 def require_redis() -> str:
     """redis-server's path; skips without it, except in CI (``CI=true``), where it fails."""
-    import pytest  # here: the benchmark starts Redis too, without pytest
-
     binary = redis_binary()
-    if binary is None:
-        message = "no redis-server binary (.ci/run installs it from the distribution)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return binary
+    if binary is not None:
+        return binary
+    message = "no redis-server binary (.ci/run installs it from the distribution)"
+    try:
+        import pytest  # only here: the benchmark starts Redis too, and has no pytest
+    except ImportError:
+        raise RuntimeError(message) from None
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 class RedisServer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -11,12 +12,28 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 
 from bench.gunicorn import ROOT, Gunicorn
 
 from .upstream import free_port, wait_until_answers
+
+
+def in_project(module: str, function: str, **kwargs: Any) -> Any:
+    """``module.function(**kwargs)`` run by the project's Python (which has flask and the
+    app; make bench's own environment has LiteLLM instead); its JSON result."""
+    code = (
+        "import json, sys, importlib; f = getattr(importlib.import_module(sys.argv[1]), "
+        "sys.argv[2]); print(json.dumps(f(**json.loads(sys.argv[3]))))"
+    )
+    done = subprocess.run(
+        [PROJECT_PYTHON, "-c", code, module, function, json.dumps(kwargs)],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
 
 CLIENT_KEY = "bench-client-key"
 LITELLM_KEY = "sk-bench-litellm"
