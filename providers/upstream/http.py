@@ -131,6 +131,9 @@ def send(
         )
     except requests.RequestException as exc:
         raise translate_exception(exc) from None
+    # Sent: a held stream would keep its request, and so an agent's 1 MB body, alive for as
+    # long as it runs (nothing reads it again).
+    response.request = None  # type: ignore[assignment]
     if response.status_code < 300:
         return response
     if response.status_code < 400:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import responses
@@ -115,3 +117,41 @@ def test_a_redirect_is_not_followed_and_counts_as_the_providers_failure(
         upstream.chat({"model": "m", "messages": []}, "sk-never-elsewhere", (2.0, 5.0))
     assert raised.value.upstream_status == 307
     assert taken.call_count == 0  # the key went nowhere else
+
+
+def _reachable_bytes(root: object, limit: int = 20000) -> list[bytes]:
+    """Every bytes object reachable from ``root`` (breadth first, at most ``limit`` objects)."""
+    seen, found, level = {id(root)}, [], [root]
+    while level and len(seen) < limit:
+        below = []
+        for thing in gc.get_referents(*level):
+            if id(thing) in seen or isinstance(thing, type):
+                continue
+            seen.add(id(thing))
+            if isinstance(thing, bytes):
+                found.append(thing)
+            else:
+                below.append(thing)
+        level = below
+    return found
+
+
+def test_a_held_stream_does_not_keep_the_request_body(mocked: responses.RequestsMock) -> None:
+    events = EVENT + b"data: [DONE]\n\n"
+    sent: list[bytes] = []
+
+    def answer(request: Any) -> tuple[int, dict[str, str], bytes]:
+        sent.append(request.body)
+        return 200, {"Content-Type": "text/event-stream"}, events
+
+    mocked.add_callback(responses.POST, "https://api.example/v1/chat/completions", answer)
+    upstream = Upstream("example", "https://api.example/v1", SessionPool(), lambda text: text)
+    prompt = "an agent's long conversation " * 4000  # about 120 KB
+    stream = upstream.stream_chat({"model": "m", "stream": True,
+                                   "messages": [{"role": "user", "content": prompt}]},
+                                  "sk-held", (2.0, 5.0))  # fmt: skip
+    assert len(sent[0]) > 100_000  # it went upstream whole
+    held = _reachable_bytes(stream)
+    assert held, "the walk found nothing: it cannot tell"
+    assert all(len(b) < 100_000 for b in held), "the stream keeps the body it sent"
+    stream.close()
