@@ -27,7 +27,14 @@ from .figures import print_figures
 from .scaling import MESSAGE
 from .streams import StreamUpstream
 from .targets import Target
-from .upstream import COMPLETION, RESPONSE, free_port, start_nginx, wait_until_answers
+from .upstream import (
+    COMPLETION,
+    RESPONSE,
+    answering_server,
+    free_port,
+    start_nginx,
+    wait_until_answers,
+)
 from .upstream import MESSAGE as MESSAGE_ANSWER
 
 SIZES_KB = (1, 10, 100, 1000)
@@ -95,19 +102,7 @@ class SizedUpstream:
                 f"return 200 '{template}'; }}"
             )
         body = "\n".join(locations)
-        self.process = start_nginx(
-            self.dir,
-            f"""
-    access_log off;
-    keepalive_requests 1000000;
-    client_max_body_size 0;
-    client_body_buffer_size 2m;
-    server {{
-        listen 127.0.0.1:{self.port} backlog=4096;
-        {body}
-    }}
-""",
-        )
+        self.process = start_nginx(self.dir, answering_server(self.port, body))
         url = self.base_url + "/chat/completions"
         wait_until_answers(lambda: _answers(url), self.process, "nginx")
 

@@ -163,6 +163,21 @@ http {{
     )
 
 
+def answering_server(port: int, locations: str) -> str:
+    """The ``http {}`` body of a fake upstream on ``port``: keep-alive without end, bodies of
+    any size held in memory, and ``locations`` (nginx ``location`` blocks)."""
+    return f"""
+    access_log off;
+    keepalive_requests 1000000;
+    client_max_body_size 0;
+    client_body_buffer_size 2m;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+{locations}
+    }}
+"""
+
+
 class NginxUpstream:
     """nginx on a loopback port serving the fixed answers."""
 
@@ -174,13 +189,9 @@ class NginxUpstream:
         escaped = COMPLETION.replace("'", "\\\\'")
         self.process = start_nginx(
             self.dir,
-            f"""
-    access_log off;
-    keepalive_requests 1000000;
-    client_max_body_size 0;
-    client_body_buffer_size 2m;
-    server {{
-        listen 127.0.0.1:{self.port} backlog=4096;
+            answering_server(
+                self.port,
+                f"""
         location = /v1/chat/completions {{
             default_type application/json;
             return 200 '{escaped}';
@@ -198,8 +209,8 @@ class NginxUpstream:
             add_header Retry-After 0 always;
             return 429 '{RATE_LIMITED}';
         }}
-    }}
 """,
+            ),
             connections=4096,
         )
         url = self.base_url + "/chat/completions"
