@@ -6,9 +6,8 @@ agent's request costs next to nothing. What orjson refuses and the standard libr
 reads (a byte-order mark, a lone surrogate ``\\ud800``) is read by the standard library,
 as before, and so is a document with an integer past 64 bits (orjson would round it);
 what orjson cannot write (such an integer, a lone surrogate) is written by the standard
-library (ASCII-escaped, so still valid UTF-8). A document nested
-deeper than ``MAX_JSON_DEPTH`` is refused at the door: every later step that walks it
-would recurse too.
+library (ASCII-escaped, so still valid UTF-8). A document nested deeper than
+``MAX_JSON_DEPTH`` is refused at the door: every later step that walks it would recurse too.
 """
 
 from __future__ import annotations
@@ -30,29 +29,30 @@ class JSONTooDeep(ValueError):
 def loads_bounded(raw: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """The JSON value in ``raw``; ``ValueError`` when it is not JSON, ``JSONTooDeep`` (a
     ``ValueError``) when it nests deeper than ``max_depth``."""
+    exact = False
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         if "depth limit" in str(exc):
-            raise JSONTooDeep(f"JSON nested deeper than {max_depth} levels") from None
-        data = _stdlib_loads(raw, max_depth)
-    else:
-        walked = _walk(data, max_depth)
-        if walked.too_deep:
-            raise JSONTooDeep(f"JSON nested deeper than {max_depth} levels")
-        if walked.wide_number:
-            data = _stdlib_loads(raw, max_depth)  # an integer past 64 bits, kept exact
-        return data
-    if _deeper_than(data, max_depth):
-        raise JSONTooDeep(f"JSON nested deeper than {max_depth} levels")
+            raise _too_deep(max_depth) from None
+        data, exact = _stdlib_loads(raw, max_depth), True  # what only the standard library reads
+    too_deep, wide_number = _walk(data, max_depth)
+    if too_deep:
+        raise _too_deep(max_depth)
+    if wide_number and not exact:
+        data = _stdlib_loads(raw, max_depth)  # an integer past 64 bits, kept exact
     return data
+
+
+def _too_deep(max_depth: int) -> JSONTooDeep:
+    return JSONTooDeep(f"JSON nested deeper than {max_depth} levels")
 
 
 def _stdlib_loads(raw: bytes | str, max_depth: int) -> Any:
     try:
         return json.loads(raw)
     except RecursionError:
-        raise JSONTooDeep(f"JSON nested deeper than {max_depth} levels") from None
+        raise _too_deep(max_depth) from None
 
 
 def dumps(
@@ -74,26 +74,17 @@ _CONTAINERS = frozenset((dict, list))
 _INT_LOW, _INT_HIGH = -(2**63), 2**64
 
 
-class _Walked:
-    """What one walk over a document's containers found."""
-
-    __slots__ = ("too_deep", "wide_number")
-
-    def __init__(self, too_deep: bool, wide_number: bool) -> None:
-        self.too_deep, self.wide_number = too_deep, wide_number
-
-
-def _walk(data: Any, limit: int) -> _Walked:
-    """One level at a time, containers only: deeper than ``limit``, and any float past
-    64-bit integers (which may have been an integer)."""
+def _walk(data: Any, limit: int) -> tuple[bool, bool]:
+    """One level at a time, containers only: whether ``data`` nests deeper than ``limit``,
+    and whether it holds a float past 64-bit integers (which may have been an integer)."""
     if type(data) is float:
-        return _Walked(False, not _INT_LOW <= data < _INT_HIGH)
+        return False, not _INT_LOW <= data < _INT_HIGH
     level = [data] if type(data) in _CONTAINERS else []
     depth, wide = 0, False
     while level:
         depth += 1
         if depth > limit:
-            return _Walked(True, wide)
+            return True, wide
         below: list[Any] = []
         add = below.append
         for value in level:
@@ -104,9 +95,4 @@ def _walk(data: Any, limit: int) -> _Walked:
                 elif kind is float and not _INT_LOW <= child < _INT_HIGH:
                     wide = True
         level = below
-    return _Walked(False, wide)
-
-
-def _deeper_than(data: Any, limit: int) -> bool:
-    """Whether ``data`` nests deeper than ``limit``."""
-    return _walk(data, limit).too_deep
+    return False, wide

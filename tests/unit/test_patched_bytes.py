@@ -54,13 +54,28 @@ BAD = [
 ]
 
 
+def old_deeper_than(data: Any, limit: int) -> bool:
+    """The old depth walk, as it was."""
+    if type(data) is not dict and type(data) is not list:
+        return False
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        for child in value.values() if type(value) is dict else value:
+            if type(child) is dict or type(child) is list:
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
 def old_loads(raw: bytes) -> Any:
     """The old reader: ``json.loads``, then the depth walk."""
     try:
         data = json.loads(raw)
     except RecursionError:
         raise jsonlimits.JSONTooDeep("deep") from None
-    if jsonlimits._deeper_than(data, jsonlimits.MAX_JSON_DEPTH):
+    if old_deeper_than(data, jsonlimits.MAX_JSON_DEPTH):
         raise jsonlimits.JSONTooDeep("deep")
     return data
 
