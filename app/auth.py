@@ -5,9 +5,11 @@ compared in constant time."""
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
+from typing import TypeVar
 
-from flask import g, request
-from providers import PROXY_KEY_NAME, ClientRecord, ClientRefused, StateUnavailable
+from flask import current_app, g, request
+from providers import PROXY_KEY_NAME, Caller, ClientRefused, StateUnavailable
 
 from app.clients.refusals import refused
 from app.errors import APIError
@@ -38,21 +40,45 @@ def may_see_details() -> bool:
     settings = gateway().settings
     keys = settings.client_keys + ((settings.metrics_key,) if settings.metrics_key else ())
     presented = presented_key()
-    if presented is not None and _record_of(presented) is not None:
+    if presented is not None and _caller_of(presented) is not None:
         return True
     return (not keys and not gateway().client_keys_exist()) or key_matches(presented, keys)
 
 
-def _record_of(presented: str) -> ClientRecord | None:
-    """The record of a client key, or None; 403 (revoked, expired), 503 if the store is away
-    and never saw the key."""
+View = TypeVar("View", bound=Callable[..., object])
+
+
+def admits(view: View) -> View:
+    """Mark a view that admits its request (``app.clients.admission.admit``): the store is
+    asked about its client key there, so authentication may recall the record seen last."""
+    view.keyrelay_admits = True  # type: ignore[attr-defined]
+    return view
+
+
+def _admitted_later() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "keyrelay_admits", False))
+
+
+def _caller_of(presented: str, *, confirm: bool = True) -> Caller | None:
+    """Who a client key is, or None; 403 (revoked, expired), 503 if the store is away and
+    never saw the key."""
     try:
-        return gateway().router.clients.verify(presented)
+        return gateway().router.clients.verify(presented, confirm=confirm)
     except ClientRefused as exc:
         raise refused(exc) from None
     except StateUnavailable:
         raise APIError(503, "The client key store did not answer: try again.",
                        error_type="server_error", code="state_unavailable") from None  # fmt: skip
+
+
+def confirmed_caller() -> Caller | None:
+    """This request's client key as the store holds it now (kept as the request's)."""
+    presented = presented_key()
+    caller = _caller_of(presented) if presented is not None else None
+    if caller is not None:
+        g.client, g.caller = caller.record, caller
+    return caller
 
 
 def _missing_key_message() -> str:
@@ -85,10 +111,12 @@ def authenticated() -> None:
 def require_client_key() -> None:
     """Reject the request unless it carries a client key (a record's, or PROXY_API_KEY's)."""
     presented = presented_key()
-    record = _record_of(presented) if presented is not None else None
-    if record is not None:
-        g.client = record
-        _note_client(record.name)
+    caller = None
+    if presented is not None:
+        caller = _caller_of(presented, confirm=not _admitted_later())
+    if caller is not None:
+        g.client, g.caller = caller.record, caller
+        _note_client(caller.record.name)
         authenticated()
         return
     keys = gateway().settings.client_keys

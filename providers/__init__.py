@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .clients.admin import revoke_client as revoke_client
     from .clients.admin import rotate_client as rotate_client
     from .clients.admin import set_client_limits as set_client_limits
+    from .clients.gate import Caller as Caller
     from .clients.gate import ClientGate as ClientGate
     from .clients.gate import ClientRefused as ClientRefused
     from .clients.gate import Ticket as Ticket
@@ -92,6 +93,7 @@ _HOME = {
     "revoke_client": "clients.admin",
     "set_client_limits": "clients.admin",
     "add_client": "clients.admin",
+    "Caller": "clients.gate",
     "ClientGate": "clients.gate",
     "ClientRefused": "clients.gate",
     "Ticket": "clients.gate",
@@ -171,6 +173,7 @@ __all__ = [
     "SKIPPED",
     "Attempt",
     "CacheMode",
+    "Caller",
     "CallerError",
     "ChainExhausted",
     "ChatStream",

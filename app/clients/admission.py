@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import g, request
 from providers import (
+    Caller,
     ClientGate,
     ClientRecord,
     ClientRefused,
@@ -21,9 +22,12 @@ from providers import (
 )
 
 from app import metrics
+from app.auth import confirmed_caller
 from app.clients.refusals import refused
+from app.errors import APIError
 from app.gateway import gateway
 from app.observe import current
+from app.route_headers import route_options
 
 #: The body fields that cap an answer's output, by dialect.
 OUTPUT_CAPS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
@@ -50,6 +54,23 @@ def check_model(record: ClientRecord, model: str) -> None:
         raise refused(exc)
 
 
+def _checked(caller: Caller, model: str) -> Caller:
+    """``caller`` if it may ask for ``model``; a record recalled from this process that
+    says no is read again first (the operator may have just allowed it)."""
+    if not caller.confirmed:
+        try:
+            check_model(caller.record, model)
+            return caller
+        except APIError:
+            current().refusal = None
+            fresh = confirmed_caller()
+            if fresh is None:
+                raise APIError(401, "Incorrect API key provided.", code="invalid_api_key") from None
+            caller = fresh
+    check_model(caller.record, model)
+    return caller
+
+
 def max_output(*bodies: Mapping[str, Any] | None) -> int | None:
     """The output cap the request set (``max_tokens`` and its kin), if any."""
     for body in bodies:
@@ -64,24 +85,40 @@ def admit(model: str, options: RouteOptions, *bodies: Mapping[str, Any] | None,
           embeddings: bool = False) -> RouteOptions:  # fmt: skip
     """Check the caller's client key and hold this request's reservation (or refuse it);
     the options with the hook that counts its tokens."""
-    record = client_record()
-    router = gateway().router
-    gate = router.clients
-    if record is not None:
-        check_model(record, model)
-    price = gate.dearest(_chain(model, options, embeddings)) if _priced(record) else None
+    caller: Caller | None = g.get("caller")
+    routed = caller.record if caller is not None else None  # what ``options`` were made with
+    gate = gateway().router.clients
+    if caller is not None:
+        caller = _checked(caller, model)
+    price = gate.dearest(_chain(model, options, embeddings)) if _priced(caller) else None
     try:
-        ticket = gate.admit(record, price=price or gate.dearest(()), body_bytes=_body_bytes(),
+        ticket = gate.admit(caller, price=price or gate.dearest(()), body_bytes=_body_bytes(),
                             max_output=0 if embeddings else max_output(*bodies))  # fmt: skip
     except ClientRefused as exc:
         raise refused(exc) from None
     charge = Charge(ticket, gate)
     current().charge = charge
+    if ticket.record is not None and ticket.record != routed:
+        options = _changed_meanwhile(ticket, model, options)
     return replace(options, on_tokens=charge.told)
 
 
-def _priced(record: ClientRecord | None) -> bool:
-    return record is not None and record.limits.budget is not None
+def _changed_meanwhile(ticket: Ticket, model: str, options: RouteOptions) -> RouteOptions:
+    """The operator changed the key since this process last saw it: its models and what
+    narrows its route are checked again under the record the store admitted it with."""
+    record = ticket.record
+    assert record is not None
+    g.client = record
+    try:
+        check_model(record, model)
+    except APIError:
+        gateway().router.clients.release(ticket)
+        raise
+    return route_options(include_usage=options.include_usage, session=options.session)
+
+
+def _priced(caller: Caller | None) -> bool:
+    return caller is not None and caller.record.limits.budget is not None
 
 
 def _chain(model: str, options: RouteOptions, embeddings: bool) -> list[tuple[str, str]]:

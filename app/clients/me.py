@@ -35,8 +35,8 @@ def me() -> Response:
     reserved = sum(v[1] for v in window.held.values()) if window else 0.0
     spent = window.spent if window else 0.0
     used = {
-        "requests_last_minute": sum(window.requests.values()) if window else 0,
-        "tokens_last_minute": sum(window.tokens.values()) if window else 0,
+        "requests_last_minute": sum(window.requests) if window else 0,
+        "tokens_last_minute": sum(window.tokens) if window else 0,
         "tokens_today": window.day_tokens if window else 0,
         "in_flight": len(window.held) if window else 0,
         "spent": round(spent, 9),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from app.auth import admits
 from app.clients.admission import admit
 from app.dialects.chat.schema import embedding_schema
 from app.dialects.validate import parse_body
@@ -15,6 +16,7 @@ bp = Blueprint("embeddings", __name__)
 
 
 @bp.post("/embeddings")
+@admits
 def create_embeddings() -> Response:
     """Create embeddings with a provider that offers them."""
     payload = parse_body(embedding_schema)

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, jsonify
 from providers import CallerError, ProviderError, WireDialect
 
 from app import errors
+from app.auth import admits
 from app.dialects.anthropic.dialect import MESSAGES
 from app.dialects.anthropic.request import check_block_types, estimate_tokens
 from app.dialects.anthropic.schema import count_tokens_schema
@@ -26,6 +27,7 @@ errors.register(bp, MESSAGES.errors)
 
 
 @bp.post("/messages")
+@admits
 def create_message() -> Response:
     """Create a message, whole or streamed."""
     return serve_dialect(MESSAGES)

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response
 
+from app.auth import admits
 from app.dialects.responses.answer import compaction_item, new_id, usage_of
 from app.dialects.responses.dialect import RESPONSES
 from app.dialects.responses.request import to_turn
@@ -25,6 +26,7 @@ bp = Blueprint("responses", __name__)
 
 
 @bp.post("/responses")
+@admits
 def create_response() -> Response:
     """Create a response, whole or streamed."""
     return serve_dialect(RESPONSES)
@@ -39,6 +41,7 @@ def no_websocket() -> Response:
 
 
 @bp.post("/responses/compact")
+@admits
 def compact_response() -> Response:
     """Compact a session: the upstream's summary as one ``compaction`` item, after the
     user's own messages (which a compacted history keeps)."""

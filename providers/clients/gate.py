@@ -1,13 +1,15 @@
 """What the web edge asks of client keys: who is calling, may they, and what it cost.
 
-``verify`` finds a key's record (read from the store on every request, so a revocation
-holds at once on every worker and host); ``admit`` checks the limits and reserves the
-request's most possible cost in one atomic change before any upstream is called;
-``settle`` releases that reservation once, on every path, and counts what was used.
+``verify`` finds a key's record; ``admit`` finds it again, checks its limits and reserves
+the request's most possible cost in one atomic store call before any upstream is called
+(so a revocation or a new limit holds at once on every worker and host, and a request
+that is admitted asks the store once); ``settle`` releases that reservation once, on
+every path, and counts what was used.
 """
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import threading
 import time
@@ -20,7 +22,7 @@ from providers.state.records import Tokens
 from . import window
 from .prices import FREE, Price, PriceTable, parse_overrides
 from .records import PROXY_KEY_NAME, ClientEntry, ClientRecord
-from .secret import matches, prefix_of
+from .secret import digest, prefix_of
 
 
 class ClientRefused(Exception):
@@ -44,6 +46,16 @@ _MESSAGES = {
 }
 
 
+@dataclass(frozen=True)
+class Caller:
+    """A client key as presented: its record, its keyed hash, and whether the store said
+    so for this request (a record recalled from this process is confirmed at admission)."""
+
+    record: ClientRecord
+    digest: str
+    confirmed: bool
+
+
 @dataclass
 class Ticket:
     """One admitted request: settled exactly once, whatever happens to it."""
@@ -53,6 +65,8 @@ class Ticket:
     hold: str | None = None
     reserved: float = 0.0
     settled: bool = False
+    #: The record the store admitted it under (None: a ``PROXY_API_KEY`` key).
+    record: ClientRecord | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def claim(self) -> bool:
@@ -78,18 +92,25 @@ class ClientGate:
         self.store, self.usage, self.prices = store, usage, prices
         self._pepper, self._hold_seconds, self._family_of = pepper, hold_seconds, family_of
         self._clock: Callable[[], float] = store.clock or time.time
+        #: The records this process last saw, by prefix (bounded by the store's records).
+        self._seen: dict[str, ClientRecord] = {}
 
-    def verify(self, key: str) -> ClientRecord | None:
-        """The record of ``key``, if it is a client key's; ``ClientRefused`` when revoked or
-        expired."""
+    def verify(self, key: str, *, confirm: bool = True) -> Caller | None:
+        """Who ``key`` is, if it is a client key; ``ClientRefused`` when revoked or expired.
+
+        ``confirm=False`` may answer from the record this process saw last, for a request
+        whose admission (``admit``) asks the store anyway: one store call, not two.
+        """
         prefix = prefix_of(key)
-        entry = self.store.lookup(prefix) if prefix is not None else None
-        if entry is None or not matches(key, entry.record.digest, self._pepper):
+        if prefix is None:
             return None
-        reason = entry.record.refused(self._clock())
-        if reason is not None:
-            raise ClientRefused(403, f"client_key_{reason}", _MESSAGES[window.Refusal(reason)])
-        return entry.record
+        hashed = digest(key, self._pepper)
+        seen = None if confirm else self._seen.get(prefix)
+        fresh = seen is not None and seen.refused(self._clock()) is None
+        if seen is not None and fresh and hmac.compare_digest(seen.digest, hashed):
+            return Caller(seen, hashed, False)
+        record = self._read(prefix, hashed)
+        return Caller(record, hashed, True) if record is not None else None
 
     def price(self, provider: str, model: str) -> Price:
         """What ``provider`` charges for ``model``."""
@@ -101,25 +122,56 @@ class ClientGate:
         return max(found, key=lambda p: (p.output, p.input), default=FREE)
 
     def admit(
-        self, record: ClientRecord | None, *, price: Price, body_bytes: int, max_output: int | None
+        self, caller: Caller | None, *, price: Price, body_bytes: int, max_output: int | None
     ) -> Ticket:
-        """Check ``record``'s limits and hold this request's reservation, or ``ClientRefused``
-        (429 with Retry-After, 403 when revoked meanwhile)."""
-        if record is None:
+        """Check ``caller``'s key and limits and hold this request's reservation in one
+        store call, or ``ClientRefused`` (429 with Retry-After; 403 revoked or expired; 401
+        a key gone meanwhile). The ticket's record is the one the store holds now."""
+        if caller is None:
             return Ticket(PROXY_KEY_NAME)
+        record = caller.record
         if not record.limits.counted:
-            return Ticket(record.name)
+            if not caller.confirmed:
+                record = self._confirmed(caller)
+            if not record.limits.counted:
+                return Ticket(record.name, record=record)
         output = max_output if max_output is not None else price.output_limit
         # A token is at least one byte of what was sent, so the bytes bound the input.
         reserve = (body_bytes * price.input + output * price.output) / 1_000_000
         ask = window.Ask(secrets.token_hex(8), reserve, self._hold_seconds)
-        now = self._clock()
-        verdict = self.store.change(record.name, lambda e: window.admit(e, ask, now))
-        if verdict is None:
-            raise ClientRefused(403, "client_key_revoked", _MESSAGES[window.Refusal.REVOKED])
+        verdict = self.store.admit(record.prefix, caller.digest, ask, self._clock())
+        if verdict.entry is None:
+            raise self._unknown(record)
+        now_record = self._saw(verdict.entry.record)
         if verdict.refusal is not None:
             raise _refusal(verdict, reserve)
-        return Ticket(record.name, ask.hold, reserve)
+        if not now_record.limits.settled:
+            return Ticket(now_record.name, record=now_record)
+        return Ticket(now_record.name, ask.hold, reserve, record=now_record)
+
+    def _read(self, prefix: str, hashed: str) -> ClientRecord | None:
+        """The record the store holds now for a key's prefix and hash (None: no such key;
+        ``ClientRefused`` when revoked or expired)."""
+        entry = self.store.lookup(prefix)
+        if entry is None or not hmac.compare_digest(entry.record.digest, hashed):
+            self._seen.pop(prefix, None)
+            return None
+        reason = entry.record.refused(self._clock())
+        if reason is not None:
+            raise ClientRefused(403, f"client_key_{reason}", _MESSAGES[window.Refusal(reason)])
+        return self._saw(entry.record)
+
+    def _confirmed(self, caller: Caller) -> ClientRecord:
+        """The record the store holds now for a key recalled from this process."""
+        record = self._read(caller.record.prefix, caller.digest)
+        if record is None:
+            raise self._unknown(caller.record)
+        return record
+
+    def _unknown(self, record: ClientRecord) -> ClientRefused:
+        """A key that was gone by its admission (rotated or deleted meanwhile)."""
+        self._seen.pop(record.prefix, None)
+        return ClientRefused(401, "invalid_api_key", "Incorrect API key provided.")
 
     def settle(self, ticket: Ticket, *, provider: str | None, key: str | None,
                model: str | None, tokens: Tokens | None) -> float | None:  # fmt: skip
@@ -135,11 +187,15 @@ class ClientGate:
             cost = ticket.reserved if served else 0.0
         now = self._clock()
         self.usage.record(ticket.client, provider or "-", key or "-", tokens, cost, served, now)
-        hold = ticket.hold
-        if hold is not None:
-            used = tokens[2] if tokens else 0
-            self.store.change(ticket.client, lambda e: (window.settle(e, hold, used, cost, now), 0))
+        if ticket.hold is not None:
+            self.store.settle(ticket.client, ticket.hold, tokens[2] if tokens else 0, cost, now)
         return cost
+
+    def release(self, ticket: Ticket) -> None:
+        """Give back a ticket's hold for a request refused after its admission (nothing
+        used, nothing counted in the usage book)."""
+        if ticket.claim() and ticket.hold is not None:
+            self.store.settle(ticket.client, ticket.hold, 0, 0.0, self._clock())
 
     def entry(self, record: ClientRecord) -> ClientEntry | None:
         """The key's entry as the store holds it now (its window brought up to date)."""
@@ -149,6 +205,16 @@ class ClientGate:
         return ClientEntry(
             found.record, window.fresh(found.window, found.record.limits, self._clock())
         )
+
+    def _saw(self, record: ClientRecord) -> ClientRecord:
+        if len(self._seen) >= MAX_SEEN:
+            self._seen.clear()
+        self._seen[record.prefix] = record
+        return record
+
+
+#: Most records a process keeps by prefix (more than any team has keys).
+MAX_SEEN = 10_000
 
 
 def _refusal(verdict: window.Verdict, reserve: float) -> ClientRefused:

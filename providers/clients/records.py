@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
+
+import orjson
 
 #: A client key's name: it becomes a metric label and a log field, so it is kept plain.
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
@@ -45,12 +46,21 @@ class Limits:
     period: Period = Period.MONTH
 
     @property
+    def settled(self) -> bool:
+        """True when an admitted request must be settled in the store (a hold to release,
+        tokens or spend to count); a key with only ``rpm`` is done at admission."""
+        return not (
+            self.tpm is None and self.daily_tokens is None
+            and self.max_concurrent is None and self.budget is None
+        )  # fmt: skip
+
+    @property
     def counted(self) -> bool:
         """True when admission must go to the store (some limit counts requests or spend)."""
-        return any(
-            v is not None
-            for v in (self.rpm, self.tpm, self.daily_tokens, self.max_concurrent, self.budget)
-        )
+        return not (
+            self.rpm is None and self.tpm is None and self.daily_tokens is None
+            and self.max_concurrent is None and self.budget is None
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -76,14 +86,24 @@ class ClientRecord:
         return None
 
 
+#: The seconds a minute's counts are kept in (one slot a second, ``second % SLOTS``).
+SLOTS = 60
+
+
+def _ring() -> list[int]:
+    return [0] * SLOTS
+
+
 @dataclass
 class Window:
     """What a key used lately: the counts its limits are checked against."""
 
-    #: Requests admitted per second, over the last minute.
-    requests: dict[int, int] = field(default_factory=dict)
-    #: Tokens used per second, over the last minute.
-    tokens: dict[int, int] = field(default_factory=dict)
+    #: Requests admitted in each second of the last minute (slot ``second % 60``).
+    requests: list[int] = field(default_factory=_ring)
+    #: Tokens used in each second of the last minute (slot ``second % 60``).
+    tokens: list[int] = field(default_factory=_ring)
+    #: The last second the two rings count (older slots were emptied as time passed).
+    second: int = 0
     #: The UTC day (days since the epoch) ``day_tokens`` counts.
     day: int = 0
     day_tokens: int = 0
@@ -106,27 +126,87 @@ class ClientEntry:
         return replace(self, record=record)
 
 
-def encode_entry(entry: ClientEntry) -> str:
-    """An entry as JSON, for a shared store (written by hand: ``asdict`` deep-copies)."""
-    record, limits, window = entry.record, entry.record.limits, entry.window
-    data = {
-        "record": {"name": record.name, "prefix": record.prefix, "digest": record.digest,
-                   "limits": limits.__dict__, "created": record.created,
-                   "expires": record.expires, "revoked": record.revoked},
-        "window": window.__dict__,
-    }  # fmt: skip
-    return json.dumps(data, separators=(",", ":"))
+def encode_record(record: ClientRecord) -> bytes:
+    """A record as JSON, for a shared store (written by hand: ``asdict`` deep-copies)."""
+    return orjson.dumps(
+        {
+            "name": record.name,
+            "prefix": record.prefix,
+            "digest": record.digest,
+            "limits": record.limits.__dict__,
+            "created": record.created,
+            "expires": record.expires,
+            "revoked": record.revoked,
+        }
+    )
+
+
+def decode_record(raw: str | bytes) -> ClientRecord:
+    """A record from its JSON (or from an entry's, as files written before the window had a
+    place of its own kept it)."""
+    data: dict[str, Any] = orjson.loads(raw)
+    data = data.get("record", data)
+    limits: dict[str, Any] = data.pop("limits")
+    for name in ("models", "groups", "providers"):
+        limits[name] = tuple(limits.get(name) or ())
+    limits["period"] = Period(limits.get("period") or Period.MONTH)
+    return ClientRecord(**data, limits=Limits(**limits))
+
+
+def encode_window(window: Window) -> bytes:
+    """A window as JSON."""
+    return orjson.dumps(window.__dict__)
+
+
+def decode_window(raw: str | bytes | None) -> Window:
+    """A window from its JSON (an empty one from nothing or ``{}``; an old entry's whole
+    JSON, or counts kept by second, read into the rings)."""
+    data: dict[str, Any] = orjson.loads(raw) if raw else {}
+    if "record" in data:
+        data = data.get("window") or {}
+    requests, tokens = data.get("requests"), data.get("tokens")
+    if isinstance(requests, dict) or isinstance(tokens, dict):
+        data.update(_rings(requests or {}, tokens or {}))
+    data["held"] = dict(data.get("held") or {})
+    return Window(**data)
+
+
+def _rings(requests: dict[str, int], tokens: dict[str, int]) -> dict[str, Any]:
+    """Counts kept by second (before the rings) as rings."""
+    last = max((int(s) for s in (*requests, *tokens)), default=0)
+    rings: dict[str, list[int]] = {"requests": _ring(), "tokens": _ring()}
+    for name, counts in (("requests", requests), ("tokens", tokens)):
+        for second, count in counts.items():
+            if int(second) > last - SLOTS:
+                rings[name][int(second) % SLOTS] += int(count)
+    return {**rings, "second": last}
+
+
+def encode_entry(entry: ClientEntry) -> bytes:
+    """An entry (record and window) as JSON."""
+    return b'{"record":%s,"window":%s}' % (encode_record(entry.record), encode_window(entry.window))
 
 
 def decode_entry(raw: str | bytes) -> ClientEntry:
     """An entry from its JSON."""
-    data = json.loads(raw)
-    record: dict[str, Any] = data["record"]
-    limits: dict[str, Any] = record.pop("limits")
-    for name in ("models", "groups", "providers"):
-        limits[name] = tuple(limits.get(name) or ())
-    limits["period"] = Period(limits.get("period") or Period.MONTH)
-    window: dict[str, Any] = data.get("window") or {}
-    for name in ("requests", "tokens"):
-        window[name] = {int(k): int(v) for k, v in (window.get(name) or {}).items()}
-    return ClientEntry(ClientRecord(**record, limits=Limits(**limits)), Window(**window))
+    return ClientEntry(decode_record(raw), decode_window(raw))
+
+
+class RecordCache:
+    """Records decoded once per JSON text (a record changes only when the operator edits
+    it, so most reads of a store find the text they decoded last time)."""
+
+    #: Most texts kept; past it the cache starts again (records are few, edits rare).
+    MAX = 4096
+
+    def __init__(self) -> None:
+        self._decoded: dict[str | bytes, ClientRecord] = {}
+
+    def decode(self, raw: str | bytes) -> ClientRecord:
+        """The record ``raw`` holds."""
+        found = self._decoded.get(raw)
+        if found is None:
+            if len(self._decoded) >= self.MAX:
+                self._decoded.clear()
+            found = self._decoded[raw] = decode_record(raw)
+        return found

@@ -11,11 +11,12 @@ counts what the request really used.
 from __future__ import annotations
 
 import calendar
+import hmac
 import time
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from .records import ClientEntry, Limits, Period, Window
+from .records import SLOTS, ClientEntry, Limits, Period, Window
 
 MINUTE = 60
 DAY = 86400
@@ -77,25 +78,43 @@ def period_end(period: Period, now: float) -> float:
 
 
 def fresh(window: Window, limits: Limits, now: float) -> Window:
-    """The window with what fell out of the minute, the day and the period dropped."""
+    """A new window: what fell out of the minute, the day and the period dropped."""
     second, day = int(now), int(now // DAY)
-    start = period_start(limits.period, now)
+    requests, tokens = window.requests[:], window.tokens[:]
+    gap = second - window.second
+    if gap >= SLOTS:
+        requests, tokens = [0] * SLOTS, [0] * SLOTS
+    for past in range(window.second + 1, second + 1) if 0 < gap < SLOTS else ():
+        requests[past % SLOTS] = tokens[past % SLOTS] = 0
+    start = _period_start(limits.period, now)
     return Window(
-        requests={s: n for s, n in window.requests.items() if s > second - MINUTE},
-        tokens={s: n for s, n in window.tokens.items() if s > second - MINUTE},
-        day=day,
-        day_tokens=window.day_tokens if window.day == day else 0,
-        period=start,
-        spent=window.spent if window.period == start else 0.0,
-        held={h: v for h, v in window.held.items() if v[0] > now},
-    )
+        requests, tokens, max(second, window.second), day,
+        window.day_tokens if window.day == day else 0,
+        start, window.spent if window.period == start else 0.0,
+        {h: v for h, v in window.held.items() if v[0] > now},
+    )  # fmt: skip
 
 
-def _free_in(counts: dict[int, int], limit: int, now: float) -> float:
-    """Seconds until the counts of the last minute fall below ``limit``."""
-    total = sum(counts.values())
-    for second in sorted(counts):
-        total -= counts[second]
+#: ``period_start`` by period and day (its calendar costs a microsecond a call).
+_STARTS: dict[tuple[Period, int], float] = {}
+
+
+def _period_start(period: Period, now: float) -> float:
+    """``period_start``, remembered per period and day."""
+    day = int(now // DAY)
+    found = _STARTS.get((period, day))
+    if found is None:
+        if len(_STARTS) > 64:
+            _STARTS.clear()
+        found = _STARTS[(period, day)] = period_start(period, now)
+    return found
+
+
+def _free_in(counts: list[int], last: int, limit: int, now: float) -> float:
+    """Seconds until the counts of the minute up to ``last`` fall below ``limit``."""
+    total = sum(counts)
+    for second in range(last - SLOTS + 1, last + 1):
+        total -= counts[second % SLOTS]
         if total < limit:
             return second + MINUTE - now
     return MINUTE
@@ -104,10 +123,10 @@ def _free_in(counts: dict[int, int], limit: int, now: float) -> float:
 def _refused(window: Window, limits: Limits, ask: Ask, now: float) -> Verdict | None:
     if limits.max_concurrent is not None and len(window.held) >= limits.max_concurrent:
         return Verdict(Refusal.CONCURRENCY, 1.0)
-    if limits.rpm is not None and sum(window.requests.values()) >= limits.rpm:
-        return Verdict(Refusal.RPM, _free_in(window.requests, limits.rpm, now))
-    if limits.tpm is not None and sum(window.tokens.values()) >= limits.tpm:
-        return Verdict(Refusal.TPM, _free_in(window.tokens, limits.tpm, now))
+    if limits.rpm is not None and sum(window.requests) >= limits.rpm:
+        return Verdict(Refusal.RPM, _free_in(window.requests, window.second, limits.rpm, now))
+    if limits.tpm is not None and sum(window.tokens) >= limits.tpm:
+        return Verdict(Refusal.TPM, _free_in(window.tokens, window.second, limits.tpm, now))
     if limits.daily_tokens is not None and window.day_tokens >= limits.daily_tokens:
         return Verdict(Refusal.DAILY_TOKENS, (window.day + 1) * DAY - now)
     if limits.budget is not None:
@@ -128,13 +147,34 @@ def admit(entry: ClientEntry, ask: Ask, now: float) -> tuple[ClientEntry, Verdic
     window = fresh(entry.window, limits, now)
     refused = _refused(window, limits, ask, now)
     if refused is not None:
-        kept = replace(entry, window=window)
+        kept = ClientEntry(entry.record, window)
         return kept, replace(refused, retry_after=max(refused.retry_after or 1.0, 1.0), entry=kept)
-    second = int(now)
-    window.requests[second] = window.requests.get(second, 0) + 1
-    window.held[ask.hold] = [now + ask.lease, ask.reserve]
-    admitted = replace(entry, window=window)
+    window.requests[int(now) % SLOTS] += 1
+    if limits.settled:
+        window.held[ask.hold] = [now + ask.lease, ask.reserve]
+    admitted = ClientEntry(entry.record, window)
     return admitted, Verdict(None, None, admitted)
+
+
+def admit_entry(
+    entry: ClientEntry | None, digest: str, ask: Ask, now: float
+) -> tuple[ClientEntry | None, Verdict]:
+    """What a store does to admit a key presented with ``digest``: an entry to write back
+    (None: nothing changed) and the verdict (``UNKNOWN`` for no entry or another key's
+    hash; a key without counted limits is only confirmed)."""
+    if entry is None or not hmac.compare_digest(entry.record.digest, digest):
+        return None, Verdict(Refusal.UNKNOWN)
+    if not entry.record.limits.counted and entry.record.refused(now) is None:
+        return None, Verdict(None, None, entry)
+    changed, verdict = admit(entry, ask, now)
+    return (changed if verdict.refusal is None else None), verdict
+
+
+def period_bounds(now: float) -> list[float]:
+    """The start and end of the day, the week and the month holding ``now`` (for a store
+    that runs admission where the calendar is not at hand)."""
+    return [b(p, now) for p in (Period.DAY, Period.WEEK, Period.MONTH)
+            for b in (period_start, period_end)]  # fmt: skip
 
 
 def settle(entry: ClientEntry, hold: str, tokens: int, cost: float, now: float) -> ClientEntry:
@@ -144,8 +184,7 @@ def settle(entry: ClientEntry, hold: str, tokens: int, cost: float, now: float) 
     window = fresh(entry.window, entry.record.limits, now)
     window.held.pop(hold, None)
     if tokens:
-        second = int(now)
-        window.tokens[second] = window.tokens.get(second, 0) + tokens
+        window.tokens[int(now) % SLOTS] += tokens
         window.day_tokens += tokens
     window.spent += cost
-    return replace(entry, window=window)
+    return ClientEntry(entry.record, window)

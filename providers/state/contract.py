@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from providers.clients.records import ClientEntry
+from providers.clients.window import Ask, Verdict
 from providers.state.records import (
     BlockSource,
     CircuitRecord,
@@ -197,11 +198,11 @@ class PinStore(Protocol):
 
 
 class ClientStore(Protocol):
-    """Where client keys live: one entry (record and window) per name, found by prefix.
+    """Where client keys live: one record and one window per name, found by prefix.
 
-    ``change`` is atomic and, while a shared store is away, runs on this process's own
-    copy of what it last saw (limits then hold per worker); ``create`` and ``edit`` are the
-    operator's and raise ``StateUnavailable`` instead.
+    ``admit`` and ``settle`` are atomic and, while a shared store is away, run on this
+    process's own copy of what it last saw (limits then hold per worker); ``create`` and
+    ``edit`` are the operator's and raise ``StateUnavailable`` instead.
     """
 
     clock: Callable[[], float] | None
@@ -219,13 +220,17 @@ class ClientStore(Protocol):
         ...
 
     def edit(self, name: str, fn: Callable[[ClientEntry], ClientEntry]) -> ClientEntry | None:
-        """Replace the entry ``name`` by ``fn``'s result atomically (its prefix may change);
-        None when there is none."""
+        """Replace the record of ``name`` by that of ``fn``'s result atomically (its prefix
+        may change; the window stays); None when there is none."""
         ...
 
-    def change(self, name: str, fn: Callable[[ClientEntry], tuple[ClientEntry, T]]) -> T | None:
-        """Replace the entry by ``fn``'s first result atomically; its second, or None when
-        there is no such entry."""
+    def admit(self, prefix: str, digest: str, ask: Ask, now: float) -> Verdict:
+        """In one atomic step: find the key by ``prefix``, check its hash against ``digest``
+        and its limits, and count it and hold ``ask``'s reservation (``window.admit``)."""
+        ...
+
+    def settle(self, name: str, hold: str, tokens: int, cost: float, now: float) -> None:
+        """Release ``hold`` and count what its request used, atomically (``window.settle``)."""
         ...
 
 

@@ -20,8 +20,8 @@ import pytest
 
 from bench.redisserver import RedisServer
 from bench.upstream import wait_until
-from providers.clients.records import ClientEntry, ClientRecord, Limits
-from providers.clients.window import Ask, admit
+from providers.clients.records import ClientEntry, ClientRecord, Limits, Period
+from providers.clients.window import Ask, Refusal, Verdict
 from providers.config.load import load_routing_config
 from providers.outcomes import Outcome
 from providers.state.clientusage import InMemoryClientUsage
@@ -349,14 +349,85 @@ def test_admission_takes_exactly_the_limit_from_every_worker_at_once(workers: Wo
     now = 1000.5
 
     def one(n: int) -> bool:
-        ask = Ask(f"h{n}", 0.0, 60.0)
-        verdict = stores[n % 2].change("carol", lambda e: admit(e, ask, now))
-        return verdict is not None and verdict.refusal is None
+        verdict = stores[n % 2].admit("cccc3333", "d" * 64, Ask(f"h{n}", 0.0, 60.0), now)
+        return verdict.entry is not None and verdict.refusal is None
 
     with ThreadPoolExecutor(8) as pool:
         admitted = sum(pool.map(one, range(20)))
     assert admitted == 7
-    assert stores[1].change("nobody", lambda e: (e, 1)) is None
+    stores[1].settle("nobody", "h0", 10, 1.0, now)  # no such key: nothing happens
+
+
+NOW = 86400.0 * 20425 + 3600 * 10 + 30.25  # a Thursday, 10:00:30.25 UTC
+
+
+def _admit(store: ClientStore, hold: str, at: float, reserve: float = 0.0,
+           digest: str = "d" * 64, prefix: str = "eeee5555") -> Verdict:  # fmt: skip
+    return store.admit(prefix, digest, Ask(hold, reserve, 30.0), at)
+
+
+def test_admission_finds_checks_and_counts_the_key_in_one_call(workers: Workers) -> None:
+    first, second = workers().clients, workers().clients
+    first.create(_entry("erin", "eeee5555", rpm=2))
+    assert _admit(second, "a", NOW, digest="e" * 64).refusal == Refusal.UNKNOWN
+    assert _admit(second, "a", NOW, prefix="nonenone").refusal == Refusal.UNKNOWN
+    first_verdict = _admit(second, "a", NOW)
+    assert first_verdict.refusal is None
+    assert first_verdict.entry is not None and first_verdict.entry.record.name == "erin"
+    assert _admit(first, "b", NOW + 10).refusal is None
+    third = _admit(second, "c", NOW + 20)
+    assert third.refusal == Refusal.RPM
+    assert third.retry_after == pytest.approx(40 - 0.25, abs=0.01)  # the first falls out
+    assert _admit(first, "d", NOW + 60.5).refusal is None
+    found = first.lookup("eeee5555")
+    assert found is not None and found.window.held == {}  # requests alone: nothing to settle
+    assert sum(found.window.requests) == 2  # the first two fell out of the minute
+
+
+def test_settlement_frees_the_hold_and_counts_tokens_and_spend(workers: Workers) -> None:
+    first, second = workers().clients, workers().clients
+    first.create(_entry("finn", "eeee5555", max_concurrent=1, tpm=100, daily_tokens=150,
+                        budget=1.0, period=Period.DAY))  # fmt: skip
+    assert _admit(first, "a", NOW, reserve=0.4).refusal is None
+    busy = _admit(second, "b", NOW, reserve=0.4)
+    assert (busy.refusal, busy.retry_after) == (Refusal.CONCURRENCY, 1.0)
+    second.settle("finn", "a", 120, 0.3, NOW + 1)
+    over = _admit(second, "b", NOW + 2)
+    assert over.refusal == Refusal.TPM and over.retry_after == pytest.approx(58.75, abs=0.01)
+    assert _admit(first, "c", NOW + 62, reserve=0.6).refusal is None
+    first.settle("finn", "c", 40, 0.6, NOW + 63)
+    assert _admit(second, "d", NOW + 130).refusal == Refusal.DAILY_TOKENS
+    found = second.lookup("eeee5555")
+    assert found is not None
+    assert found.window.spent == pytest.approx(0.9) and found.window.day_tokens == 160
+    assert found.window.held == {}
+
+
+def test_a_budget_holds_reservations_and_waits_for_the_next_period(workers: Workers) -> None:
+    store = workers().clients
+    store.create(_entry("gail", "eeee5555", budget=1.0, period=Period.DAY))
+    assert _admit(store, "a", NOW, reserve=0.6).refusal is None
+    held = _admit(store, "b", NOW, reserve=0.6)
+    assert (held.refusal, held.retry_after) == (Refusal.BUDGET, 1.0)  # the hold may settle
+    store.settle("gail", "a", 0, 0.95, NOW + 1)
+    spent = _admit(store, "c", NOW + 2, reserve=0.1)
+    assert spent.refusal == Refusal.BUDGET
+    assert spent.retry_after == pytest.approx(86400 - 3600 * 10 - 30.25 - 2, abs=0.01)
+    assert _admit(store, "d", NOW + 86400, reserve=0.9).refusal is None
+
+
+def test_a_revoked_or_expired_key_is_refused_and_an_unlimited_one_only_confirmed(
+    workers: Workers,
+) -> None:
+    first, second = workers().clients, workers().clients
+    first.create(_entry("hal", "eeee5555"))
+    first.create(ClientEntry(ClientRecord("ida", "iiii9999", "d" * 64, expires=NOW)))
+    open_key = _admit(second, "a", NOW)
+    assert open_key.refusal is None and open_key.entry is not None
+    first.edit("hal", lambda e: e.with_record(replace(e.record, revoked=NOW)))
+    assert _admit(second, "b", NOW).refusal == Refusal.REVOKED
+    assert _admit(second, "c", NOW, prefix="iiii9999").refusal == Refusal.EXPIRED
+    assert _admit(second, "c", NOW - 1, prefix="iiii9999").refusal is None
 
 
 def test_client_usage_adds_up_per_client_provider_key_and_day(workers: Workers) -> None:

@@ -4,32 +4,36 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TypeVar
 
-from providers.clients.records import ClientEntry
-
-T = TypeVar("T")
+from providers.clients import window
+from providers.clients.records import ClientEntry, ClientRecord, decode_window
+from providers.clients.window import Ask, Verdict
 
 
 class InMemoryClients:
-    """Client entries by name, and their names by prefix, behind one lock."""
+    """Client entries by name, and their names by prefix, behind one lock.
+
+    As a shared store's stand-in it keeps what that store said last; a window it was
+    told as JSON is decoded only if the stand-in is ever asked (an outage).
+    """
 
     clock: Callable[[], float] | None = None
 
     def __init__(self) -> None:
-        self._entries: dict[str, ClientEntry] = {}
+        self._entries: dict[str, ClientEntry | tuple[ClientRecord, bytes]] = {}
         self._names: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def lookup(self, prefix: str) -> ClientEntry | None:
         """The entry whose key starts with ``prefix``."""
-        name = self._names.get(prefix)
-        return self._entries.get(name) if name is not None else None
+        with self._lock:
+            name = self._names.get(prefix)
+            return self._entry(name) if name is not None else None
 
     def entries(self) -> list[ClientEntry]:
         """Every entry, by name."""
         with self._lock:
-            return [self._entries[n] for n in sorted(self._entries)]
+            return [e for n in sorted(self._entries) if (e := self._entry(n)) is not None]
 
     def create(self, entry: ClientEntry) -> bool:
         """Add ``entry``; False when its name is taken."""
@@ -41,26 +45,50 @@ class InMemoryClients:
 
     def edit(self, name: str, fn: Callable[[ClientEntry], ClientEntry]) -> ClientEntry | None:
         """Replace the entry ``name`` by ``fn``'s result."""
-        return self.change(name, lambda entry: (changed := fn(entry), changed))
-
-    def change(self, name: str, fn: Callable[[ClientEntry], tuple[ClientEntry, T]]) -> T | None:
-        """Replace the entry by ``fn``'s first result; its second (None: no such entry)."""
         with self._lock:
-            entry = self._entries.get(name)
+            entry = self._entry(name)
             if entry is None:
                 return None
-            changed, result = fn(entry)
-            self._put(changed, entry.record.prefix)
-            return result
+            changed = fn(entry)
+            self._put(changed)
+            return changed
 
-    def keep(self, entry: ClientEntry) -> None:
-        """Hold a copy of what the shared store said (what an outage falls back to)."""
+    def admit(self, prefix: str, digest: str, ask: Ask, now: float) -> Verdict:
+        """Find, check and count the key in one step (``window.admit_entry``)."""
         with self._lock:
-            old = self._entries.get(entry.record.name)
-            self._put(entry, old.record.prefix if old else None)
+            name = self._names.get(prefix)
+            changed, verdict = window.admit_entry(self._entry(name), digest, ask, now)
+            if changed is not None:
+                self._put(changed)
+            return verdict
 
-    def _put(self, entry: ClientEntry, old_prefix: str | None = None) -> None:
-        if old_prefix is not None and old_prefix != entry.record.prefix:
-            self._names.pop(old_prefix, None)
-        self._entries[entry.record.name] = entry
-        self._names[entry.record.prefix] = entry.record.name
+    def settle(self, name: str, hold: str, tokens: int, cost: float, now: float) -> None:
+        """Release ``hold`` and count what its request used."""
+        with self._lock:
+            entry = self._entry(name)
+            if entry is not None:
+                self._put(window.settle(entry, hold, tokens, cost, now))
+
+    def keep(self, entry: ClientEntry | ClientRecord, window_json: bytes = b"") -> None:
+        """Hold a copy of what the shared store said (what an outage falls back to): an
+        entry, or a record and its window's JSON."""
+        kept = entry if isinstance(entry, ClientEntry) else (entry, window_json)
+        with self._lock:
+            self._put(kept)
+
+    def _entry(self, name: str | None) -> ClientEntry | None:
+        found = self._entries.get(name) if name is not None else None
+        if isinstance(found, tuple):
+            record, window_json = found
+            found = self._entries[record.name] = ClientEntry(record, decode_window(window_json))
+        return found
+
+    def _put(self, entry: ClientEntry | tuple[ClientRecord, bytes]) -> None:
+        record = entry.record if isinstance(entry, ClientEntry) else entry[0]
+        old = self._entries.get(record.name)
+        if old is not None:
+            old_prefix = old.record.prefix if isinstance(old, ClientEntry) else old[0].prefix
+            if old_prefix != record.prefix:
+                self._names.pop(old_prefix, None)
+        self._entries[record.name] = entry
+        self._names[record.prefix] = record.name

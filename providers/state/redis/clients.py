@@ -1,23 +1,31 @@
 """Client keys and their usage in Redis, for every worker of every host.
 
-An entry is one string key (JSON). A change (admission, settlement) is a compare-and-set
-in one script call: the new entry is written only if the entry is still the one it was
-computed from, else the script answers the entry as it is now and the change is computed
-again. So two hosts never both take the last request of a minute or the last dollar of a
-budget, and a change made from the entry just read (the request's own lookup) is one
-round trip. While Redis is away, this process's copy of what it last read stands in.
+A key's record and its window are two string keys (JSON). Admission (finding the key by
+its prefix, checking its hash, its limits and its budget, counting it and holding its
+reservation) and settlement are each one Lua script run inside Redis (``clientscripts``):
+one round trip, atomic across every worker of every host, never retried. The operator's
+edits are a compare-and-set of the record alone. While Redis is away, this process's
+copy of what it last read stands in.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import redis
 
-from providers.clients.records import ClientEntry, decode_entry, encode_entry
+from providers.clients.records import (
+    ClientEntry,
+    RecordCache,
+    decode_window,
+    encode_record,
+    encode_window,
+)
+from providers.clients.window import Ask, Refusal, Verdict, period_bounds
 from providers.state.clientusage import BatchedClientUsage
 from providers.state.contract import StateUnavailable
 from providers.state.memory.clients import InMemoryClients
@@ -30,15 +38,10 @@ from providers.state.records import (
 )
 from providers.state.usagebatch import Pending
 
+from . import clientscripts
 from .link import PREFIX, RedisLink
 
-T = TypeVar("T")
 NAMES = PREFIX + "clients"
-_LOOKUP = """
-local name = redis.call('GET', KEYS[1])
-if not name then return false end
-return redis.call('GET', ARGV[1] .. name)
-"""
 _SWAP = """
 local now = redis.call('GET', KEYS[1])
 if not now then return 0 end
@@ -50,11 +53,12 @@ if ARGV[3] ~= '' then
 end
 return 1
 """
-#: A change retried this often under contention before it gives up as unavailable.
+#: An edit retried this often under contention before it gives up as unavailable.
 MAX_SWAPS = 64
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[4], ARGV[3])
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[2])
 return 1
@@ -62,8 +66,13 @@ return 1
 
 
 def entry_key(name: str) -> str:
-    """The Redis key of a client entry."""
+    """The Redis key of a client key's record."""
     return f"{PREFIX}client:{name}"
+
+
+def window_key(name: str) -> str:
+    """The Redis key of a client key's window."""
+    return f"{PREFIX}client-window:{name}"
 
 
 def prefix_key(prefix: str) -> str:
@@ -72,7 +81,8 @@ def prefix_key(prefix: str) -> str:
 
 
 class RedisClients:
-    """Client entries in Redis."""
+    """Client records and windows in Redis; admission and settlement are one script call
+    each (``clientscripts``)."""
 
     clock: Callable[[], float] | None = staticmethod(time.time)
 
@@ -80,24 +90,25 @@ class RedisClients:
         self.link = link
         self.standby = link.standby
         self._local = InMemoryClients()
-        self._lookup = link.script(_LOOKUP)
+        self._records = RecordCache()
+        self._lookup = link.script(clientscripts.LOOKUP)
         self._create = link.script(_CREATE)
         self._swap = link.script(_SWAP)
-        #: The JSON of each entry as this process last read or wrote it (a change starts
-        #: from it, so that it needs no read first).
-        self._seen: dict[str, bytes] = {}
+        self._admit = link.script(clientscripts.ADMIT)
+        self._settle = link.script(clientscripts.SETTLE)
+        self._split = link.script(clientscripts.SPLIT)
+        self._split_done = False
 
     def lookup(self, prefix: str) -> ClientEntry | None:
         """The entry whose key starts with ``prefix`` (the last one read, while away)."""
 
         def shared() -> ClientEntry | None:
-            keys, args = [prefix_key(prefix)], [entry_key("")]
-            raw = self.link.call(lambda r: self._lookup(keys=keys, args=args, client=r))
-            if not raw:
+            self._split_old()
+            keys, args = [prefix_key(prefix)], [entry_key(""), window_key("")]
+            found = self.link.call(lambda r: self._lookup(keys=keys, args=args, client=r))
+            if not found:
                 return None
-            entry = self._kept(decode_entry(raw))
-            self._seen[entry.record.name] = raw
-            return entry
+            return self._kept(ClientEntry(self._records.decode(found[0]), decode_window(found[1])))
 
         return self.standby.run(shared, lambda: self._local.lookup(prefix))
 
@@ -105,51 +116,92 @@ class RedisClients:
         """Every entry, by name."""
 
         def shared() -> list[ClientEntry]:
+            self._split_old()
+
             def read(r: redis.Redis) -> list[Any]:
                 names = sorted(_text(n) for n in r.smembers(NAMES))
-                return r.mget([entry_key(n) for n in names]) if names else []
+                if not names:
+                    return []
+                return list(zip(r.mget([entry_key(n) for n in names]),
+                                r.mget([window_key(n) for n in names]), strict=True))  # fmt: skip
 
-            return [self._kept(decode_entry(raw)) for raw in self.link.call(read) if raw]
+            return [
+                self._kept(ClientEntry(self._records.decode(raw), decode_window(win)))
+                for raw, win in self.link.call(read)
+                if raw
+            ]
 
         return self.standby.run(shared, self._local.entries)
 
     def create(self, entry: ClientEntry) -> bool:
         """Add ``entry``; False when its name is taken (``StateUnavailable`` if away)."""
         name = entry.record.name
-        keys = [entry_key(name), prefix_key(entry.record.prefix), NAMES]
-        args = [encode_entry(entry), name]
+        keys = [entry_key(name), prefix_key(entry.record.prefix), NAMES, window_key(name)]
+        args = [encode_record(entry.record), name, encode_window(entry.window)]
         return bool(self.link.call(lambda r: self._create(keys=keys, args=args, client=r)))
 
     def edit(self, name: str, fn: Callable[[ClientEntry], ClientEntry]) -> ClientEntry | None:
-        """Replace the entry ``name`` by ``fn``'s result (``StateUnavailable`` if away)."""
-        return self._change(name, lambda entry: (changed := fn(entry), changed))
-
-    def change(self, name: str, fn: Callable[[ClientEntry], tuple[ClientEntry, T]]) -> T | None:
-        """Replace the entry by ``fn``'s first result atomically; its second."""
-        return self.standby.run(
-            lambda: self._change(name, fn), lambda: self._local.change(name, fn)
-        )
-
-    def _change(self, name: str, fn: Callable[[ClientEntry], tuple[ClientEntry, T]]) -> T | None:
+        """Replace the record ``name`` by ``fn``'s result's, as a compare-and-set of the
+        record read (``StateUnavailable`` if away)."""
+        self._split_old()
         key = entry_key(name)
-        raw = self._seen.get(name) or self.link.call(lambda r: r.get(key))
+        raw, win = self.link.call(lambda r: r.mget([key, window_key(name)]))
         for _ in range(MAX_SWAPS):
             if not raw:
-                self._seen.pop(name, None)
                 return None
-            entry = decode_entry(raw)
-            changed, result = fn(entry)
-            new = encode_entry(changed).encode()
+            entry = ClientEntry(self._records.decode(raw), decode_window(win))
+            changed = fn(entry)
             moved = changed.record.prefix if changed.record.prefix != entry.record.prefix else ""
             keys = [key, prefix_key(entry.record.prefix), prefix_key(moved or "-")]
-            args = [raw, new, moved, name]
+            args = [raw, encode_record(changed.record), moved, name]
             answer = self.link.call(partial(self._swapped, keys, args))
             if answer == 1:
-                self._seen[name] = new
                 self._local.keep(changed)
-                return result
+                return changed
             raw = answer if isinstance(answer, bytes) else None
         raise StateUnavailable(f"client key {name!r} changed too often to be changed now")
+
+    def admit(self, prefix: str, digest: str, ask: Ask, now: float) -> Verdict:
+        """Find, check and count the key in one script call (one round trip)."""
+
+        def shared() -> Verdict:
+            keys = [prefix_key(prefix)]
+            args = [entry_key(""), window_key(""), digest, secrets.token_hex(8), repr(now),
+                    ask.hold, repr(ask.reserve), repr(ask.lease),
+                    *map(repr, period_bounds(now))]  # fmt: skip
+            found = self.link.call(lambda r: self._admit(keys=keys, args=args, client=r))
+            if found[0] == 0:
+                return Verdict(Refusal.UNKNOWN)
+            record = self._records.decode(found[1])
+            self._local.keep(record, found[4])
+            entry = ClientEntry(record)
+            if not found[2]:
+                return Verdict(None, None, entry)
+            return Verdict(Refusal(_text(found[2])), float(found[3]) if found[3] else None, entry)
+
+        return self.standby.run(shared, lambda: self._local.admit(prefix, digest, ask, now))
+
+    def settle(self, name: str, hold: str, tokens: int, cost: float, now: float) -> None:
+        """Release ``hold`` and count its request's use in one script call."""
+
+        def shared() -> None:
+            keys = [entry_key(name), window_key(name)]
+            args = [hold, str(tokens), repr(cost), repr(now), *map(repr, period_bounds(now))]
+            self.link.call(lambda r: self._settle(keys=keys, args=args, client=r))
+
+        self.standby.run(shared, lambda: self._local.settle(name, hold, tokens, cost, now))
+
+    def _split_old(self) -> None:
+        """Entries written before the window had a key of its own are split, once."""
+        if self._split_done:
+            return
+
+        def split(r: redis.Redis) -> None:
+            for name in (_text(n) for n in r.smembers(NAMES)):
+                self._split(keys=[entry_key(name), window_key(name)], client=r)
+
+        self.link.call(split)
+        self._split_done = True
 
     def _swapped(self, keys: list[str], args: list[Any], client: redis.Redis) -> Any:
         return self._swap(keys=keys, args=args, client=client)

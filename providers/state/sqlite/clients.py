@@ -1,24 +1,41 @@
 """Client keys and their usage in the state file, for every worker of a host.
 
-An entry (record and window) is one row: admission and settlement are each one
-``BEGIN IMMEDIATE`` transaction that reads it, decides and writes it back, so the
-workers of a host never both take the last request of a minute or the last dollar of a
-budget. While the file is away, this process's copy of what it last read stands in.
+An entry is one row (the record's JSON, the window's JSON): admission (finding the key,
+checking it and counting it) and settlement are each one ``UPDATE`` that computes the
+row's new window inside the statement (a SQL function running ``window``'s Python), so
+each is atomic on its own and the workers of a host never both take the last request of
+a minute or the last dollar of a budget. While the file is away, this process's copy of
+what it last read stands in.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from providers.clients.records import ClientEntry, decode_entry, encode_entry
+from providers.clients import window
+from providers.clients.records import (
+    ClientEntry,
+    RecordCache,
+    decode_window,
+    encode_record,
+    encode_window,
+)
+from providers.clients.window import Ask, Refusal, Verdict
 from providers.state.clientusage import BatchedClientUsage
 from providers.state.memory.clients import InMemoryClients
 from providers.state.records import SECONDS_PER_DAY, ClientUsageRow, client_usage_row, utc_day
 from providers.state.sqlite.file import SqliteFile
 from providers.state.usagebatch import Pending
 
+_BY_PREFIX = "SELECT name, entry, window FROM clients WHERE prefix = ?"
+_BY_NAME = "SELECT name, entry, window FROM clients WHERE name = ?"
+#: The SQL function through which an ``UPDATE`` computes a client's new window.
+_STEP = "keyrelay_client_step"
+_ADMIT = f"UPDATE clients SET window = {_STEP}(?, entry, window) WHERE prefix = ?"
+_SETTLE = f"UPDATE clients SET window = {_STEP}(?, entry, window) WHERE name = ?"
 T = TypeVar("T")
 _ADD = (
     "INSERT INTO client_usage (day, client, provider, key, requests, failed, prompt_tokens,"
@@ -33,7 +50,7 @@ _ADD = (
 
 
 class SqliteClients:
-    """Client entries in the state file."""
+    """Client entries in the state file: the record and the window of each in one row."""
 
     clock: Callable[[], float] | None = staticmethod(time.time)
 
@@ -41,14 +58,19 @@ class SqliteClients:
         self.file = file
         self.standby = file.standby
         self._local = InMemoryClients()
+        self._records = RecordCache()
+        #: The change each running statement makes, by the number it passes to ``_STEP``.
+        self._steps: dict[int, Callable[[str, str], str]] = {}
+        self._calls = itertools.count()
+        file.define(_STEP, 3, self._run_step)
 
     def lookup(self, prefix: str) -> ClientEntry | None:
         """The entry whose key starts with ``prefix`` (the last one read, while away)."""
 
         def shared() -> ClientEntry | None:
             with self.file.read() as db:
-                row = db.execute("SELECT entry FROM clients WHERE prefix = ?", (prefix,)).fetchone()
-            return self._kept(decode_entry(row[0])) if row else None
+                row = db.execute(_BY_PREFIX, (prefix,)).fetchone()
+            return self._kept(self._entry(row)) if row else None
 
         return self.standby.run(shared, lambda: self._local.lookup(prefix), proves=False)
 
@@ -57,46 +79,100 @@ class SqliteClients:
 
         def shared() -> list[ClientEntry]:
             with self.file.read() as db:
-                rows = db.execute("SELECT entry FROM clients ORDER BY name").fetchall()
-            return [self._kept(decode_entry(row[0])) for row in rows]
+                rows = db.execute("SELECT name, entry, window FROM clients ORDER BY name")
+                return [self._kept(self._entry(row)) for row in rows.fetchall()]
 
         return self.standby.run(shared, self._local.entries, proves=False)
 
     def create(self, entry: ClientEntry) -> bool:
         """Add ``entry``; False when its name is taken (``StateUnavailable`` if away)."""
+        record = entry.record
         with self.file.write() as db:
-            taken = db.execute(
-                "SELECT 1 FROM clients WHERE name = ?", (entry.record.name,)
-            ).fetchone()
+            taken = db.execute("SELECT 1 FROM clients WHERE name = ?", (record.name,)).fetchone()
             if not taken:
                 db.execute(
-                    "INSERT INTO clients (name, prefix, entry) VALUES (?, ?, ?)",
-                    (entry.record.name, entry.record.prefix, encode_entry(entry)),
-                )
+                    "INSERT INTO clients (name, prefix, entry, window) VALUES (?, ?, ?, ?)",
+                    (record.name, record.prefix, encode_record(record),
+                     encode_window(entry.window)),
+                )  # fmt: skip
         return not taken
 
     def edit(self, name: str, fn: Callable[[ClientEntry], ClientEntry]) -> ClientEntry | None:
-        """Replace the entry ``name`` by ``fn``'s result (``StateUnavailable`` if away)."""
-        return self._change(name, lambda entry: (changed := fn(entry), changed))
-
-    def change(self, name: str, fn: Callable[[ClientEntry], tuple[ClientEntry, T]]) -> T | None:
-        """Replace the entry by ``fn``'s first result in one transaction; its second."""
-        return self.standby.run(
-            lambda: self._change(name, fn), lambda: self._local.change(name, fn)
-        )
-
-    def _change(self, name: str, fn: Callable[[ClientEntry], tuple[ClientEntry, T]]) -> T | None:
+        """Replace the record ``name`` by ``fn``'s result's (``StateUnavailable`` if away)."""
         with self.file.write() as db:
-            row = db.execute("SELECT entry FROM clients WHERE name = ?", (name,)).fetchone()
+            row = db.execute(_BY_NAME, (name,)).fetchone()
             if row is None:
                 return None
-            changed, result = fn(decode_entry(row[0]))
+            changed = fn(self._entry(row))
             db.execute(
                 "UPDATE clients SET prefix = ?, entry = ? WHERE name = ?",
-                (changed.record.prefix, encode_entry(changed), name),
+                (changed.record.prefix, encode_record(changed.record), name),
             )
         self._local.keep(changed)
-        return result
+        return changed
+
+    def admit(self, prefix: str, digest: str, ask: Ask, now: float) -> Verdict:
+        """Find, check and count the key in one ``UPDATE`` (its own transaction), whose
+        new window ``window.admit_entry`` computes inside it."""
+
+        def step(entry: ClientEntry) -> tuple[ClientEntry | None, Verdict]:
+            return window.admit_entry(entry, digest, ask, now)
+
+        def shared() -> Verdict:
+            seen = self._stepped(_ADMIT, prefix, step)
+            return seen[1] if seen is not None else Verdict(Refusal.UNKNOWN)
+
+        return self.standby.run(shared, lambda: self._local.admit(prefix, digest, ask, now))
+
+    def settle(self, name: str, hold: str, tokens: int, cost: float, now: float) -> None:
+        """Release ``hold`` and count its request's use in one ``UPDATE``."""
+
+        def step(entry: ClientEntry) -> tuple[ClientEntry | None, None]:
+            return window.settle(entry, hold, tokens, cost, now), None
+
+        self.standby.run(
+            lambda: self._stepped(_SETTLE, name, step),
+            lambda: self._local.settle(name, hold, tokens, cost, now),
+        )
+
+    def _stepped(
+        self, sql: str, where: str, step: Callable[[ClientEntry], tuple[ClientEntry | None, T]]
+    ) -> tuple[ClientEntry, T] | None:
+        """Run ``sql`` (an ``UPDATE`` of one row's window through ``_STEP``) with ``step``
+        as the change; what the row held (or became) and ``step``'s answer, None for no
+        row. An error of ``step`` is raised here, not turned into the file's."""
+        done: list[tuple[ClientEntry, T]] = []
+        failed: list[Exception] = []
+
+        def change(entry_json: str, window_json: str) -> str:
+            try:
+                entry = ClientEntry(self._records.decode(entry_json), decode_window(window_json))
+                changed, answer = step(entry)
+            except Exception as exc:  # raised again below, outside SQLite
+                failed.append(exc)
+                return window_json
+            done.append((changed or entry, answer))
+            return window_json if changed is None else encode_window(changed.window).decode()
+
+        call = next(self._calls)
+        self._steps[call] = change
+        try:
+            self.file.execute(sql, (call, where))
+        finally:
+            del self._steps[call]
+        if failed:
+            raise failed[0]
+        if not done:
+            return None
+        self._local.keep(done[0][0])
+        return done[0]
+
+    def _run_step(self, call: int, entry_json: str, window_json: str) -> str:
+        step = self._steps.get(call)
+        return step(entry_json, window_json) if step is not None else window_json
+
+    def _entry(self, row: tuple[str, str | bytes, str | bytes]) -> ClientEntry:
+        return ClientEntry(self._records.decode(row[1]), decode_window(row[2]))
 
     def _kept(self, entry: ClientEntry) -> ClientEntry:
         self._local.keep(entry)

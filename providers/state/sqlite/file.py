@@ -62,7 +62,8 @@ CREATE TABLE IF NOT EXISTS usage (
     PRIMARY KEY (day, provider, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS clients (
-    name TEXT PRIMARY KEY, prefix TEXT NOT NULL UNIQUE, entry TEXT NOT NULL
+    name TEXT PRIMARY KEY, prefix TEXT NOT NULL UNIQUE, entry TEXT NOT NULL,
+    window TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS client_usage (
     day TEXT NOT NULL, client TEXT NOT NULL, provider TEXT NOT NULL, key TEXT NOT NULL,
@@ -87,10 +88,13 @@ class SqliteFile:
 
     def __init__(self, path: str | Path, *, timeout: float = 0.1) -> None:
         self.path = Path(path)
+        self._where = str(self.path)
         self.timeout = timeout
         #: Whether the file answers, for every store of this process on it.
         self.standby = Standby(str(self.path))
         self._on_connect: list[Callable[[], None]] = []
+        #: SQL functions each connection gets: name -> (number of arguments, function).
+        self._functions: dict[str, tuple[int, Callable[..., str | None]]] = {}
         self._lock = threading.Lock()
         self._pid = 0
         self._db: sqlite3.Connection | None = None
@@ -118,9 +122,15 @@ class SqliteFile:
         connection is stale."""
         self._on_connect.append(forget)
 
+    def define(self, name: str, arguments: int, fn: Callable[..., str | None]) -> None:
+        """Make ``fn`` a SQL function of every connection (this one, and any opened later)."""
+        self._functions[name] = (arguments, fn)
+        if self._db is not None:
+            self._db.create_function(name, arguments, fn)
+
     def _connect(self) -> sqlite3.Connection:
         if self._db is not None and self._pid == os.getpid():
-            if _identity(self.path) == self._identity:  # one stat, about a microsecond
+            if _identity(self._where) == self._identity:  # one stat, about a microsecond
                 return self._db
             _warn_once(f"the state file {self.path} was replaced or removed: opening it again")
             self._drop()
@@ -150,6 +160,8 @@ class SqliteFile:
             self._db = db
             if fresh:
                 os.chmod(self.path, 0o600)
+            for name, (arguments, fn) in self._functions.items():
+                db.create_function(name, arguments, fn)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
@@ -185,6 +197,17 @@ class SqliteFile:
                 self._broken(exc)
                 raise
 
+    def execute(self, sql: str, parameters: tuple[object, ...]) -> None:
+        """One statement that is its own transaction (an ``UPDATE`` is atomic alone: no
+        ``BEGIN`` and ``COMMIT`` around it to pay for); ``StateUnavailable`` if it fails."""
+        with self._lock:
+            try:
+                self._connect().execute(sql, parameters)
+            except sqlite3.Error as exc:
+                if isinstance(exc, sqlite3.OperationalError):
+                    self._broken(exc)
+                raise _unanswered(self.path, exc) from exc
+
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """The connection, to read; ``StateUnavailable`` if the file cannot answer."""
@@ -201,11 +224,15 @@ class SqliteFile:
 
 @contextmanager
 def _unavailable(path: Path) -> Iterator[None]:
-    """The one place ``sqlite3.Error`` becomes ``StateUnavailable`` (the cause kept)."""
+    """Where ``sqlite3.Error`` becomes ``StateUnavailable`` (the cause kept)."""
     try:
         yield
     except sqlite3.Error as exc:
-        raise StateUnavailable(f"the state file {path} did not answer ({exc})") from exc
+        raise _unanswered(path, exc) from exc
+
+
+def _unanswered(path: Path, exc: sqlite3.Error) -> StateUnavailable:
+    return StateUnavailable(f"the state file {path} did not answer ({exc})")
 
 
 _warned: set[tuple[int, str]] = set()
@@ -218,9 +245,9 @@ def _warn_once(message: str) -> None:
         log.warning("%s", message)
 
 
-def _identity(path: Path) -> tuple[int, int] | None:
+def _identity(path: Path | str) -> tuple[int, int] | None:
     try:
-        found = path.stat()
+        found = os.stat(path)  # not Path.stat: pathlib's layer costs more than the stat
     except OSError:
         return None
     return (found.st_dev, found.st_ino)
@@ -256,3 +283,11 @@ def _migrate(db: sqlite3.Connection) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(leases)")}
     if "owner" not in columns:  # leases owned by pid alone, before pids could be reused
         db.execute("ALTER TABLE leases ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(clients)")}
+    if "window" not in columns:  # a file that kept a client's record and window as one entry
+        db.execute("ALTER TABLE clients ADD COLUMN window TEXT NOT NULL DEFAULT ''")
+        db.execute(
+            "UPDATE clients SET window = COALESCE(json_extract(entry, '$.window'), '{}'),"
+            " entry = json_extract(entry, '$.record') WHERE json_extract(entry, '$.record')"
+            " IS NOT NULL"
+        )
