@@ -77,7 +77,7 @@ def confirmed_caller() -> Caller | None:
     presented = presented_key()
     caller = _caller_of(presented) if presented is not None else None
     if caller is not None:
-        g.client, g.caller = caller.record, caller
+        act_as(caller)
     return caller
 
 
@@ -115,8 +115,7 @@ def require_client_key() -> None:
     if presented is not None:
         caller = _caller_of(presented, confirm=not _admitted_later())
     if caller is not None:
-        g.client, g.caller = caller.record, caller
-        _note_client(caller.record.name)
+        act_as(caller)
         authenticated()
         return
     keys = gateway().settings.client_keys
@@ -129,6 +128,12 @@ def require_client_key() -> None:
         raise APIError(401, "Incorrect API key provided.", code="invalid_api_key")
     _note_client(PROXY_KEY_NAME)
     authenticated()
+
+
+def act_as(caller: Caller) -> None:
+    """This request is ``caller``'s: its record's limits apply and it is counted as its."""
+    g.client, g.caller = caller.record, caller
+    _note_client(caller.record.name)
 
 
 def _note_client(name: str) -> None:

@@ -39,15 +39,23 @@ def client_record() -> ClientRecord | None:
     return record
 
 
-def check_model(record: ClientRecord, model: str) -> None:
-    """403 unless ``record`` may ask for ``model`` (a model group by its group patterns)."""
+def may_use(record: ClientRecord, model: str, *, group: bool | None = None) -> bool:
+    """True when ``record`` may ask for ``model`` (a model group by its group patterns)."""
     limits = record.limits
     if not (limits.models or limits.groups):
-        return
-    is_group = model.lower() in {name.lower() for name in gateway().router.config.groups}
-    patterns = limits.groups if is_group else limits.models
-    if not any(fnmatchcase(model, p) for p in patterns):
-        kind = "model group" if is_group else "model"
+        return True
+    is_group = _is_group(model) if group is None else group
+    return any(fnmatchcase(model, p) for p in (limits.groups if is_group else limits.models))
+
+
+def _is_group(model: str) -> bool:
+    return model.lower() in {name.lower() for name in gateway().router.config.groups}
+
+
+def check_model(record: ClientRecord, model: str) -> None:
+    """403 unless ``record`` may ask for ``model`` (a model group by its group patterns)."""
+    if not may_use(record, model):
+        kind = "model group" if _is_group(model) else "model"
         exc = ClientRefused(
             403, "model_not_allowed", f"This client key may not use the {kind} '{model[:128]}'."
         )

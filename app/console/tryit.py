@@ -2,22 +2,34 @@
 
 With JavaScript the answer streams in (``/console/try/send`` answers Server-Sent
 Events: text deltas, then the attempt trail); without it, the form posts and the page
-shows the whole answer and its trail.
+shows the whole answer and its trail. It is sent as the operator (no limits), or as a
+client key picked by name: that key's models, providers, tier, limits and budget apply,
+and the request counts as its.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
 from flask import Response, jsonify, render_template, request
-from providers import MAX_MODEL_NAME, ProviderError, Served, StreamInterrupted
+from providers import (
+    MAX_MODEL_NAME,
+    Caller,
+    ProviderError,
+    Served,
+    StateUnavailable,
+    StreamInterrupted,
+)
 
+from app.auth import act_as
 from app.clients.admission import admit
 from app.console.blueprint import bp
 from app.dialects.streaming import event_bytes, sse_response
+from app.errors import APIError
 from app.gateway import gateway
 from app.observe import current
 from app.route_headers import route_options
@@ -31,6 +43,35 @@ def _models() -> list[str]:
     return groups + [f"{prefix}/{model}" for prefix, model in router.list_models()]
 
 
+def _clients() -> list[str]:
+    """The names a prompt can be sent as (client keys neither revoked nor expired)."""
+    try:
+        entries = gateway().router.clients.store.entries()
+    except StateUnavailable:
+        return []
+    now = time.time()
+    return [e.record.name for e in entries if e.record.refused(now) is None]
+
+
+def _send_as() -> str:
+    """The client key's name the prompt goes as ('' for the operator); ``APIError`` 400
+    for a name that is no usable key."""
+    name = (request.form.get("as") or request.args.get("as") or "").strip()
+    if not name:
+        return ""
+    entries = gateway().router.clients.store.entries()
+    found = next((e.record for e in entries if e.record.name == name), None)
+    if found is None or found.refused(time.time()) is not None:
+        raise APIError(400, f"No usable client key is named {name[:64]!r}.", code="no_such_client")
+    act_as(Caller(found, found.digest, confirmed=True))  # read from the store just now
+    return name
+
+
+def _page(answer: dict[str, Any] | None, model: str = "", sent_as: str = "") -> str:
+    return render_template("console/try.html", models=_models(), clients=_clients(),
+                           answer=answer, model=model, sent_as=sent_as)  # fmt: skip
+
+
 def _asked() -> tuple[str, str]:
     model = (request.form.get("model") or request.args.get("model") or "").strip()
     prompt = (request.form.get("prompt") or "").strip()
@@ -42,7 +83,7 @@ def _asked() -> tuple[str, str]:
 @bp.get("/try")
 def try_page() -> str:
     """The form."""
-    return render_template("console/try.html", models=_models(), answer=None)
+    return _page(None)
 
 
 @bp.get("/try/route")
@@ -51,6 +92,7 @@ def try_route() -> Response:
     model, _ = _asked()
     if not model:
         return jsonify({"error": "Pick a model."}), 400  # type: ignore[return-value]
+    _send_as()
     steps = gateway().router.route(model, route_options())
     return jsonify([asdict(step) for step in steps])
 
@@ -97,12 +139,18 @@ def try_send() -> Response | str:
         message = "Pick a model and type a prompt."
         if streamed:
             return jsonify({"error": message}), 400  # type: ignore[return-value]
-        return render_template("console/try.html", models=_models(), answer={"error": message})
+        return _page({"error": message})
     record = current()
     record.model = model
-    router, options = gateway().router, route_options()
-    payload = _payload(model, prompt, streamed)
-    options = admit(model, options, payload)
+    try:
+        sent_as = _send_as()
+        payload = _payload(model, prompt, streamed)
+        options = admit(model, route_options(), payload)
+    except APIError as exc:  # refused as that client key would be: said on the page
+        if streamed:
+            return jsonify({"error": exc.message}), exc.status  # type: ignore[return-value]
+        return _page({"error": exc.message}, model)
+    router = gateway().router
     if streamed:
         try:
             stream = router.stream(payload, options)
@@ -117,10 +165,10 @@ def try_send() -> Response | str:
     except ProviderError as exc:
         record.error = exc
         answer = {"error": exc.message, "trail": [a.to_dict() for a in exc.trail]}
-        return render_template("console/try.html", models=_models(), answer=answer, model=model)
+        return _page(answer, model, sent_as)
     record.serve(completion.served, stream=False, served_model=completion.served_model)
     choice = (completion.body.get("choices") or [{}])[0]
     text = str((choice.get("message") or {}).get("content") or "")
     trail = [a.to_dict() for a in completion.served.entries]
     answer = {"text": text, "trail": trail, "provider": completion.served.provider}
-    return render_template("console/try.html", models=_models(), answer=answer, model=model)
+    return _page(answer, model, sent_as)

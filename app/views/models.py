@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from providers import ModelNotFound
 
+from app.clients.admission import client_record, may_use
 from app.gateway import get_router
 
 bp = Blueprint("models", __name__)
@@ -22,11 +23,22 @@ def model_object(model_id: str, owned_by: str) -> dict[str, Any]:
 
 
 def all_models() -> list[dict[str, Any]]:
-    """Every provider's models, then the model groups (``MODEL_GROUP_<NAME>``)."""
-    router = get_router()
-    models = [model_object(f"{prefix}/{m}", prefix) for prefix, m in router.list_models()]
-    models += [model_object(name, "keyrelay") for name in router.config.groups]
-    return models
+    """Every provider's models, then the model groups (``MODEL_GROUP_<NAME>``): those the
+    calling client key may use (its models, groups, providers and tier)."""
+    router, record = get_router(), client_record()
+    limits = record.limits if record is not None else None
+    listed = (
+        router.list_models(limits.providers, limits.max_tier) if limits else router.list_models()
+    )
+    ids = [(f"{prefix}/{m}", prefix) for prefix, m in listed]
+    models = [model_object(i, owner) for i, owner in ids if _allowed(i, group=False)]
+    groups = [name for name in router.config.groups if _allowed(name, group=True)]
+    return models + [model_object(name, "keyrelay") for name in groups]
+
+
+def _allowed(model: str, *, group: bool) -> bool:
+    record = client_record()
+    return record is None or may_use(record, model, group=group)
 
 
 def anthropic_list(models: list[dict[str, Any]]) -> dict[str, Any]:

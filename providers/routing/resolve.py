@@ -152,9 +152,17 @@ class Resolver:
         name = rest if family is not None else model
         return any(runtime.catalog.lists(name) for runtime in runtimes)
 
-    def list_models(self) -> list[tuple[str, str]]:
-        """(prefix, model) for every model every provider lists."""
-        runtimes = list(self._providers.values())
+    def list_models(
+        self, providers: tuple[str, ...] = (), max_tier: int | None = None
+    ) -> list[tuple[str, str]]:
+        """(prefix, model) for every model every provider lists (those whose names match
+        ``providers``' patterns and whose tier is at most ``max_tier``, when given)."""
+        runtimes = [
+            r
+            for r in self._providers.values()
+            if (not providers or any(fnmatchcase(r.name, p) for p in providers))
+            and (max_tier is None or r.tier <= max_tier)
+        ]
         if not runtimes:
             return []
         with ThreadPoolExecutor(max_workers=min(8, len(runtimes))) as pool:

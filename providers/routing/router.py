@@ -233,9 +233,12 @@ class Router:
         """True for a model group, or a model some provider lists now (never fetches)."""
         return self._resolver.knows_model(model)
 
-    def list_models(self) -> list[tuple[str, str]]:
-        """(prefix, model) for every model every provider lists."""
-        return self._resolver.list_models()
+    def list_models(
+        self, providers: tuple[str, ...] = (), max_tier: int | None = None
+    ) -> list[tuple[str, str]]:
+        """(prefix, model) for every model every provider lists (or those ``providers``'
+        patterns and ``max_tier`` leave)."""
+        return self._resolver.list_models(providers, max_tier)
 
     @property
     def prefixes(self) -> frozenset[str]:

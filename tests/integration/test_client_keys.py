@@ -215,9 +215,22 @@ def test_models_providers_and_tiers_are_enforced_before_any_upstream(
     embeddings = requests.post(gateway.url + "/v1/embeddings", json=embedding,
                                headers={"Authorization": f"Bearer {key}"}, timeout=30)  # fmt: skip
     assert embeddings.status_code == 403
+    assert listed(gateway, key) == ["fake/other-model"]  # the models it may use, no others
+    assert listed(gateway, CLIENT_KEY) == ["fake/fake-model", "fake/other-model"]
+    assert requests.get(gateway.url + "/v1/models/fake/fake-model", timeout=30,
+                        headers={"Authorization": f"Bearer {key}"}).status_code == 404  # fmt: skip
     cli(env, "set", "jack", "--models", "", "--providers", "openai")
     assert ask(gateway, key).json()["error"]["code"] == "provider_not_allowed"
+    assert listed(gateway, key) == []  # no provider it may use serves anything
     assert len(fake.hits_for(None, "/v1/chat/completions")) == 1
+
+
+def listed(gateway: Gunicorn, key: str) -> list[str]:
+    """The model ids ``GET /v1/models`` lists to ``key``."""
+    reply = requests.get(gateway.url + "/v1/models", headers={"Authorization": f"Bearer {key}"},
+                         timeout=30)  # fmt: skip
+    assert reply.status_code == 200
+    return sorted(m["id"] for m in reply.json()["data"])
 
 
 def test_usage_per_client_key_and_me_never_show_another_key_or_a_key_in_clear(

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from providers.state.memory.recent import MAX_ENTRY, MAX_RECENT, InMemoryRecent, bounded
-from tests.helpers import CLIENT_KEY, UPSTREAM, UPSTREAM_KEYS
+from tests.helpers import CLIENT_KEY, COMPLETION, UPSTREAM, UPSTREAM_KEYS
 
 ADMIN = "admin-console-key-0123456789"
 PAGES = ["/console/", "/console/ladder", "/console/keys", "/console/usage",
@@ -285,3 +285,32 @@ def test_client_keys_are_added_shown_once_revoked_and_rotated_from_the_console(
         assert api.get("/v1/me", headers=auth).status_code == 401
     assert client.post("/console/clients/nobody/revoke",
                        data={"csrf": token_of(listed)}).status_code == 404  # fmt: skip
+
+
+def test_try_it_sends_as_a_chosen_client_key_under_its_limits(
+    console_app: Flask, mocked: responses.RequestsMock
+) -> None:
+    mocked.post(f"{UPSTREAM}/chat/completions", json=COMPLETION)
+    client = signed_in(console_app)
+    page = client.get("/console/clients").get_data(as_text=True)
+    client.post("/console/clients/add", data={"csrf": token_of(page), "name": "carl",
+                "rpm": "1", "models": "fake/other-*"})  # fmt: skip
+    page = client.get("/console/try").get_data(as_text=True)
+    assert '<option value="carl">client key carl</option>' in page
+
+    def send(model: str, as_client: str) -> str:
+        form = {"csrf": token_of(page), "model": model, "prompt": "Hi", "as": as_client}
+        return client.post("/console/try/send", data=form).get_data(as_text=True)
+
+    assert "may not use the model &#39;fake/fake-model&#39;" in send("fake/fake-model", "carl")
+    assert len(mocked.calls) == 0  # refused before any upstream
+    assert "from fake" in send("fake/other-model", "carl")
+    assert "requests per minute" in send("fake/other-model", "carl")  # its rpm of 1
+    assert "from fake" in send("fake/fake-model", "")  # the operator: no limits
+    assert len(mocked.calls) == 2
+    entry = next(e for e in console_app.extensions["keyrelay"].router.clients.store.entries()
+                 if e.record.name == "carl")  # fmt: skip
+    assert sum(entry.window.requests) == 1  # counted as carl's
+    route = client.get("/console/try/route", query_string={"model": "fake/other-model",
+                                                           "as": "nobody"})  # fmt: skip
+    assert route.status_code == 400

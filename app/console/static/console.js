@@ -24,8 +24,10 @@ function trailList(trail) {
 
 function showChain(form) {
   const model = form.querySelector("#model").value;
+  const sendAs = form.querySelector("#as").value;
   const chain = form.querySelector("#chain");
-  fetch(form.dataset.route + "?model=" + encodeURIComponent(model), { credentials: "same-origin" })
+  fetch(form.dataset.route + "?model=" + encodeURIComponent(model) + "&as=" + encodeURIComponent(sendAs),
+    { credentials: "same-origin" })
     .then((r) => r.json())
     .then((steps) => {
       chain.textContent = "";
