@@ -1,11 +1,13 @@
 """What client keys cost per request: ``python -m bench.clients [REQUESTS]``.
 
-In one process, the checks a request with a client key goes through (``verify`` the key,
-``admit`` it against its limits and budget, ``settle`` it when it ends), on each store:
-``memory://``, the state file and a real redis-server. Two keys: one with no limits (a
-lookup only) and one with every limit and a budget (a lookup and two atomic changes).
-It reports the CPU per request (``time.process_time``) and, on Redis, the round trips
-per request (each command or pipeline sent).
+In one process, what a request with a client key goes through on an admitting route, on
+each store (``memory://``, the state file and a real redis-server): the checks before
+any upstream is called (``verify`` the key, recalling its record; ``admit`` it: one store
+call that finds it, checks it, counts it and holds its reservation) and the settlement
+after the answer (``settle``: one store call). Two keys: one with no limits (admission
+only reads its record) and one with every limit and a budget. It reports the CPU of each
+part per request (``time.process_time``) and, on Redis, their round trips per request
+(each command or script call sent).
 """
 
 from __future__ import annotations
@@ -51,24 +53,25 @@ class RoundTrips:
         redis.connection.Connection.send_packed_command = self._original  # type: ignore[method-assign]
 
 
-def _per_request(router: Router, key: str, requests: int) -> tuple[float, float, float]:
-    """CPU µs per request of verify + admit + settle as a chat request makes them, and the
-    Redis round trips per request before the upstream is called (verify + admit) and after
-    (settle)."""
+def _per_request(router: Router, key: str, requests: int) -> tuple[float, float, float, float]:
+    """Per request as a chat request makes them: the CPU µs of the checks before the
+    upstream is called (verify + admit) and of the settlement after it, and the Redis
+    round trips of each."""
     gate = router.clients
     price = gate.price("openai", "gpt-4o")
+    checks = settles = 0.0
     before = after = 0
-    cpu = 0.0
     with RoundTrips() as trips:
         for _ in range(requests):
             start, sent = time.process_time(), trips.sent
             caller = gate.verify(key, confirm=False)
             ticket = gate.admit(caller, price=price, body_bytes=2000, max_output=500)
-            middle = trips.sent
+            middle, admitted = time.process_time(), trips.sent
             gate.settle(ticket, provider="openai", key="key-0", model="gpt-4o", tokens=TOKENS)
-            cpu += time.process_time() - start
-            before, after = before + middle - sent, after + trips.sent - middle
-    return cpu / requests * 1e6, before / requests, after / requests
+            checks, settles = checks + middle - start, settles + time.process_time() - middle
+            before, after = before + admitted - sent, after + trips.sent - admitted
+    return (checks / requests * 1e6, settles / requests * 1e6, before / requests,
+            after / requests)  # fmt: skip
 
 
 def measure(requests: int = 2000, rounds: int = 5) -> dict[str, dict[str, float]]:
@@ -88,9 +91,10 @@ def measure(requests: int = 2000, rounds: int = 5) -> dict[str, dict[str, float]
                 _per_request(router, key, requests // 10)  # warm up
                 runs = [_per_request(router, key, requests) for _ in range(rounds)]
                 figures[f"{store}, {kind}"] = {
-                    "cpu_us": statistics.median(r[0] for r in runs),
-                    "round_trips_before": statistics.median(r[1] for r in runs),
-                    "round_trips_after": statistics.median(r[2] for r in runs),
+                    "checks_us": statistics.median(r[0] for r in runs),
+                    "settle_us": statistics.median(r[1] for r in runs),
+                    "round_trips_before": statistics.median(r[2] for r in runs),
+                    "round_trips_after": statistics.median(r[3] for r in runs),
                 }
             router.close()
         return figures
@@ -100,14 +104,14 @@ def measure(requests: int = 2000, rounds: int = 5) -> dict[str, dict[str, float]
 
 def report(figures: dict[str, dict[str, float]]) -> list[str]:
     """The figures as a markdown table."""
-    lines = ["| store, key | CPU µs/request (verify + admit + settle) "
-             "| Redis round trips before the upstream (verify + admit) | after it (settle) |",
-             "|---|---|---|---|"]  # fmt: skip
+    lines = ["| store, key | CPU µs: checks (verify + admit) | settle | Redis round trips: "
+             "checks | settle |", "|---|---|---|---|---|"]  # fmt: skip
     for name, row in figures.items():
         redis_row = name.startswith("redis")
         before = f"{row['round_trips_before']:.1f}" if redis_row else "-"
         after = f"{row['round_trips_after']:.1f}" if redis_row else "-"
-        lines.append(f"| {name} | {row['cpu_us']:.0f} | {before} | {after} |")
+        lines.append(f"| {name} | {row['checks_us']:.0f} | {row['settle_us']:.0f} "
+                     f"| {before} | {after} |")  # fmt: skip
     return lines
 
 
