@@ -23,6 +23,7 @@ from bench.redisserver import RedisServer
 from providers.secrets import fingerprint
 from tests.fakes.upstream import FakeUpstream, Reply, wait_until
 
+from .clients import add, ask, me
 from .helpers import IN_CI, KEY_A, KEY_B, StartGateway, fake_env
 from .test_shared_state import ask_on_new_connections, pids_that_served, request_lines
 
@@ -173,6 +174,32 @@ def test_a_full_disk_still_honours_a_rate_limit(
     # Once the disk has room, the blocks are written back (tried at most once a second).
     wait_until(written_back, timeout=10, message="the block written back to the file")
     assert asked(fake, KEY_A) - before <= 2
+
+
+def test_a_full_disk_keeps_a_client_keys_limit_and_goes_back_to_the_file(
+    start_gateway: StartGateway, fake: FakeUpstream, tmpfs: Path
+) -> None:
+    state = tmpfs / "state.db"
+    env = fake_env(fake, KEY_A, WEB_CONCURRENCY="1", STATE_URL=f"sqlite:///{state}")
+    key = add(env, "kate", "--rpm", "4", "--max-concurrent", "2")
+    gateway = start_gateway(env, worker_class=None)
+    assert ask(gateway, key).status_code == 200
+    filler = tmpfs / "filler"
+    with open(filler, "wb") as fill, pytest.raises(OSError):  # until the disk is full
+        while True:
+            fill.write(b"\0" * 65536)
+            fill.flush()
+    codes = [ask(gateway, key).status_code for _ in range(5)]
+    assert codes == [200, 200, 200, 429, 429]  # never a failed request; the limit held
+    assert gateway.logs().count("does not answer") == 1  # on the worker's own copy, said once
+    filler.unlink()
+
+    def back_on_the_file() -> bool:
+        assert ask(gateway, key).status_code in (200, 429)
+        return "answers again" in gateway.logs()
+
+    wait_until(back_on_the_file, timeout=10, message="admission back on the file")
+    assert me(gateway, key)["used"]["in_flight"] == 0  # every hold released
 
 
 def test_a_worker_started_on_a_read_only_folder_recovers(

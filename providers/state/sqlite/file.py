@@ -200,13 +200,13 @@ class SqliteFile:
     def execute(self, sql: str, parameters: tuple[object, ...]) -> None:
         """One statement that is its own transaction (an ``UPDATE`` is atomic alone: no
         ``BEGIN`` and ``COMMIT`` around it to pay for); ``StateUnavailable`` if it fails."""
-        with self._lock:
+        with self._lock, _unavailable(self.path):
+            db = self._connect()
             try:
-                self._connect().execute(sql, parameters)
-            except sqlite3.Error as exc:
-                if isinstance(exc, sqlite3.OperationalError):
-                    self._broken(exc)
-                raise _unanswered(self.path, exc) from exc
+                db.execute(sql, parameters)
+            except sqlite3.OperationalError as exc:
+                self._broken(exc)
+                raise
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -224,15 +224,11 @@ class SqliteFile:
 
 @contextmanager
 def _unavailable(path: Path) -> Iterator[None]:
-    """Where ``sqlite3.Error`` becomes ``StateUnavailable`` (the cause kept)."""
+    """The one place ``sqlite3.Error`` becomes ``StateUnavailable`` (the cause kept)."""
     try:
         yield
     except sqlite3.Error as exc:
-        raise _unanswered(path, exc) from exc
-
-
-def _unanswered(path: Path, exc: sqlite3.Error) -> StateUnavailable:
-    return StateUnavailable(f"the state file {path} did not answer ({exc})")
+        raise StateUnavailable(f"the state file {path} did not answer ({exc})") from exc
 
 
 _warned: set[tuple[int, str]] = set()
