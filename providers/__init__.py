@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .clients.admin import ClientAdminError as ClientAdminError
     from .clients.admin import add_client as add_client
     from .clients.admin import edit_client as edit_client
+    from .clients.admin import parse_expiry as parse_expiry
     from .clients.admin import revoke_client as revoke_client
     from .clients.admin import rotate_client as rotate_client
     from .clients.admin import set_client_limits as set_client_limits
@@ -88,6 +89,7 @@ if TYPE_CHECKING:
 
 _HOME = {
     "edit_client": "clients.admin",
+    "parse_expiry": "clients.admin",
     "client_key_prefix": "clients.secret",
     "rotate_client": "clients.admin",
     "revoke_client": "clients.admin",
@@ -226,6 +228,7 @@ __all__ = [
     "load_routing_config",
     "loads_bounded",
     "parse_bool",
+    "parse_expiry",
     "period_end",
     "positive_int",
     "redact_url",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -17,6 +16,7 @@ from providers import (
     StateUnavailable,
     add_client,
     edit_client,
+    parse_expiry,
     revoke_client,
     rotate_client,
 )
@@ -56,14 +56,10 @@ def _patterns(raw: str | None) -> tuple[str, ...] | None:
 def _expiry(raw: str | None, kept: float | None) -> float | None:
     if raw is None:
         return kept
-    if raw.strip().lower() == "never":
-        return None
     try:
-        return float(calendar.timegm(time.strptime(raw.strip(), "%Y-%m-%d")))
-    except ValueError:
-        raise click.BadParameter(
-            f"{raw!r} is not YYYY-MM-DD or 'never'", param_hint="--expires"
-        ) from None
+        return parse_expiry(raw)
+    except ClientAdminError as exc:
+        raise click.BadParameter(str(exc), param_hint="--expires") from None
 
 
 def _limits(kept: Limits, given: dict[str, Any]) -> Limits:

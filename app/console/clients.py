@@ -1,5 +1,5 @@
 """The console's client keys: each key's state, limits, spend and usage by client key;
-add, revoke and rotate (a new key is shown once, on the page that made it)."""
+add, change, revoke and rotate (a new key is shown once, on the page that made it)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ from typing import Any
 from flask import abort, render_template, request
 from providers import (
     ClientAdminError,
+    ClientRecord,
     Limits,
     Period,
     StateUnavailable,
     add_client,
+    parse_expiry,
     positive_int,
     revoke_client,
     rotate_client,
+    set_client_limits,
 )
 
 from app.console.blueprint import bp
@@ -86,10 +89,41 @@ def clients_add() -> tuple[str, int] | str:
     router = gateway().router
     name = request.form.get("name", "").strip()
     try:
-        key, _ = add_client(router.clients.store, router.config.client_key_secret, name, _limits())
+        expires = parse_expiry(request.form.get("expires", ""))
+        key, _ = add_client(router.clients.store, router.config.client_key_secret, name,
+                            _limits(), expires)  # fmt: skip
     except (ClientAdminError, StateUnavailable) as exc:
         return _page(problem=str(exc)), 400
     return _page(made=(name, key))
+
+
+def _record(name: str) -> ClientRecord:
+    found = next((e.record for e in gateway().router.clients.store.entries()
+                  if e.record.name == name), None)  # fmt: skip
+    if found is None:
+        abort(404, "No such client key.")
+    return found
+
+
+@bp.get("/clients/<name>/edit")
+def clients_edit(name: str) -> str:
+    """A form with the key's limits and expiry as they are, to change them."""
+    record = _record(name)
+    expires = time.strftime("%Y-%m-%d", time.gmtime(record.expires)) if record.expires else ""
+    return render_template("console/client_edit.html", record=record, expires=expires)
+
+
+@bp.post("/clients/<name>/set")
+def clients_set(name: str) -> tuple[str, int] | str:
+    """Replace the key's limits and expiry (an empty field lifts that limit); every worker
+    and host applies them from its next request."""
+    _record(name)
+    try:
+        expires = parse_expiry(request.form.get("expires", ""))
+        set_client_limits(gateway().router.clients.store, name, _limits(), expires)
+    except (ClientAdminError, StateUnavailable) as exc:
+        return _page(problem=str(exc)), 400
+    return _page(done=f"Changed {name}.")
 
 
 @bp.post("/clients/<name>/revoke")

@@ -6,6 +6,7 @@ request. They raise ``StateUnavailable`` rather than change one process's copy o
 
 from __future__ import annotations
 
+import calendar
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -29,6 +30,16 @@ def check_limits(limits: Limits) -> Limits:
     if limits.budget is not None and limits.budget < 0:
         raise ClientAdminError("--budget must be at least 0")
     return limits
+
+
+def parse_expiry(raw: str) -> float | None:
+    """``YYYY-MM-DD`` (UTC midnight) as epoch seconds; None for '' or 'never'."""
+    if raw.strip().lower() in ("", "never"):
+        return None
+    try:
+        return float(calendar.timegm(time.strptime(raw.strip(), "%Y-%m-%d")))
+    except ValueError:
+        raise ClientAdminError(f"{raw[:40]!r} is not a date as YYYY-MM-DD, or 'never'") from None
 
 
 def add_client(store: ClientStore, pepper: str, name: str, limits: Limits,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -314,3 +315,27 @@ def test_try_it_sends_as_a_chosen_client_key_under_its_limits(
     route = client.get("/console/try/route", query_string={"model": "fake/other-model",
                                                            "as": "nobody"})  # fmt: skip
     assert route.status_code == 400
+
+
+def test_a_client_keys_limits_and_expiry_are_changed_from_the_console(
+    console_app: Flask,
+) -> None:
+    client = signed_in(console_app)
+    page = client.get("/console/clients").get_data(as_text=True)
+    made = client.post("/console/clients/add", data={"csrf": token_of(page), "name": "dora",
+                       "rpm": "5", "budget": "3", "expires": "2099-01-01"})  # fmt: skip
+    key = re.search(r'id="new-key">(kr-[^<]+)<', made.get_data(as_text=True))
+    assert key is not None
+    form = client.get("/console/clients/dora/edit").get_data(as_text=True)
+    assert 'name="rpm" inputmode="numeric" size="8" value="5"' in form
+    assert 'value="2099-01-01"' in form
+    changed = {"csrf": token_of(form), "rpm": "2", "models": "fake/*", "expires": "2100-02-03"}
+    assert client.post("/console/clients/dora/set", data=changed).status_code == 200
+    with console_app.test_client() as api:
+        mine = api.get("/v1/me", headers={"Authorization": f"Bearer {key.group(1)}"}).get_json()
+    assert mine["limits"]["rpm"] == 2 and mine["limits"]["models"] == ["fake/*"]
+    assert mine["limits"]["budget"] is None  # an empty field lifts the limit
+    assert mine["expires"] == calendar.timegm((2100, 2, 3, 0, 0, 0))
+    bad = client.post("/console/clients/dora/set", data={**changed, "expires": "soon"})
+    assert bad.status_code == 400 and "YYYY-MM-DD" in bad.get_data(as_text=True)
+    assert client.get("/console/clients/nobody/edit").status_code == 404
