@@ -11,7 +11,7 @@ from typing import TypeVar
 from flask import current_app, g, request
 from providers import PROXY_KEY_NAME, Caller, ClientRefused, StateUnavailable
 
-from app.clients.refusals import refused
+from app.clients.refusals import refused, store_away
 from app.errors import APIError
 from app.gateway import gateway
 
@@ -68,8 +68,7 @@ def _caller_of(presented: str, *, confirm: bool = True) -> Caller | None:
     except ClientRefused as exc:
         raise refused(exc) from None
     except StateUnavailable:
-        raise APIError(503, "The client key store did not answer: try again.",
-                       error_type="server_error", code="state_unavailable") from None  # fmt: skip
+        raise store_away() from None
 
 
 def confirmed_caller() -> Caller | None:

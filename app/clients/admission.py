@@ -18,12 +18,13 @@ from providers import (
     ProviderError,
     RouteOptions,
     Served,
+    StateUnavailable,
     Ticket,
 )
 
 from app import metrics
 from app.auth import confirmed_caller
-from app.clients.refusals import refused
+from app.clients.refusals import refused, store_away
 from app.errors import APIError
 from app.gateway import gateway
 from app.observe import current
@@ -104,6 +105,8 @@ def admit(model: str, options: RouteOptions, *bodies: Mapping[str, Any] | None,
                             max_output=0 if embeddings else max_output(*bodies))  # fmt: skip
     except ClientRefused as exc:
         raise refused(exc) from None
+    except StateUnavailable:
+        raise store_away() from None
     charge = Charge(ticket, gate)
     current().charge = charge
     if ticket.record is not None and ticket.record != routed:

@@ -22,3 +22,10 @@ def refused(exc: ClientRefused) -> APIError:
         kind = "insufficient_quota"
     return APIError(exc.status, exc.message, error_type=kind, code=exc.code,
                     retry_after=exc.retry_after)  # fmt: skip
+
+
+def store_away() -> APIError:
+    """503 for a client key the store could not confirm (it is away, and this process never
+    read the key): try again, the key may be fine."""
+    return APIError(503, "The client key store did not answer: try again.",
+                    error_type="server_error", code="state_unavailable")  # fmt: skip

@@ -156,9 +156,13 @@ def test_a_store_outage_leaves_limits_enforced_per_worker_with_one_warning(
     key = add(env, "hank", "--rpm", "3")
     gateway = start_gateway(env)
     assert ask(gateway, key).status_code == 200
+    unseen = add(env, "hugo")  # a good key, made after the gateway last read the store
     redis_server.stop()
     codes = [ask(gateway, key).status_code for _ in range(5)]
     assert codes == [200, 200, 429, 429, 429]  # this worker's own copy went on counting
+    away = ask(gateway, unseen)
+    assert away.status_code == 503  # not 401: the key may be fine, the store cannot say
+    assert away.json()["error"]["code"] == "state_unavailable"
     wait_until(lambda: "does not answer" in gateway.logs(), message="the outage was noticed")
     assert gateway.logs().count("does not answer") == 1
 

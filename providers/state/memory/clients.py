@@ -8,6 +8,7 @@ from collections.abc import Callable
 from providers.clients import window
 from providers.clients.records import ClientEntry, ClientRecord, decode_window
 from providers.clients.window import Ask, Verdict
+from providers.state.contract import StateUnavailable
 
 
 class InMemoryClients:
@@ -61,6 +62,20 @@ class InMemoryClients:
             if changed is not None:
                 self._put(changed)
             return verdict
+
+    def lookup_away(self, prefix: str) -> ClientEntry | None:
+        """``lookup`` as a shared store's stand-in: ``StateUnavailable`` for a key this
+        process never read (it may well exist: only the store can say)."""
+        found = self.lookup(prefix)
+        if found is None:
+            raise StateUnavailable("the client key store does not answer, and this process "
+                                   "never read this key")  # fmt: skip
+        return found
+
+    def admit_away(self, prefix: str, digest: str, ask: Ask, now: float) -> Verdict:
+        """``admit`` as a shared store's stand-in (``StateUnavailable`` as ``lookup_away``)."""
+        self.lookup_away(prefix)
+        return self.admit(prefix, digest, ask, now)
 
     def settle(self, name: str, hold: str, tokens: int, cost: float, now: float) -> None:
         """Release ``hold`` and count what its request used."""

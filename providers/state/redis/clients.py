@@ -110,7 +110,7 @@ class RedisClients:
                 return None
             return self._kept(ClientEntry(self._records.decode(found[0]), decode_window(found[1])))
 
-        return self.standby.run(shared, lambda: self._local.lookup(prefix))
+        return self.standby.run(shared, lambda: self._local.lookup_away(prefix))
 
     def entries(self) -> list[ClientEntry]:
         """Every entry, by name."""
@@ -179,7 +179,7 @@ class RedisClients:
                 return Verdict(None, None, entry)
             return Verdict(Refusal(_text(found[2])), float(found[3]) if found[3] else None, entry)
 
-        return self.standby.run(shared, lambda: self._local.admit(prefix, digest, ask, now))
+        return self.standby.run(shared, lambda: self._local.admit_away(prefix, digest, ask, now))
 
     def settle(self, name: str, hold: str, tokens: int, cost: float, now: float) -> None:
         """Release ``hold`` and count its request's use in one script call."""

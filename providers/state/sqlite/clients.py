@@ -72,7 +72,7 @@ class SqliteClients:
                 row = db.execute(_BY_PREFIX, (prefix,)).fetchone()
             return self._kept(self._entry(row)) if row else None
 
-        return self.standby.run(shared, lambda: self._local.lookup(prefix), proves=False)
+        return self.standby.run(shared, lambda: self._local.lookup_away(prefix), proves=False)
 
     def entries(self) -> list[ClientEntry]:
         """Every entry, by name."""
@@ -122,7 +122,7 @@ class SqliteClients:
             seen = self._stepped(_ADMIT, prefix, step)
             return seen[1] if seen is not None else Verdict(Refusal.UNKNOWN)
 
-        return self.standby.run(shared, lambda: self._local.admit(prefix, digest, ask, now))
+        return self.standby.run(shared, lambda: self._local.admit_away(prefix, digest, ask, now))
 
     def settle(self, name: str, hold: str, tokens: int, cost: float, now: float) -> None:
         """Release ``hold`` and count its request's use in one ``UPDATE``."""
