@@ -12,6 +12,7 @@ from flask import Blueprint, Flask, Response, g, request
 from providers import is_placeholder
 
 from app import auth, body, cli, console, errors, gateway, logs, metrics, observe
+from app.application import KeyrelayFlask
 from app.clients import me
 from app.json_provider import FastJSONProvider
 from app.settings import Settings, load_settings
@@ -36,7 +37,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     settings = load_settings(config)
     logs.configure(settings.log_level, settings.log_format)
 
-    app = Flask(__name__)
+    app = KeyrelayFlask(__name__)
     app.json = FastJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     gateway.init_app(app, settings, config)

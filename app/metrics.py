@@ -93,8 +93,8 @@ CACHED_TOKENS = Counter(
 
 def count_tokens(provider: str, prompt: int, cached: int) -> None:
     """Count an answer's prompt tokens and the share read from a cache, per provider."""
-    PROMPT_TOKENS.labels(provider).inc(prompt)
-    CACHED_TOKENS.labels(provider).inc(cached)
+    child(PROMPT_TOKENS, provider).inc(prompt)
+    child(CACHED_TOKENS, provider).inc(cached)
 
 
 # Client key names come from the records (the operator's), never from requests.
@@ -118,11 +118,11 @@ CLIENT_REFUSALS = Counter(
 
 def count_client(client: str, tokens: tuple[int, int, int, int] | None, cost: float) -> None:
     """Count one settled request of ``client``: its tokens and what it cost."""
-    CLIENT_REQUESTS.labels(client).inc()
+    child(CLIENT_REQUESTS, client).inc()
     if tokens is not None:
-        CLIENT_TOKENS.labels(client).inc(tokens[2])
+        child(CLIENT_TOKENS, client).inc(tokens[2])
     if cost:
-        CLIENT_COST.labels(client).inc(cost)
+        child(CLIENT_COST, client).inc(cost)
 
 
 KEYS = Gauge(
@@ -157,17 +157,34 @@ _CIRCUIT_VALUES = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitSta
 bp = Blueprint("metrics", __name__)
 
 
+#: Label sets to their children, across every metric (label values are bounded already).
+_CHILDREN: dict[tuple[int, tuple[str, ...]], Any] = {}
+MAX_CHILDREN = 50_000
+
+
+def child(metric: Any, *values: str) -> Any:
+    """``metric.labels(*values)``, looked up once per label set (prometheus_client checks
+    the values and takes a lock on every call)."""
+    key = (id(metric), values)
+    found = _CHILDREN.get(key)
+    if found is None:
+        if len(_CHILDREN) >= MAX_CHILDREN:
+            _CHILDREN.clear()
+        found = _CHILDREN[key] = metric.labels(*values)
+    return found
+
+
 def record_attempts(entries: list[Attempt]) -> None:
     """Count each attempt of a trail and observe its duration."""
     for attempt in entries:
         if attempt.outcome.startswith(SKIPPED):
             continue
         labels = (attempt.provider, str(attempt.tier))
-        ATTEMPTS.labels(*labels, attempt.outcome).inc()
+        child(ATTEMPTS, *labels, attempt.outcome).inc()
         if attempt.outcome == Outcome.SUCCESS:
-            TTFT.labels(*labels).observe(attempt.seconds)
+            child(TTFT, *labels).observe(attempt.seconds)
         else:
-            UPSTREAM_LATENCY.labels(*labels).observe(attempt.seconds)
+            child(UPSTREAM_LATENCY, *labels).observe(attempt.seconds)
 
 
 def publish_router_state(router: Router) -> None:

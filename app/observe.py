@@ -94,26 +94,26 @@ class RequestRecord:
         if self.charge is not None:
             self.charge.settle(self.served)
         if self.refusal is not None:
-            metrics.CLIENT_REFUSALS.labels(self.client or "-", self.refusal).inc()
+            metrics.child(metrics.CLIENT_REFUSALS, self.client or "-", self.refusal).inc()
         elapsed = time.monotonic() - self.started
         served, error = self.served, self.error
         trail: list[Attempt] = served.entries if served else (error.trail if error else [])
         metrics.record_attempts(trail)
         # Only configured models become label values: a client cannot mint new series.
         model = self.model_label(self.model) if self.model != "-" else "-"
-        metrics.REQUESTS.labels(self.route, model, str(self.status)).inc()
+        metrics.child(metrics.REQUESTS, self.route, model, str(self.status)).inc()
         metrics.IN_FLIGHT.dec()
         upstream_time = sum(a.seconds for a in trail)
         if self.cache is not None:
-            metrics.CACHE.labels(self.cache).inc()
+            metrics.child(metrics.CACHE, self.cache).inc()
         if served is not None and not served.cached:
             labels = (served.provider, str(served.tier))
             latency = time.monotonic() - served.started if self.stream else trail[-1].seconds
-            metrics.UPSTREAM_LATENCY.labels(*labels).observe(latency)
+            metrics.child(metrics.UPSTREAM_LATENCY, *labels).observe(latency)
             if served.fell_back:
-                metrics.FALLBACKS.labels(str(served.first_tier), str(served.tier)).inc()
+                metrics.child(metrics.FALLBACKS, str(served.first_tier), str(served.tier)).inc()
         answered = self.answered_in if self.answered_in is not None else elapsed
-        metrics.OVERHEAD.labels(self.route).observe(max(0.0, answered - upstream_time))
+        metrics.child(metrics.OVERHEAD, self.route).observe(max(0.0, answered - upstream_time))
         self._log(elapsed, trail)
         if self.recent is not None and self.authenticated and self.route != "unmatched":
             self.recent.add(self._entry(elapsed, trail))

@@ -119,7 +119,7 @@ def sse_response(
             # that merely stopped.
             log.warning("stream interrupted: %s", exc.message)
             record.error = exc
-            metrics.STREAM_ERRORS.labels(served.provider, str(served.tier)).inc()
+            metrics.child(metrics.STREAM_ERRORS, served.provider, str(served.tier)).inc()
             yield from _counted(dialect.failed(exc), record)
         finally:
             stream.close()
