@@ -58,14 +58,16 @@ def add_served_headers(
 ) -> Response:
     """Say who served: X-Provider, X-Provider-Tier, X-Served-Model, X-Attempts, the trail,
     and X-Cache."""
-    response.headers["X-Provider"] = served.provider
+    # Only this function writes these headers: ``add`` (not ``set``, which scans the list).
+    add = response.headers.add
+    add("X-Provider", served.provider)
     if served_model:
-        response.headers["X-Served-Model"] = served_model
-    response.headers["X-Provider-Tier"] = str(served.tier)
-    response.headers["X-Attempts"] = str(len(served.attempts))
-    response.headers["X-Attempt-Trail"] = served.trail()
+        add("X-Served-Model", served_model)
+    add("X-Provider-Tier", str(served.tier))
+    add("X-Attempts", str(len(served.attempts)))
+    add("X-Attempt-Trail", served.trail())
     result = cache_result(served, options)
     if result is not None:
-        response.headers["X-Cache"] = result
+        add("X-Cache", result)
         g.record.cache = result
     return response

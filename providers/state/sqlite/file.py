@@ -21,58 +21,11 @@ from pathlib import Path
 
 from providers.state.contract import StateUnavailable
 from providers.state.fallback import Standby
+from providers.state.sqlite.schema import create_tables
 
 log = logging.getLogger(__name__)
 #: How long a failed connection waits before it is tried again, in seconds.
 RECHECK_SECONDS = 1.0
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS keys (
-    pool TEXT NOT NULL, key TEXT NOT NULL, position INTEGER NOT NULL,
-    last_used REAL NOT NULL DEFAULT 0, blocked_until REAL NOT NULL DEFAULT 0,
-    reason TEXT NOT NULL DEFAULT 'usable', strikes INTEGER NOT NULL DEFAULT 0,
-    source TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (pool, key)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS keys_by_turn ON keys (pool, last_used, position, blocked_until, strikes);
-CREATE INDEX IF NOT EXISTS keys_by_block ON keys (pool, blocked_until, reason);
-CREATE TABLE IF NOT EXISTS leases (
-    id INTEGER PRIMARY KEY, pool TEXT NOT NULL, key TEXT NOT NULL,
-    pid INTEGER NOT NULL, taken REAL NOT NULL, owner TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS leases_by_key ON leases (pool, key);
-CREATE TABLE IF NOT EXISTS marks (
-    provider TEXT NOT NULL, model TEXT NOT NULL, until REAL NOT NULL,
-    PRIMARY KEY (provider, model)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS circuits (name TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS pins (
-    session TEXT PRIMARY KEY, provider TEXT NOT NULL, key TEXT NOT NULL, until REAL NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS pins_by_until ON pins (until);
-CREATE TABLE IF NOT EXISTS recent (id INTEGER PRIMARY KEY, entry TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tally (id INTEGER PRIMARY KEY, name TEXT NOT NULL, at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS tally_by_name ON tally (name, at);
-CREATE TABLE IF NOT EXISTS usage (
-    day TEXT NOT NULL, provider TEXT NOT NULL, key TEXT NOT NULL,
-    requests INTEGER NOT NULL DEFAULT 0, succeeded INTEGER NOT NULL DEFAULT 0,
-    failed INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
-    completion_tokens INTEGER NOT NULL DEFAULT 0, total_tokens INTEGER NOT NULL DEFAULT 0,
-    cached_tokens INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (day, provider, key)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS clients (
-    name TEXT PRIMARY KEY, prefix TEXT NOT NULL UNIQUE, entry TEXT NOT NULL,
-    window TEXT NOT NULL DEFAULT ''
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS client_usage (
-    day TEXT NOT NULL, client TEXT NOT NULL, provider TEXT NOT NULL, key TEXT NOT NULL,
-    requests INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
-    prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,
-    cached_tokens INTEGER NOT NULL DEFAULT 0, cost_nanos INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (day, client, provider, key)
-) WITHOUT ROWID;
-"""
 
 
 class SqliteFile:
@@ -93,6 +46,7 @@ class SqliteFile:
         #: Whether the file answers, for every store of this process on it.
         self.standby = Standby(str(self.path))
         self._on_connect: list[Callable[[], None]] = []
+        self._reading = _Reading(self)
         #: SQL functions each connection gets: name -> (number of arguments, function).
         self._functions: dict[str, tuple[int, Callable[..., str | None]]] = {}
         self._lock = threading.Lock()
@@ -164,8 +118,7 @@ class SqliteFile:
                 db.create_function(name, arguments, fn)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(_SCHEMA)
-            _migrate(db)
+            create_tables(db)
         db.execute("BEGIN IMMEDIATE")  # refuse a connection that could only read
         db.execute("ROLLBACK")
         self._pid, self._identity = os.getpid(), _identity(self.path)
@@ -208,11 +161,10 @@ class SqliteFile:
                 self._broken(exc)
                 raise
 
-    @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        """The connection, to read; ``StateUnavailable`` if the file cannot answer."""
-        with self._lock, _unavailable(self.path):
-            yield self._connect()
+    def read(self) -> _Reading:
+        """The connection, to read (``with file.read() as db``); ``StateUnavailable`` if the
+        file cannot answer."""
+        return self._reading
 
     def _broken(self, exc: sqlite3.Error) -> None:
         """A connection that cannot write for a reason other than a busy file is dropped:
@@ -222,13 +174,49 @@ class SqliteFile:
             self._failed_at = time.monotonic()
 
 
+class _Reading:
+    """``SqliteFile.read``'s block: the lock held, the connection given, ``sqlite3.Error``
+    turned into ``StateUnavailable`` (a class, not a generator: reads are the most frequent
+    state calls, several a request)."""
+
+    __slots__ = ("_file",)
+
+    def __init__(self, file: SqliteFile) -> None:
+        self._file = file
+
+    def __enter__(self) -> sqlite3.Connection:
+        file = self._file
+        file._lock.acquire()
+        try:
+            return file._connect()
+        except sqlite3.Error as exc:
+            file._lock.release()
+            raise unanswered(file.path, exc) from exc
+        except BaseException:
+            file._lock.release()
+            raise
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:  # fmt: skip
+        self._file._lock.release()
+        if isinstance(exc, sqlite3.Error):
+            raise StateUnavailable(
+                f"the state file {self._file.path} did not answer ({exc})"
+            ) from exc
+
+
 @contextmanager
 def _unavailable(path: Path) -> Iterator[None]:
     """The one place ``sqlite3.Error`` becomes ``StateUnavailable`` (the cause kept)."""
     try:
         yield
     except sqlite3.Error as exc:
-        raise StateUnavailable(f"the state file {path} did not answer ({exc})") from exc
+        raise unanswered(path, exc) from exc
+
+
+def unanswered(path: Path, exc: sqlite3.Error) -> StateUnavailable:
+    """What the state file's failure is to the stores: ``StateUnavailable`` naming it."""
+    return StateUnavailable(f"the state file {path} did not answer ({exc})")
 
 
 _warned: set[tuple[int, str]] = set()
@@ -267,23 +255,3 @@ def _creating(path: Path) -> Iterator[bool]:
         yield fresh
     finally:
         os.close(lock)
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    columns = {row[1] for row in db.execute("PRAGMA table_info(keys)")}
-    if "source" not in columns:  # a file written before blocks said where they came from
-        db.execute("ALTER TABLE keys ADD COLUMN source TEXT NOT NULL DEFAULT ''")
-    columns = {row[1] for row in db.execute("PRAGMA table_info(usage)")}
-    if "cached_tokens" not in columns:  # a file written before cache reads were counted
-        db.execute("ALTER TABLE usage ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0")
-    columns = {row[1] for row in db.execute("PRAGMA table_info(leases)")}
-    if "owner" not in columns:  # leases owned by pid alone, before pids could be reused
-        db.execute("ALTER TABLE leases ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
-    columns = {row[1] for row in db.execute("PRAGMA table_info(clients)")}
-    if "window" not in columns:  # a file that kept a client's record and window as one entry
-        db.execute("ALTER TABLE clients ADD COLUMN window TEXT NOT NULL DEFAULT ''")
-        db.execute(
-            "UPDATE clients SET window = COALESCE(json_extract(entry, '$.window'), '{}'),"
-            " entry = json_extract(entry, '$.record') WHERE json_extract(entry, '$.record')"
-            " IS NOT NULL"
-        )
