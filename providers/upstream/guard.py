@@ -15,7 +15,10 @@ from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from typing import Any
 
+from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -23,6 +26,8 @@ from providers.alarm import ALARM, Alarm
 
 #: How often a request waiting on an upstream looks whether its client is still there.
 WATCH_INTERVAL = 0.5
+#: Most origins an adapter remembers the pool of (keyrelay mounts one adapter an origin).
+MAX_ORIGINS = 64
 
 
 class Guard:
@@ -133,8 +138,56 @@ class _HTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
 
 
+def _origin(url: str) -> str:
+    """``scheme://host:port`` of ``url``."""
+    end = url.find("/", url.find("//") + 2)
+    return url if end < 0 else url[:end]
+
+
 class GuardedAdapter(HTTPAdapter):
-    """requests' adapter, with connections that report to the attempt in progress."""
+    """requests' adapter, with connections that report to the attempt in progress, the
+    connection pool of each origin found once, and answers built without a cookie jar to
+    fill (keyrelay's sessions keep no cookies and use no proxies)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The pool of each (origin, verify, cert): requests parses the URL twice and
+        #: normalises a pool key on every request to find it (about 30 µs).
+        self._pools: dict[tuple[str, str, str], Any] = {}
+
+    def get_connection_with_tls_context(
+        self, request: PreparedRequest, verify: Any, proxies: Any = None, cert: Any = None
+    ) -> Any:
+        """requests' pool for the request's origin, remembered while it stays open."""
+        url = request.url or ""
+        if proxies or not url.startswith(("http://", "https://")):
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)
+        key = (_origin(url), str(verify), str(cert))
+        pool = self._pools.get(key)
+        if pool is None or pool.pool is None:  # a pool closed (evicted, or the adapter's)
+            pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
+            if len(self._pools) >= MAX_ORIGINS:
+                self._pools.clear()
+            self._pools[key] = pool
+        return pool
+
+    def build_response(self, req: PreparedRequest, resp: Any) -> Response:
+        """``HTTPAdapter.build_response`` without reading cookies into the jar."""
+        response = Response()
+        response.status_code = getattr(resp, "status", None)  # type: ignore[assignment]
+        response.headers = CaseInsensitiveDict(getattr(resp, "headers", {}))
+        response.encoding = get_encoding_from_headers(response.headers)
+        response.raw = resp
+        response.reason = resp.reason
+        response.url = req.url.decode("utf-8") if isinstance(req.url, bytes) else req.url or ""
+        response.request = req
+        response.connection = self
+        return response
+
+    def close(self) -> None:
+        """Close the pools (and forget them)."""
+        self._pools.clear()
+        super().close()
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         """Build the pool manager with the registering connection classes."""
