@@ -41,6 +41,14 @@ def signed_in(app: Flask) -> FlaskClient:
     return client
 
 
+def add_from_console(client: FlaskClient, **fields: str) -> tuple[int, str | None]:
+    """Add a client key with the console's form: the status, and the key it showed once."""
+    page = client.get("/console/clients").get_data(as_text=True)
+    made = client.post("/console/clients/add", data={"csrf": token_of(page), **fields})
+    found = re.search(r'id="new-key">(kr-[^<]+)<', made.get_data(as_text=True))
+    return made.status_code, found.group(1) if found else None
+
+
 def test_disabled_without_an_admin_key(client: FlaskClient) -> None:
     answer = client.get("/console/")
     assert answer.status_code == 404 and b"ADMIN_API_KEY" in answer.data
@@ -263,24 +271,20 @@ def test_client_keys_are_added_shown_once_revoked_and_rotated_from_the_console(
     console_app: Flask,
 ) -> None:
     client = signed_in(console_app)
-    page = client.get("/console/clients").get_data(as_text=True)
-    made = client.post("/console/clients/add", data={"csrf": token_of(page), "name": "alice",
-                       "rpm": "5", "models": "gpt-*", "budget": "2.5"})  # fmt: skip
-    html = made.get_data(as_text=True)
-    key = re.search(r'id="new-key">(kr-[^<]+)<', html)
-    assert made.status_code == 200 and key is not None
+    status, key = add_from_console(client, name="alice", rpm="5", models="gpt-*", budget="2.5")
+    assert status == 200 and key is not None
     listed = client.get("/console/clients").get_data(as_text=True)
-    assert "alice" in listed and "rpm 5" in listed and key.group(1) not in listed
+    assert "alice" in listed and "rpm 5" in listed and key not in listed
     bad = client.post("/console/clients/add", data={"csrf": token_of(listed), "name": "alice"})
     assert bad.status_code == 400 and "exists" in bad.get_data(as_text=True)
     with console_app.test_client() as api:
-        auth = {"Authorization": f"Bearer {key.group(1)}"}
+        auth = {"Authorization": f"Bearer {key}"}
         assert api.get("/v1/me", headers=auth).get_json()["name"] == "alice"
         client.post("/console/clients/alice/revoke", data={"csrf": token_of(listed)})
         assert api.get("/v1/me", headers=auth).status_code == 403
         rotated = client.post("/console/clients/alice/rotate", data={"csrf": token_of(listed)})
         new = re.search(r'id="new-key">(kr-[^<]+)<', rotated.get_data(as_text=True))
-        assert new is not None and new.group(1) != key.group(1)
+        assert new is not None and new.group(1) != key
         fresh = {"Authorization": f"Bearer {new.group(1)}"}
         assert api.get("/v1/me", headers=fresh).get_json()["limits"]["rpm"] == 5
         assert api.get("/v1/me", headers=auth).status_code == 401
@@ -293,9 +297,7 @@ def test_try_it_sends_as_a_chosen_client_key_under_its_limits(
 ) -> None:
     mocked.post(f"{UPSTREAM}/chat/completions", json=COMPLETION)
     client = signed_in(console_app)
-    page = client.get("/console/clients").get_data(as_text=True)
-    client.post("/console/clients/add", data={"csrf": token_of(page), "name": "carl",
-                "rpm": "1", "models": "fake/other-*"})  # fmt: skip
+    add_from_console(client, name="carl", rpm="1", models="fake/other-*")
     page = client.get("/console/try").get_data(as_text=True)
     assert '<option value="carl">client key carl</option>' in page
 
@@ -321,10 +323,7 @@ def test_a_client_keys_limits_and_expiry_are_changed_from_the_console(
     console_app: Flask,
 ) -> None:
     client = signed_in(console_app)
-    page = client.get("/console/clients").get_data(as_text=True)
-    made = client.post("/console/clients/add", data={"csrf": token_of(page), "name": "dora",
-                       "rpm": "5", "budget": "3", "expires": "2099-01-01"})  # fmt: skip
-    key = re.search(r'id="new-key">(kr-[^<]+)<', made.get_data(as_text=True))
+    _, key = add_from_console(client, name="dora", rpm="5", budget="3", expires="2099-01-01")
     assert key is not None
     form = client.get("/console/clients/dora/edit").get_data(as_text=True)
     assert 'name="rpm" inputmode="numeric" size="8" value="5"' in form
@@ -332,7 +331,7 @@ def test_a_client_keys_limits_and_expiry_are_changed_from_the_console(
     changed = {"csrf": token_of(form), "rpm": "2", "models": "fake/*", "expires": "2100-02-03"}
     assert client.post("/console/clients/dora/set", data=changed).status_code == 200
     with console_app.test_client() as api:
-        mine = api.get("/v1/me", headers={"Authorization": f"Bearer {key.group(1)}"}).get_json()
+        mine = api.get("/v1/me", headers={"Authorization": f"Bearer {key}"}).get_json()
     assert mine["limits"]["rpm"] == 2 and mine["limits"]["models"] == ["fake/*"]
     assert mine["limits"]["budget"] is None  # an empty field lifts the limit
     assert mine["expires"] == calendar.timegm((2100, 2, 3, 0, 0, 0))
