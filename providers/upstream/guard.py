@@ -9,9 +9,7 @@ the alarm shuts their sockets, which ends any read in progress at once.
 
 from __future__ import annotations
 
-import select
 import socket
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
@@ -115,38 +113,13 @@ def _leave(guard: Guard) -> Callable[[], None]:
 
 
 class _Registering:
-    """Mixed into urllib3's connections: the attempt in progress learns which one it uses,
-    and a pooled connection is checked for a closed peer by one poll of its descriptor."""
-
-    sock: Any
+    """Mixed into urllib3's connections: the attempt in progress learns which one it uses."""
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
         guard = _CURRENT.get()
         if guard is not None:
             guard.connections.append(self)  # type: ignore[arg-type]
         return super().request(*args, **kwargs)  # type: ignore[misc]
-
-    @property
-    def is_connected(self) -> bool:
-        """False once the peer closed (readable with nothing asked: its FIN, or junk)."""
-        if self.sock is None:
-            return False
-        try:
-            poller = _poll()()
-            poller.register(self.sock.fileno(), select.POLLIN)
-            return not poller.poll(0)
-        except (OSError, ValueError):
-            return False
-
-
-def _poll() -> Callable[[], Any]:
-    """``select.poll`` as the C library gives it. Under gevent it is a cooperative poll
-    that costs a turn of the hub (40 µs a request in urllib3's check of a pooled
-    connection); a poll that never waits needs no cooperation."""
-    monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None and monkey.is_module_patched("select"):
-        return monkey.get_original("select", "poll")  # type: ignore[no-any-return]
-    return select.poll
 
 
 class _HTTPConnection(_Registering, HTTPConnection):

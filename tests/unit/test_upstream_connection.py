@@ -155,29 +155,3 @@ def test_a_held_stream_does_not_keep_the_request_body(mocked: responses.Requests
     assert held, "the walk found nothing: it cannot tell"
     assert all(len(b) < 100_000 for b in held), "the stream keeps the body it sent"
     stream.close()
-
-
-def test_a_pooled_connection_whose_peer_closed_is_not_reused() -> None:
-    """urllib3 asks a pooled connection whether its peer is still there before reusing it:
-    open and quiet, yes; closed by the peer (or with bytes nobody asked for), no."""
-    from providers.upstream.guard import _HTTPConnection
-
-    listener = socket.create_server(("127.0.0.1", 0))
-    try:
-        connection = _HTTPConnection("127.0.0.1", listener.getsockname()[1])
-        connection.connect()
-        peer, _ = listener.accept()
-        assert connection.is_connected
-        peer.sendall(b"junk")
-        wait_until(lambda: not connection.is_connected, message="unasked bytes seen")
-        connection.close()
-        peer.close()
-        connection.connect()
-        peer, _ = listener.accept()
-        assert connection.is_connected
-        peer.close()
-        wait_until(lambda: not connection.is_connected, message="the peer's FIN seen")
-        connection.close()
-        assert not connection.is_connected
-    finally:
-        listener.close()
