@@ -99,19 +99,37 @@ def admit(model: str, options: RouteOptions, *bodies: Mapping[str, Any] | None,
     gate = gateway().router.clients
     if caller is not None:
         caller = _checked(caller, model)
-    price = gate.dearest(_chain(model, options, embeddings)) if _priced(caller) else None
-    try:
-        ticket = gate.admit(caller, price=price or gate.dearest(()), body_bytes=_body_bytes(),
-                            max_output=0 if embeddings else max_output(*bodies))  # fmt: skip
-    except ClientRefused as exc:
-        raise refused(exc) from None
-    except StateUnavailable:
-        raise store_away() from None
+    output = 0 if embeddings else max_output(*bodies)
+    ticket = _ticket(gate, caller, model, options, embeddings, output)
+    if caller is not None and ticket.record is not None and _newly_priced(caller, ticket):
+        # Priced at nothing under a record without a budget: given back, admitted again.
+        gate.release(ticket)
+        caller = Caller(ticket.record, caller.digest, confirmed=True)
+        ticket = _ticket(gate, caller, model, options, embeddings, output)
     charge = Charge(ticket, gate)
     current().charge = charge
     if ticket.record is not None and ticket.record != routed:
         options = _changed_meanwhile(ticket, model, options)
     return replace(options, on_tokens=charge.told)
+
+
+def _ticket(gate: ClientGate, caller: Caller | None, model: str, options: RouteOptions,
+            embeddings: bool, output: int | None) -> Ticket:  # fmt: skip
+    """The gate's admission, priced at the dearest candidate for a key with a budget."""
+    price = gate.dearest(_chain(model, options, embeddings)) if _priced(caller) else None
+    try:
+        return gate.admit(caller, price=price or gate.dearest(()), body_bytes=_body_bytes(),
+                          max_output=output)  # fmt: skip
+    except ClientRefused as exc:
+        raise refused(exc) from None
+    except StateUnavailable:
+        raise store_away() from None
+
+
+def _newly_priced(caller: Caller, ticket: Ticket) -> bool:
+    """The store's record has a budget that the record this worker recalled had not."""
+    record = ticket.record
+    return record is not None and record.limits.budget is not None and not _priced(caller)
 
 
 def _changed_meanwhile(ticket: Ticket, model: str, options: RouteOptions) -> RouteOptions:

@@ -277,3 +277,18 @@ def _usage(gateway: Gunicorn, admin: str) -> dict[str, Any]:
                          timeout=30)  # fmt: skip
     body = reply.json()
     return body if len(body.get("clients", [])) >= 3 else {}
+
+
+def test_a_budget_set_after_a_worker_recalled_the_key_holds_at_its_next_request(
+    fake: FakeUpstream, start_gateway: StartGateway, tmp_path: Path
+) -> None:
+    env = file_env(fake, tmp_path) | {"WEB_CONCURRENCY": "1"}  # the worker that saw it
+    key = add(env, "kim")
+    gateway = start_gateway(env)
+    assert ask(gateway, key).status_code == 200  # the worker now recalls a key with no budget
+    cli(env, "set", "kim", "--budget", "0.005")
+    refused = ask(gateway, key, {**BODY, "max_tokens": 10})  # reserves $0.01: more than all
+    assert refused.status_code == 429
+    assert refused.json()["error"]["type"] == "insufficient_quota"
+    assert me(gateway, key)["used"]["in_flight"] == 0  # the unpriced first try was given back
+    assert ask(gateway, key, {**BODY, "max_tokens": 2}).status_code == 200  # $0.002 fits
