@@ -105,9 +105,8 @@ class ClientGate:
         if prefix is None:
             return None
         hashed = digest(key, self._pepper)
-        seen = None if confirm else self._seen.get(prefix)
-        fresh = seen is not None and seen.refused(self._clock()) is None
-        if seen is not None and fresh and hmac.compare_digest(seen.digest, hashed):
+        seen = None if confirm else self._recalled(prefix, hashed)
+        if seen is not None:
             return Caller(seen, hashed, False)
         record = self._read(prefix, hashed)
         return Caller(record, hashed, True) if record is not None else None
@@ -148,6 +147,13 @@ class ClientGate:
         if not now_record.limits.settled:
             return Ticket(now_record.name, record=now_record)
         return Ticket(now_record.name, ask.hold, reserve, record=now_record)
+
+    def _recalled(self, prefix: str, hashed: str) -> ClientRecord | None:
+        """The record this process saw last for the key, if usable and the hash matches."""
+        seen = self._seen.get(prefix)
+        if seen is None or seen.refused(self._clock()) is not None:
+            return None
+        return seen if hmac.compare_digest(seen.digest, hashed) else None
 
     def _read(self, prefix: str, hashed: str) -> ClientRecord | None:
         """The record the store holds now for a key's prefix and hash (None: no such key;

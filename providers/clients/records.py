@@ -57,10 +57,7 @@ class Limits:
     @property
     def counted(self) -> bool:
         """True when admission must go to the store (some limit counts requests or spend)."""
-        return not (
-            self.rpm is None and self.tpm is None and self.daily_tokens is None
-            and self.max_concurrent is None and self.budget is None
-        )  # fmt: skip
+        return self.rpm is not None or self.settled
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import hmac
 import time
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import lru_cache
 
 from .records import SLOTS, ClientEntry, Limits, Period, Window
 
@@ -95,19 +96,21 @@ def fresh(window: Window, limits: Limits, now: float) -> Window:
     )  # fmt: skip
 
 
-#: ``period_start`` by period and day (its calendar costs a microsecond a call).
-_STARTS: dict[tuple[Period, int], float] = {}
+#: Where each period's start and end stand in ``_day_bounds``.
+_PERIODS = (Period.DAY, Period.WEEK, Period.MONTH)
+
+
+@lru_cache(maxsize=8)
+def _day_bounds(day: int) -> tuple[float, ...]:
+    """The start and end of the day, the week and the month holding UTC day ``day`` (the
+    calendar costs microseconds a call; a period depends on the day alone)."""
+    now = float(day * DAY)
+    return tuple(b(p, now) for p in _PERIODS for b in (period_start, period_end))
 
 
 def _period_start(period: Period, now: float) -> float:
-    """``period_start``, remembered per period and day."""
-    day = int(now // DAY)
-    found = _STARTS.get((period, day))
-    if found is None:
-        if len(_STARTS) > 64:
-            _STARTS.clear()
-        found = _STARTS[(period, day)] = period_start(period, now)
-    return found
+    """``period_start``, from the day's bounds."""
+    return _day_bounds(int(now // DAY))[2 * _PERIODS.index(period)]
 
 
 def _free_in(counts: list[int], last: int, limit: int, now: float) -> float:
@@ -170,11 +173,10 @@ def admit_entry(
     return (changed if verdict.refusal is None else None), verdict
 
 
-def period_bounds(now: float) -> list[float]:
+def period_bounds(now: float) -> tuple[float, ...]:
     """The start and end of the day, the week and the month holding ``now`` (for a store
     that runs admission where the calendar is not at hand)."""
-    return [b(p, now) for p in (Period.DAY, Period.WEEK, Period.MONTH)
-            for b in (period_start, period_end)]  # fmt: skip
+    return _day_bounds(int(now // DAY))
 
 
 def settle(entry: ClientEntry, hold: str, tokens: int, cost: float, now: float) -> ClientEntry:

@@ -42,27 +42,8 @@ from . import clientscripts
 from .link import PREFIX, RedisLink
 
 NAMES = PREFIX + "clients"
-_SWAP = """
-local now = redis.call('GET', KEYS[1])
-if not now then return 0 end
-if now ~= ARGV[1] then return now end
-redis.call('SET', KEYS[1], ARGV[2])
-if ARGV[3] ~= '' then
-  redis.call('DEL', KEYS[2])
-  redis.call('SET', KEYS[3], ARGV[4])
-end
-return 1
-"""
 #: An edit retried this often under contention before it gives up as unavailable.
 MAX_SWAPS = 64
-_CREATE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('SET', KEYS[4], ARGV[3])
-redis.call('SET', KEYS[2], ARGV[2])
-redis.call('SADD', KEYS[3], ARGV[2])
-return 1
-"""
 
 
 def entry_key(name: str) -> str:
@@ -92,8 +73,8 @@ class RedisClients:
         self._local = InMemoryClients()
         self._records = RecordCache()
         self._lookup = link.script(clientscripts.LOOKUP)
-        self._create = link.script(_CREATE)
-        self._swap = link.script(_SWAP)
+        self._create = link.script(clientscripts.CREATE)
+        self._swap = link.script(clientscripts.SWAP)
         self._admit = link.script(clientscripts.ADMIT)
         self._settle = link.script(clientscripts.SETTLE)
         self._split = link.script(clientscripts.SPLIT)

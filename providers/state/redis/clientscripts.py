@@ -192,3 +192,29 @@ redis.call('SET', KEYS[1], cjson.encode(e.record))
 redis.call('SET', KEYS[2], cjson.encode(e.window or {}))
 return 1
 """
+
+#: KEYS: a record's key, its prefix's old key, its new one. ARGV: 1 the record as read,
+#: 2 the new record, 3 the new prefix ('' if it stays), 4 the name. Writes only if the
+#: record is still the one read: 1, else the record as it is now (0 if gone).
+SWAP = """
+local now = redis.call('GET', KEYS[1])
+if not now then return 0 end
+if now ~= ARGV[1] then return now end
+redis.call('SET', KEYS[1], ARGV[2])
+if ARGV[3] ~= '' then
+  redis.call('DEL', KEYS[2])
+  redis.call('SET', KEYS[3], ARGV[4])
+end
+return 1
+"""
+
+#: KEYS: the record's key, its prefix's key, the set of names, the window's key. ARGV: 1 the
+#: record, 2 the name, 3 the window. 0 when the name is taken.
+CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[4], ARGV[3])
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[2])
+return 1
+"""
