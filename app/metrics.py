@@ -25,11 +25,18 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
-from providers import SKIPPED, Attempt, CircuitState, Outcome, Router
+from prometheus_client import values as prometheus_values
+from providers import SKIPPED, Attempt, CircuitState, Outcome, Router, current_pid
 
 from app.auth import key_matches, presented_key
 from app.errors import error_body, error_response
 from app.gateway import gateway
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Each value checks the process id on every change (a forked worker writes its own
+    # file): about twenty system calls a request, unless it is asked without one.
+    multiprocess_value: Any = prometheus_values.MultiProcessValue
+    prometheus_values.ValueClass = multiprocess_value(current_pid)
 
 #: LLM calls take from milliseconds (errors, cache) to minutes (long streams).
 UPSTREAM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
@@ -210,11 +217,11 @@ class GaugeTicker:
 
     def ensure_running(self) -> None:
         """Start the ticker in this process (once per worker, never in gunicorn's master)."""
-        if self._pid == os.getpid():
+        if self._pid == current_pid():
             return
         with self._lock:
-            if self._pid != os.getpid():
-                self._pid = os.getpid()
+            if self._pid != current_pid():
+                self._pid = current_pid()
                 threading.Thread(target=self._run, name="keyrelay-gauges", daemon=True).start()
 
     def _run(self) -> None:

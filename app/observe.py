@@ -8,8 +8,8 @@ needs is stored on it while the request is handled.
 
 from __future__ import annotations
 
+import itertools
 import logging
-import os
 import secrets
 import time
 from collections.abc import Callable
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
-from providers import Attempt, ProviderError, RecentStore, Served
+from providers import Attempt, ProviderError, RecentStore, Served, current_pid
 
 from app import metrics
 from app.gateway import EXTENSION
@@ -124,7 +124,7 @@ class RequestRecord:
         return {
             "at": time.time(),
             #: keyrelay's own name for the entry (the request id is the client's to choose).
-            "id": secrets.token_urlsafe(12),
+            "id": _entry_id(),
             "request_id": self.request_id,
             "route": self.route,
             "model": shown,
@@ -167,7 +167,7 @@ class RequestRecord:
             "stream": self.stream,
             "cache": self.cache,
             "bytes": self.bytes,
-            "pid": os.getpid(),
+            "pid": current_pid(),
         }
         log.info("request", extra={"fields": fields})
         if trail and log.isEnabledFor(logging.DEBUG):
@@ -175,6 +175,25 @@ class RequestRecord:
             log.debug(
                 "attempts", extra={"fields": {"request_id": self.request_id, "attempts": attempts}}
             )
+
+
+class _EntryIds:
+    """Names for recent entries, unique across processes: a random part drawn once per
+    process (again after a fork), then a count (a fresh random name for each costs a
+    system call and an encoding per request)."""
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._prefix = ""
+        self._count = itertools.count()
+
+    def __call__(self) -> str:
+        if self._pid != current_pid():
+            self._pid, self._prefix = current_pid(), secrets.token_urlsafe(9)
+        return f"{self._prefix}{next(self._count):x}"
+
+
+_entry_id = _EntryIds()
 
 
 def current() -> RequestRecord:

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from .options import RouteOptions as RouteOptions
     from .outcomes import SKIPPED as SKIPPED
     from .outcomes import Outcome as Outcome
+    from .process import current_pid as current_pid
     from .routing.answers import Completion as Completion
     from .routing.attempts import Attempt as Attempt
     from .routing.attempts import Served as Served
@@ -108,6 +109,7 @@ _HOME = {
     "ClientUsageRow": "state.records",
     "period_end": "clients.window",
     "ALARM": "alarm",
+    "current_pid": "process",
     "Completion": "routing.answers",
     "Attempt": "routing.attempts",
     "Served": "routing.attempts",
@@ -215,6 +217,7 @@ __all__ = [
     "WireDialect",
     "add_client",
     "client_key_prefix",
+    "current_pid",
     "dumps_json",
     "edit_client",
     "env_bool",

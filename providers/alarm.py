@@ -11,10 +11,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
+
+from providers.process import current_pid
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class Alarm:
         handle = AlarmHandle(self, action)
         when = self._clock() + max(0.0, seconds)
         with self._lock:
-            if self._pid != os.getpid():
+            if self._pid != current_pid():
                 self._start()
             earliest = self._heap[0][0] if self._heap else None
             heapq.heappush(self._heap, (when, next(self._order), handle))
@@ -65,7 +66,7 @@ class Alarm:
 
     def _start(self) -> None:
         # A forked child inherits the heap but not the thread.
-        self._pid = os.getpid()
+        self._pid = current_pid()
         self._heap, self._cancelled = [], 0
         threading.Thread(target=self._run, name="keyrelay-alarm", daemon=True).start()
 

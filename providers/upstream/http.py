@@ -7,7 +7,6 @@ As ``requests.adapters`` translates urllib3's exceptions, ``send`` translates
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +27,7 @@ from providers.errors import (
     UpstreamServerError,
     UpstreamTimeout,
 )
+from providers.process import current_pid
 
 from . import jsonlimits
 from .guard import GuardedAdapter
@@ -62,17 +62,17 @@ class SessionPool:
     def __init__(self, *, pool_maxsize: int = 10) -> None:
         self._pool_maxsize = pool_maxsize
         self._sessions: dict[str, requests.Session] = {}
-        self._pid = os.getpid()
+        self._pid = current_pid()
         self._lock = threading.Lock()
 
     def get(self, base_url: str) -> requests.Session:
         """Return the session for ``base_url``, building it on first use."""
         session = self._sessions.get(base_url)
-        if session is not None and self._pid == os.getpid():
+        if session is not None and self._pid == current_pid():
             return session
         with self._lock:
-            if self._pid != os.getpid():
-                self._sessions, self._pid = {}, os.getpid()
+            if self._pid != current_pid():
+                self._sessions, self._pid = {}, current_pid()
             session = self._sessions.get(base_url)
             if session is None:
                 session = self._sessions[base_url] = self._build(base_url)

@@ -101,4 +101,4 @@ def plainly_valid(body: dict[str, Any]) -> bool:
             return False
     if body.get("stream_options") is not None and not body.get("stream"):
         return False
-    return all(is_plain_message(message) for message in messages)
+    return all(map(is_plain_message, messages))

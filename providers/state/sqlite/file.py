@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from providers.process import current_pid
 from providers.state.contract import StateUnavailable
 from providers.state.fallback import Standby
 from providers.state.sqlite.schema import create_tables
@@ -69,7 +70,7 @@ class SqliteFile:
     @property
     def connected_here(self) -> bool:
         """True when this process has its own connection open (not one from before a fork)."""
-        return self._db is not None and self._pid == os.getpid()
+        return self._db is not None and self._pid == current_pid()
 
     def on_connect(self, forget: Callable[[], None]) -> None:
         """Call ``forget`` on each new connection (a new process): what was cached per
@@ -83,7 +84,7 @@ class SqliteFile:
             self._db.create_function(name, arguments, fn)
 
     def _connect(self) -> sqlite3.Connection:
-        if self._db is not None and self._pid == os.getpid():
+        if self._db is not None and self._pid == current_pid():
             if _identity(self._where) == self._identity:  # one stat, about a microsecond
                 return self._db
             _warn_once(f"the state file {self.path} was replaced or removed: opening it again")
@@ -121,7 +122,7 @@ class SqliteFile:
             create_tables(db)
         db.execute("BEGIN IMMEDIATE")  # refuse a connection that could only read
         db.execute("ROLLBACK")
-        self._pid, self._identity = os.getpid(), _identity(self.path)
+        self._pid, self._identity = current_pid(), _identity(self.path)
         for forget in self._on_connect:
             forget()
         return db
