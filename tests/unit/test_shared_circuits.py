@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from providers.health.circuit import CLOSED, OPEN, Circuit, Permit
+from providers.state.records import AT_REST, encode_record
+from providers.state.sqlite import circuits as circuits_module
 from providers.state.sqlite.circuits import SqliteCircuits
 from providers.state.sqlite.marks import SqliteMarks
 from tests.helpers import FakeClock
@@ -56,3 +62,38 @@ def test_a_404_mark_is_seen_by_every_worker_and_stays_bounded(tmp_path: Path) ->
     later = SqliteMarks(path)  # a worker reading now (others re-read within MIRROR_SECONDS)
     assert later.count("groq") == 1024
     assert later.until("groq", "made-up-1099") is not None  # the newest are kept
+
+
+def test_a_worker_that_kept_a_read_sees_another_workers_change_at_once(tmp_path: Path) -> None:
+    first, second = worker(tmp_path / "s.db", threshold=1), worker(tmp_path / "s.db", threshold=1)
+    assert first.state() == CLOSED and first.state() == CLOSED  # read, then answered as kept
+    second.record("server_error")
+    assert first.state() == OPEN and first.allow() is None
+
+
+def test_a_kept_read_is_not_trusted_past_its_age(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "s.db"
+    reader, writer = SqliteCircuits(path), SqliteCircuits(path)
+    writer.change("groq", lambda r: (replace(r, failures=1), None))
+    assert reader.read("groq").failures == 1
+    with sqlite3.connect(path) as db:  # a write that leaves the generation word alone
+        db.execute("DELETE FROM circuits")
+    assert reader.read("groq").failures == 1  # kept: nothing said it changed
+    monkeypatch.setattr(circuits_module, "KEEP_SECONDS", 0.0)
+    assert reader.read("groq").at_rest
+
+
+def test_without_a_generation_word_every_read_asks_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    (tmp_path / "s.db-circuits").mkdir()  # the word's file cannot be made: no word
+    reader, writer = SqliteCircuits(path), SqliteCircuits(path)
+    assert reader.read("groq").at_rest
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "INSERT INTO circuits (name, state) VALUES ('groq', ?)",
+            (encode_record(replace(AT_REST, failures=2)),),
+        )
+    assert reader.read("groq").failures == 2
+    assert writer.read("groq").failures == 2
