@@ -29,8 +29,10 @@ class Gunicorn:
         python: str = sys.executable,
         app: str | None = None,
         cwd: Path | None = None,
+        root: Path = ROOT,
     ) -> None:
-        """``cwd``: the working directory (keyrelay's code stays importable from ROOT)."""
+        """``cwd``: the working directory (keyrelay's code stays importable from ``root``);
+        ``root``: the tree whose code and gunicorn.conf.py run (another checkout, to compare)."""
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
@@ -52,7 +54,7 @@ class Gunicorn:
             "PYTHONUNBUFFERED": "1",
             # The shipped default store (a state file), but this server's own.
             "STATE_URL": f"sqlite:///{tempfile.mkdtemp(prefix='keyrelay-state-')}/state.db",
-            **({"PYTHONPATH": str(ROOT)} if cwd else {}),
+            **({"PYTHONPATH": str(root)} if cwd or root != ROOT else {}),
             **env,
         }
         self.process = subprocess.Popen(
@@ -61,12 +63,12 @@ class Gunicorn:
                 "-m",
                 "gunicorn",
                 "-c",
-                str(ROOT / "gunicorn.conf.py"),
+                str(root / "gunicorn.conf.py"),
                 "--bind",
                 f"fd://{fd}",
                 *([app] if app else []),
             ],
-            cwd=cwd or ROOT,
+            cwd=cwd or root,
             env=full_env,
             pass_fds=[fd],
             stdout=self._log,

@@ -108,12 +108,14 @@ def keyrelay(
     workers: int = 2,
     extra_env: Mapping[str, str] | None = None,
     shipped_logging: bool = False,
+    root: Path = ROOT,
     **env: str,
 ) -> Target:
     """keyrelay under gunicorn in front of the fake upstream (``env`` overrides the defaults).
 
     ``shipped_logging`` keeps the logging a user gets by default (keyrelay's request line,
-    no access log), written to a file; otherwise logging is off.
+    no access log), written to a file; otherwise logging is off. ``root``: the checkout to
+    run (another commit's, to compare).
     """
     settings = {
         "PROXY_API_KEY": CLIENT_KEY,
@@ -127,7 +129,7 @@ def keyrelay(
         **env,
     }
     started = time.monotonic()
-    server = Gunicorn(settings, worker_class=worker_class, python=PROJECT_PYTHON)
+    server = Gunicorn(settings, worker_class=worker_class, python=PROJECT_PYTHON, root=root)
     cold = time.monotonic() - started
     target = Target(
         f"keyrelay {worker_class}" + (" (shipped logging)" if shipped_logging else ""),

@@ -95,3 +95,26 @@ def test_profile_runs(mode: list[str]) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert "CPU per request, in-process:" in result.stdout
     assert "keyrelay providers" in result.stdout
+
+
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="bench.compare checks out a commit")
+def test_bench_compare_runs_this_build_against_a_commit() -> None:
+    rev = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    before = subprocess.run(["git", "-C", str(ROOT), "worktree", "list"],
+                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.compare", rev, "--rounds", "1", "--seconds", "0.5"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith(("| 1 |", "| 64 |"))]
+    assert len(rows) == 2
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert all(cells[i].replace(",", "").isdigit() for i in (1, 2, 3))  # floor, rev, here
+    after = subprocess.run(["git", "-C", str(ROOT), "worktree", "list"],
+                           capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert after == before  # its checkout is removed
