@@ -13,12 +13,13 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bench.gunicorn import Gunicorn
+from bench.gunicorn import ROOT, Gunicorn
 from bench.redisserver import RedisServer
 from providers.secrets import fingerprint
 from tests.fakes.upstream import FakeUpstream, Reply, wait_until
@@ -270,3 +271,25 @@ def test_blocks_set_while_redis_was_away_are_written_back(
 
     wait_until(in_redis, timeout=10, message="the block written back to Redis")
     assert asked(fake, KEY_A) == 1
+
+
+def test_the_circuits_generation_word_changes_on_a_full_disk(tmpfs: Path) -> None:
+    # In a process of its own: a mapped page the full disk cannot back would kill it (SIGBUS).
+    word, filler = tmpfs / "state.db-circuits", tmpfs / "filler"
+    script = f"""
+from providers.state.sqlite.generation import Generation
+word = Generation(__import__("pathlib").Path({str(word)!r}))  # mapped, not yet touched
+import os
+fill = os.open({str(filler)!r}, os.O_WRONLY | os.O_CREAT)
+try:
+    while True:
+        os.write(fill, bytes(65536))
+except OSError:
+    os.close(fill)
+word.bump()
+print("changed" if word.value() not in (None, bytes(8)) else "unchanged")
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert done.stdout.strip() == "changed"

@@ -38,8 +38,10 @@ class Generation:
             log.debug("no shared generation at %s (%s): reads ask the file", self.path, exc)
             return
         try:
-            if os.fstat(fd).st_size < WORD:
-                os.ftruncate(fd, WORD)
+            # Written, not truncated to size: a mapped hole that a full disk cannot fill
+            # would kill the process (SIGBUS) at the first change of the word.
+            if os.fstat(fd).st_size < WORD and os.pwrite(fd, bytes(WORD), 0) != WORD:
+                raise OSError(f"{self.path}: short write")
             self._map = mmap.mmap(fd, WORD)
         except (OSError, ValueError) as exc:
             log.debug("no shared generation at %s (%s): reads ask the file", self.path, exc)
