@@ -34,19 +34,16 @@ class Generation:
         self.close()
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            log.debug("no shared generation at %s (%s): reads ask the file", self.path, exc)
-            return
-        try:
-            # Written, not truncated to size: a mapped hole that a full disk cannot fill
-            # would kill the process (SIGBUS) at the first change of the word.
-            if os.fstat(fd).st_size < WORD and os.pwrite(fd, bytes(WORD), 0) != WORD:
-                raise OSError(f"{self.path}: short write")
-            self._map = mmap.mmap(fd, WORD)
+            try:
+                # Written, not truncated to size: a mapped hole that a full disk cannot
+                # fill would kill the process (SIGBUS) at the first change of the word.
+                if os.fstat(fd).st_size < WORD and os.pwrite(fd, bytes(WORD), 0) != WORD:
+                    raise OSError(f"{self.path}: short write")
+                self._map = mmap.mmap(fd, WORD)
+            finally:
+                os.close(fd)
         except (OSError, ValueError) as exc:
             log.debug("no shared generation at %s (%s): reads ask the file", self.path, exc)
-        finally:
-            os.close(fd)
 
     def value(self) -> bytes | None:
         """The word now, or None when there is no shared word to trust."""
